@@ -1,0 +1,139 @@
+/*
+ * Links: the lower edge of a stack.
+ *
+ * A link moves whole Ethernet frames (destination MAC first, no FCS). Any
+ * driver implements struct tern_link_ops; a stack borrows its links and
+ * never frees them. Wrappers (impairment, pcap tee) take ownership of the
+ * link they wrap and free it with themselves, so a chain is freed from its
+ * outermost link with tern_link_free().
+ *
+ * Ownership of frames: send() borrows the caller's frames for the call
+ * (a link copies whatever it keeps); recv() fills buffers the caller owns.
+ * Links are single-threaded objects: one thread at a time.
+ */
+#ifndef TERN_LINK_H
+#define TERN_LINK_H
+
+#include <tern/common.h>
+
+#define TERN_ETH_ADDR_LEN 6
+/* Largest frame any link carries: a 65535-byte MTU plus the header. */
+#define TERN_LINK_MAX_FRAME (65535 + 14)
+
+/* One frame. On send: data/len borrowed. On recv: data/cap given by the
+ * caller, len set by the link. */
+struct tern_frame {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+};
+
+enum tern_link_caps {
+    TERN_LINK_CAP_RX_CSUM_OK = 1u << 0, /* received checksums already verified */
+    TERN_LINK_CAP_TX_CSUM = 1u << 1,    /* link fills transport checksums */
+};
+
+struct tern_link_info {
+    char name[32];
+    uint32_t mtu;   /* largest IP packet (Ethernet payload) in bytes */
+    uint32_t caps;  /* enum tern_link_caps */
+};
+
+/* Frames and bytes that crossed the link, and frames it lost itself
+ * (queue full, too big, impairment), per direction. */
+struct tern_link_stats {
+    uint64_t tx_frames, tx_bytes, tx_dropped;
+    uint64_t rx_frames, rx_bytes, rx_dropped;
+};
+
+struct tern_link;
+
+struct tern_link_ops {
+    /* Send up to n frames; returns how many the link accepted. Frames it
+     * refuses are lost (the caller counts them). */
+    size_t (*send)(struct tern_link *l, const struct tern_frame *frames,
+                   size_t n, tern_time_t now);
+    /* Receive up to n frames whose delivery time has come into the
+     * caller's buffers; frames longer than a buffer's cap are dropped and
+     * counted in rx_dropped. Returns how many were filled. */
+    size_t (*recv)(struct tern_link *l, struct tern_frame *frames, size_t n,
+                   tern_time_t now);
+    /* Earliest time at which recv() will have a frame it holds back now
+     * (a delayed frame), TERN_TIME_NEVER if none. May be NULL. */
+    tern_time_t (*next_deadline)(struct tern_link *l, tern_time_t now);
+    /* A file descriptor that becomes readable when frames may arrive from
+     * outside the process (TAP), or -1. May be NULL. */
+    int (*pollfd)(struct tern_link *l);
+    /* Free the link (and any link it wraps). */
+    void (*destroy)(struct tern_link *l);
+};
+
+/* Drivers embed this as their first member. The ops are stored by value so
+ * that the library needs no writable or relocated tables. */
+struct tern_link {
+    struct tern_link_ops ops;
+    struct tern_link_info info;
+    struct tern_link_stats stats;
+};
+
+TERN_API size_t tern_link_send(struct tern_link *l, const struct tern_frame *frames,
+                               size_t n, tern_time_t now);
+TERN_API size_t tern_link_recv(struct tern_link *l, struct tern_frame *frames, size_t n,
+                               tern_time_t now);
+TERN_API tern_time_t tern_link_next_deadline(struct tern_link *l, tern_time_t now);
+TERN_API int tern_link_pollfd(struct tern_link *l);
+TERN_API void tern_link_free(struct tern_link *l);
+
+/* ---- In-memory wire: a shared segment joining two or more stacks. ----
+ * Every frame sent on one port is delivered, as a copy, to every other
+ * port (a hub). Frames are delivered at once; put an impairment wrapper on
+ * a port for delay, loss and the rest. Each port's receive queue is bounded
+ * (queue_limit frames); overflow is counted in the port's rx_dropped. */
+struct tern_wire;
+struct tern_wire_config {
+    uint32_t mtu;          /* default 1500 */
+    uint32_t queue_limit;  /* frames per port, default 1024 */
+};
+TERN_API void tern_wire_config_default(struct tern_wire_config *cfg);
+TERN_API struct tern_wire *tern_wire_new(const struct tern_wire_config *cfg);
+/* A new port on the wire. Ports may be freed with tern_link_free() before
+ * the wire; tern_wire_free() frees the ports still attached. */
+TERN_API struct tern_link *tern_wire_port_new(struct tern_wire *w);
+TERN_API void tern_wire_free(struct tern_wire *w);
+
+/* ---- Impairment: a wrapper that degrades one direction or both. ----
+ * Probabilities are in parts per million so runs are exact and
+ * reproducible for a given seed. */
+struct tern_impair_config {
+    uint32_t loss_ppm;       /* frame dropped */
+    uint32_t duplicate_ppm;  /* frame delivered twice */
+    uint32_t corrupt_ppm;    /* one random bit flipped past the Ethernet header */
+    uint32_t reorder_ppm;    /* frame held back by reorder_ns more than others */
+    tern_time_t delay_ns;    /* fixed one-way delay */
+    tern_time_t jitter_ns;   /* uniform extra delay in [0, jitter_ns] */
+    tern_time_t reorder_ns;  /* extra delay of a reordered frame */
+    uint64_t rate_bps;       /* serialisation rate, 0 = unlimited */
+    uint32_t mtu;            /* frames whose payload exceeds it are dropped; 0 = inner's */
+    uint32_t queue_limit;    /* frames held at once; default 4096 when 0 */
+};
+/* Wraps inner (taking ownership). tx applies to frames the stack sends,
+ * rx to frames it receives; either may be NULL for a clean direction.
+ * Returns NULL and sets errno on failure (inner is then freed too). */
+TERN_API struct tern_link *tern_impair_new(struct tern_link *inner,
+                                           const struct tern_impair_config *tx,
+                                           const struct tern_impair_config *rx,
+                                           uint64_t seed);
+
+/* ---- Pcap tee: records every frame in both directions. ----
+ * Writes a nanosecond-resolution pcap (LINKTYPE_ETHERNET) with `now` as
+ * the timestamp. Takes ownership of inner. NULL and errno on failure
+ * (inner is then freed too). */
+TERN_API struct tern_link *tern_pcap_tee_new(struct tern_link *inner, const char *path);
+
+/* ---- Linux TAP device. ----
+ * Attaches to TAP device `name` (created if it does not exist, which needs
+ * CAP_NET_ADMIN) without packet information headers, non-blocking. The
+ * device's MTU is read from the kernel. NULL and errno on failure. */
+TERN_API struct tern_link *tern_tap_open(const char *name);
+
+#endif

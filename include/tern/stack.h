@@ -1,0 +1,105 @@
+/*
+ * A Tern stack instance: everything mutable hangs from it (DESIGN.md
+ * rule 1). Several stacks live in one process and never see each other.
+ *
+ * Time: the stack never reads a clock. tern_stack_poll(s, now) moves it to
+ * `now` (monotonic nanoseconds, never decreasing), takes frames from its
+ * links and fires timers; API calls act at the time of the last poll.
+ * In this owned mode nothing runs between polls, so no call ever blocks:
+ * a call that would have to wait fails with EAGAIN whether or not the
+ * socket is non-blocking.
+ *
+ * Threads: a stack is used by one thread at a time.
+ */
+#ifndef TERN_STACK_H
+#define TERN_STACK_H
+
+#include <stdio.h>
+#include <netinet/in.h>
+
+#include <tern/common.h>
+#include <tern/link.h>
+
+struct tern_stack;
+
+/* Every knob, its default and its range (tern_stack_config_default). */
+struct tern_stack_config {
+    uint64_t seed;                /* PRNG, hash keys and random MACs; same seed, same run.
+                                   * Stacks sharing a link need distinct seeds (or MACs).
+                                   * (default 1) */
+    uint32_t max_sockets;         /* open sockets, 1..1<<21 (default 4096) */
+    uint64_t max_packets;         /* live packet buffers (default 65536) */
+    uint32_t pkt_cache;           /* free small buffers kept for reuse (default 1024) */
+    uint32_t arp_cache_max;       /* neighbour entries (default 1024) */
+    uint32_t arp_pending_bytes;   /* bytes queued per unresolved neighbour (default 212992, Linux's) */
+    tern_time_t arp_reachable_ns; /* lifetime of a resolved entry (default 60 s) */
+    tern_time_t arp_retry_ns;     /* between requests while resolving (default 1 s) */
+    uint32_t arp_retries;         /* requests before giving up (default 3) */
+    uint64_t reasm_max_bytes;     /* buffer bytes held by IPv4 reassembly (default 4 MiB, as Linux) */
+    tern_time_t reasm_timeout_ns; /* lifetime of an incomplete datagram (default 30 s, as Linux) */
+    uint32_t icmp_rate_per_sec;   /* ICMP errors sent per second (default 1000, as Linux) */
+    uint32_t icmp_burst;          /* ... and their burst (default 50) */
+    uint16_t ephemeral_lo;        /* RFC 6056 range (default 49152..65535, IANA's) */
+    uint16_t ephemeral_hi;
+    uint8_t ip_default_ttl;       /* default 64 */
+    uint32_t udp_rcvbuf;          /* default SO_RCVBUF bytes (default 212992, Linux's) */
+    uint32_t udp_sndbuf;          /* default SO_SNDBUF bytes (default 212992) */
+};
+
+TERN_API void tern_stack_config_default(struct tern_stack_config *cfg);
+/* NULL config means defaults. NULL and errno (EINVAL, ENOMEM) on failure. */
+TERN_API struct tern_stack *tern_stack_new(const struct tern_stack_config *cfg);
+/* Frees everything the stack owns: sockets, timers, queues, packets.
+ * Links are the caller's and stay. */
+TERN_API void tern_stack_free(struct tern_stack *s);
+/* Advance to `now`: receive from every link, process, fire due timers.
+ * Returns the number of frames received. */
+TERN_API int tern_stack_poll(struct tern_stack *s, tern_time_t now);
+/* When the stack next needs a poll (timer or delayed link frame), or
+ * TERN_TIME_NEVER. */
+TERN_API tern_time_t tern_stack_next_deadline(struct tern_stack *s);
+TERN_API tern_time_t tern_stack_now(const struct tern_stack *s);
+
+/* ---- Interfaces, addresses, routes ---- */
+/* Attach a link (borrowed: it must outlive the stack or be removed
+ * first). mac NULL: a locally administered address from the seed.
+ * Returns the interface index (>= 1) or -1 and errno. */
+TERN_API int tern_if_add(struct tern_stack *s, struct tern_link *link, const uint8_t *mac);
+TERN_API int tern_if_get_mac(struct tern_stack *s, int ifindex, uint8_t mac[6]);
+/* Add an address (and its connected route); announces it with a
+ * gratuitous ARP. EEXIST, ENODEV, EINVAL, ENOSPC. */
+TERN_API int tern_if_addr_add(struct tern_stack *s, int ifindex, struct in_addr addr,
+                              unsigned prefixlen);
+TERN_API int tern_if_addr_del(struct tern_stack *s, int ifindex, struct in_addr addr);
+/* gw 0.0.0.0: directly reachable on ifindex. prefixlen 0: default route. */
+TERN_API int tern_route_add(struct tern_stack *s, struct in_addr dst, unsigned prefixlen,
+                            struct in_addr gw, int ifindex);
+TERN_API int tern_route_del(struct tern_stack *s, struct in_addr dst, unsigned prefixlen);
+
+/* ---- Observability ---- */
+/* Objects alive in a stack; all zero after every socket is closed and
+ * every queue drained (tern_stack_free checks it). */
+struct tern_live {
+    uint64_t packets;
+    uint64_t sockets;
+    uint64_t timers;
+    uint64_t arp_entries;
+    uint64_t reasm_datagrams;
+};
+TERN_API void tern_stack_live(const struct tern_stack *s, struct tern_live *out);
+
+/* Counters: every drop has one, named with its reason ("drop.ip.bad_checksum"). */
+TERN_API size_t tern_counter_count(void);
+TERN_API const char *tern_counter_name(size_t i);
+TERN_API const char *tern_counter_help(size_t i);
+TERN_API uint64_t tern_counter_get(const struct tern_stack *s, size_t i);
+/* Index of a counter by name, or -1. */
+TERN_API long tern_counter_find(const char *name);
+TERN_API uint64_t tern_counter_by_name(const struct tern_stack *s, const char *name);
+TERN_API void tern_counters_reset(struct tern_stack *s);
+TERN_API void tern_counters_dump(const struct tern_stack *s, FILE *f, bool nonzero_only);
+/* The socket table, one line per socket, like `ss -uan`. */
+TERN_API void tern_sockets_dump(const struct tern_stack *s, FILE *f);
+TERN_API void tern_timers_dump(const struct tern_stack *s, FILE *f);
+
+#endif

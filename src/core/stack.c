@@ -1,0 +1,198 @@
+#include "core/stack.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/assert.h"
+#include "link/ether.h"
+#include "net/ipv4.h"
+#include "sock/api_internal.h"
+
+void tern_stack_config_default(struct tern_stack_config *cfg)
+{
+    *cfg = (struct tern_stack_config){
+        .seed = 1,
+        .max_sockets = 4096,
+        .max_packets = 65536,
+        .pkt_cache = 1024,
+        .arp_cache_max = 1024,
+        .arp_pending_bytes = 212992,
+        .arp_reachable_ns = 60 * TERN_NS_PER_SEC,
+        .arp_retry_ns = TERN_NS_PER_SEC,
+        .arp_retries = 3,
+        .reasm_max_bytes = 4u << 20,
+        .reasm_timeout_ns = 30 * TERN_NS_PER_SEC,
+        .icmp_rate_per_sec = 1000,
+        .icmp_burst = 50,
+        .ephemeral_lo = 49152,
+        .ephemeral_hi = 65535,
+        .ip_default_ttl = 64,
+        .udp_rcvbuf = 212992,
+        .udp_sndbuf = 212992,
+    };
+}
+
+static int config_valid(const struct tern_stack_config *c)
+{
+    return c->max_sockets >= 1 && c->max_sockets <= (1u << 21) && c->max_packets >= 64 &&
+           c->arp_cache_max >= 1 && c->arp_retries >= 1 && c->arp_retry_ns > 0 &&
+           c->reasm_timeout_ns > 0 && c->ephemeral_lo >= 1 &&
+           c->ephemeral_lo <= c->ephemeral_hi && c->ip_default_ttl >= 1 &&
+           c->udp_rcvbuf >= 256 && c->udp_sndbuf >= 256;
+}
+
+static void derive_key(struct tern_stack *s, struct tern_siphash_key *k)
+{
+    k->k0 = tern_rng_next(&s->rng);
+    k->k1 = tern_rng_next(&s->rng);
+}
+
+struct tern_stack *tern_stack_new(const struct tern_stack_config *cfg)
+{
+    struct tern_stack_config def;
+    if (!cfg) {
+        tern_stack_config_default(&def);
+        cfg = &def;
+    }
+    if (!config_valid(cfg)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct tern_stack *s = calloc(1, sizeof(*s));
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    s->magic = TERN_STACK_MAGIC;
+    s->cfg = *cfg;
+    tern_rng_seed(&s->rng, cfg->seed);
+    derive_key(s, &s->key_port);
+    derive_key(s, &s->key_ipid);
+    derive_key(s, &s->key_flow);
+    derive_key(s, &s->key_isn);
+    tern_rng_fill(&s->rng, s->ipid_table, sizeof(s->ipid_table));
+    tern_rng_fill(&s->rng, s->port_table, sizeof(s->port_table));
+    s->icmp_tokens_ns = (uint64_t)cfg->icmp_burst * TERN_NS_PER_SEC;
+    tern_pkt_pool_init(&s->pool, cfg->pkt_cache, cfg->max_packets);
+    tern_wheel_init(&s->wheel, 0);
+    tern_arp_init(s);
+    tern_reasm_init(s);
+    tern_ipv4_init(s);
+    tern_pcb_table_init(&s->udp_pcbs, "udp");
+    tern_pcb_table_init(&s->ping_pcbs, "icmp");
+    tern_list_init(&s->socks.all);
+    tern_list_init(&s->socks.reap);
+    if (tern_handles_init(&s->socks.handles, cfg->max_sockets) < 0) {
+        free(s);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return s;
+}
+
+void tern_stack_free(struct tern_stack *s)
+{
+    if (!s)
+        return;
+    TERN_ASSERT(s, s->magic == TERN_STACK_MAGIC, "freeing a stack twice or a corrupt one");
+    s->in_teardown = true;
+    /* Sockets first (they hold PCBs and queued packets), then the state
+     * that holds timers and packets, so that nothing can fire or be
+     * queued against what is about to go. */
+    tern_sock_destroy_all(s);
+    tern_reasm_destroy(s);
+    tern_arp_destroy(s);
+    tern_ipv4_destroy(s);
+    struct tern_live live;
+    tern_stack_live(s, &live);
+    TERN_ASSERT(s, live.packets == 0 && live.sockets == 0 && live.timers == 0 &&
+                       live.arp_entries == 0 && live.reasm_datagrams == 0,
+                "stack teardown leaked objects: %llu packets, %llu sockets, %llu timers, "
+                "%llu arp entries, %llu reassembly queues",
+                (unsigned long long)live.packets, (unsigned long long)live.sockets,
+                (unsigned long long)live.timers, (unsigned long long)live.arp_entries,
+                (unsigned long long)live.reasm_datagrams);
+    tern_handles_destroy(&s->socks.handles);
+    tern_pkt_pool_destroy(&s->pool);
+    s->magic = 0;
+    free(s);
+}
+
+tern_time_t tern_stack_now(const struct tern_stack *s) { return s->now; }
+
+static int receive_from(struct tern_stack *s, struct tern_iface *ifp)
+{
+    int total = 0;
+    for (;;) {
+        /* Receive straight into packets, sized for the link's MTU. */
+        struct tern_frame frames[TERN_RX_BATCH];
+        struct tern_pkt *pkts[TERN_RX_BATCH];
+        size_t want = TERN_RX_BATCH, have = 0;
+        size_t frame_cap = (size_t)ifp->mtu + 14;
+        for (; have < want; have++) {
+            pkts[have] = tern_pkt_alloc(s, 0, frame_cap);
+            if (!pkts[have])
+                break;
+            frames[have] = (struct tern_frame){
+                .data = tern_pkt_data(pkts[have]), .len = 0, .cap = frame_cap};
+        }
+        size_t n = have ? tern_link_recv(ifp->link, frames, have, s->now) : 0;
+        for (size_t i = n; i < have; i++)
+            tern_pkt_free_take(s, pkts[i]);
+        for (size_t i = 0; i < n; i++) {
+            pkts[i]->len = (uint32_t)frames[i].len;
+            tern_count(s, TERN_C_LINK_RX_FRAMES);
+            tern_ether_input_take(s, ifp, pkts[i]);
+        }
+        total += (int)n;
+        if (n < have || have == 0)
+            return total;
+    }
+}
+
+int tern_stack_poll(struct tern_stack *s, tern_time_t now)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    /* Time never goes back: a caller's clock hiccup is clamped. */
+    if (now > s->now)
+        s->now = now;
+    int frames = 0;
+    for (int i = 0; i < TERN_MAX_IFACES; i++)
+        if (s->ifaces[i].used)
+            frames += receive_from(s, &s->ifaces[i]);
+    tern_ipv4_loopback_run(s);
+    tern_wheel_advance(s, s->now);
+    return tern_api_return(&g, frames);
+}
+
+tern_time_t tern_stack_next_deadline(struct tern_stack *s)
+{
+    TERN_ASSERT(s, s && s->magic == TERN_STACK_MAGIC, "deadline of a freed stack");
+    tern_time_t t = tern_wheel_next_deadline(&s->wheel);
+    if (tern_ipv4_loopback_pending(s))
+        t = s->now;
+    for (int i = 0; i < TERN_MAX_IFACES; i++) {
+        if (!s->ifaces[i].used)
+            continue;
+        tern_time_t lt = tern_link_next_deadline(s->ifaces[i].link, s->now);
+        if (lt < t)
+            t = lt;
+    }
+    return t;
+}
+
+void tern_stack_live(const struct tern_stack *s, struct tern_live *out)
+{
+    out->packets = s->pool.live;
+    out->sockets = s->socks.live;
+    out->timers = s->wheel.armed;
+    out->arp_entries = s->arp.count;
+    out->reasm_datagrams = s->reasm.count;
+}
+
+void tern_drop_take(struct tern_stack *s, struct tern_pkt *p, enum tern_counter_id why)
+{
+    tern_count(s, why);
+    tern_pkt_free_take(s, p);
+}

@@ -1,0 +1,83 @@
+/*
+ * The stack instance (private view). Everything mutable that the library
+ * has lives here or hangs from here (DESIGN.md rule 1).
+ *
+ * Ownership: the stack owns its sockets, timers, packets, neighbour and
+ * reassembly state; it borrows its links. tern_stack_free() tears down in
+ * an order that first cancels every timer and drops every queued packet,
+ * then checks the live counts are zero, then frees.
+ */
+#ifndef TERN_CORE_STACK_H
+#define TERN_CORE_STACK_H
+
+#include <tern/stack.h>
+
+#include "buf/pkt.h"
+#include "core/rand.h"
+#include "core/timer.h"
+#include "link/arp.h"
+#include "net/iface.h"
+#include "net/reasm.h"
+#include "net/route.h"
+#include "obs/counters.h"
+#include "sock/pcb.h"
+#include "sock/socket.h"
+
+#define TERN_STACK_MAGIC 0x57ac4e11u
+#define TERN_RX_BATCH 32
+
+struct tern_stack {
+    uint32_t magic;
+    struct tern_stack_config cfg;
+    uint64_t now;
+    bool in_teardown;
+
+    struct tern_rng rng;
+    struct tern_siphash_key key_port;  /* RFC 6056 */
+    struct tern_siphash_key key_ipid;  /* RFC 6864/7739: per-destination IP IDs */
+    struct tern_siphash_key key_flow;  /* reuseport selection */
+    struct tern_siphash_key key_isn;   /* RFC 6528 (TCP) */
+
+    uint64_t counters[TERN_COUNTER__COUNT];
+
+    struct tern_pkt_pool pool;
+    struct tern_timer_wheel wheel;
+
+    struct tern_iface ifaces[TERN_MAX_IFACES];
+    struct tern_route_table routes;
+    struct tern_arp_table arp;
+    struct tern_reasm reasm;
+
+    /* IPv4 identification: counters spread by a keyed hash of the
+     * destination (RFC 7739 section 5.3), so IDs don't leak traffic
+     * volume to third parties. */
+    uint16_t ipid_table[256];
+
+    /* ICMP error rate limit: a token bucket (RFC 1812 section 4.3.2.8). */
+    uint64_t icmp_tokens_ns;  /* accumulated credit in ns of rate */
+    uint64_t icmp_last_ns;
+
+    /* RFC 6056 algorithm 3's table of per-hash increments. */
+    uint16_t port_table[256];
+
+    struct tern_sock_state socks;
+    struct tern_pcb_table udp_pcbs;
+    struct tern_pcb_table ping_pcbs;
+
+    /* Datagrams a stack sends to one of its own addresses: delivered at
+     * the next poll, never by recursion inside the call that sent them. */
+    struct tern_list loopback_q;
+};
+
+static inline void tern_count(struct tern_stack *s, enum tern_counter_id id)
+{
+    s->counters[id]++;
+}
+static inline void tern_count_n(struct tern_stack *s, enum tern_counter_id id, uint64_t n)
+{
+    s->counters[id] += n;
+}
+/* Drop a packet for a reason: the one way packets die on error paths. */
+void tern_drop_take(struct tern_stack *s, struct tern_pkt *p, enum tern_counter_id why);
+
+#endif

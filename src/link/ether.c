@@ -1,0 +1,59 @@
+#include "link/ether.h"
+
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/stack.h"
+#include "link/arp.h"
+#include "net/ipv4.h"
+#include "wire/eth.h"
+
+const uint8_t tern_eth_bcast_addr[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+void tern_ether_input_take(struct tern_stack *s, struct tern_iface *ifp, struct tern_pkt *p)
+{
+    struct tern_eth_hdr eh;
+    if (tern_eth_parse(tern_pkt_data(p), p->len, &eh) < 0) {
+        tern_drop_take(s, p, TERN_C_DROP_ETH_TOO_SHORT);
+        return;
+    }
+    bool group = tern_eth_is_group(eh.dst);
+    /* No multicast groups are joined yet: take broadcast, not multicast. */
+    if (group ? !tern_eth_is_bcast(eh.dst) : memcmp(eh.dst, ifp->mac, 6) != 0) {
+        tern_drop_take(s, p, TERN_C_DROP_ETH_NOT_FOR_US);
+        return;
+    }
+    p->ifindex = (uint16_t)ifp->index;
+    p->link_bcast = group;
+    p->stamp = s->now;
+    tern_pkt_pull(p, TERN_ETH_HLEN);
+    switch (eh.type) {
+    case TERN_ETHERTYPE_IPV4:
+        tern_ipv4_input_take(s, ifp, p);
+        break;
+    case TERN_ETHERTYPE_ARP:
+        tern_arp_input_take(s, ifp, p);
+        break;
+    default:
+        tern_drop_take(s, p, TERN_C_DROP_ETH_UNKNOWN_TYPE);
+        break;
+    }
+}
+
+void tern_ether_output_take(struct tern_stack *s, struct tern_iface *ifp, const uint8_t dst[6],
+                            uint16_t type, struct tern_pkt *p)
+{
+    uint8_t *h = tern_pkt_push(p, TERN_ETH_HLEN);
+    if (!h) {
+        /* Every packet is built with TERN_PKT_HEADROOM; running out of it
+         * is a bug in the layer that built it. */
+        TERN_ASSERT(s, h != NULL, "no headroom for the Ethernet header (off %u)", p->off);
+    }
+    tern_eth_emit(h, dst, ifp->mac, type);
+    struct tern_frame f = {.data = tern_pkt_data(p), .len = p->len, .cap = p->len};
+    if (tern_link_send(ifp->link, &f, 1, s->now) == 1)
+        tern_count(s, TERN_C_LINK_TX_FRAMES);
+    else
+        tern_count(s, TERN_C_DROP_LINK_TX_REFUSED);
+    tern_pkt_free_take(s, p);
+}

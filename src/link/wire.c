@@ -1,0 +1,184 @@
+/* In-memory wire: a hub joining any number of ports.
+ *
+ * Ownership: the wire keeps a list of its ports; each port points back at
+ * its wire. A port freed first unlinks itself; tern_wire_free() frees the
+ * ports still on the list, so neither pointer can dangle. Every port owns
+ * a ring of frame copies bounded by queue_limit. */
+#include <tern/link.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WIRE_DEFAULT_MTU 1500
+#define WIRE_DEFAULT_QUEUE_LIMIT 1024
+#define ETH_HEADER_LEN 14
+#define MAX_MTU 65535
+
+struct wire_frame {
+    uint8_t *data;
+    size_t len;
+};
+
+struct wire_port {
+    struct tern_link link; /* first: the link pointer is the port pointer */
+    struct tern_wire *wire;
+    struct wire_port *prev, *next;
+    struct wire_frame *ring; /* queue_limit slots */
+    uint32_t head, count;
+};
+
+struct tern_wire {
+    struct tern_wire_config cfg;
+    struct wire_port *ports;
+    uint32_t ports_made; /* names ports wire0, wire1, ... */
+};
+
+void tern_wire_config_default(struct tern_wire_config *cfg)
+{
+    cfg->mtu = WIRE_DEFAULT_MTU;
+    cfg->queue_limit = WIRE_DEFAULT_QUEUE_LIMIT;
+}
+
+struct tern_wire *tern_wire_new(const struct tern_wire_config *cfg)
+{
+    struct tern_wire_config c;
+    tern_wire_config_default(&c);
+    if (cfg) {
+        if (cfg->mtu)
+            c.mtu = cfg->mtu;
+        if (cfg->queue_limit)
+            c.queue_limit = cfg->queue_limit;
+    }
+    if (c.mtu > MAX_MTU) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct tern_wire *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->cfg = c;
+    return w;
+}
+
+static bool port_enqueue(struct wire_port *p, const uint8_t *data, size_t len)
+{
+    uint32_t limit = p->wire->cfg.queue_limit;
+    if (p->count == limit)
+        return false;
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return false;
+    memcpy(copy, data, len);
+    struct wire_frame *slot = &p->ring[(p->head + p->count) % limit];
+    slot->data = copy;
+    slot->len = len;
+    p->count++;
+    return true;
+}
+
+static size_t port_send(struct tern_link *l, const struct tern_frame *frames, size_t n,
+                        tern_time_t now)
+{
+    struct wire_port *self = (struct wire_port *)l;
+    size_t max_len = (size_t)self->wire->cfg.mtu + ETH_HEADER_LEN;
+    size_t accepted = 0;
+    (void)now;
+
+    for (size_t i = 0; i < n; i++) {
+        if (frames[i].len > max_len) {
+            l->stats.tx_dropped++;
+            continue;
+        }
+        for (struct wire_port *p = self->wire->ports; p; p = p->next) {
+            if (p != self && !port_enqueue(p, frames[i].data, frames[i].len))
+                p->link.stats.rx_dropped++;
+        }
+        l->stats.tx_frames++;
+        l->stats.tx_bytes += frames[i].len;
+        accepted++;
+    }
+    return accepted;
+}
+
+static struct wire_frame port_dequeue(struct wire_port *p)
+{
+    struct wire_frame f = p->ring[p->head];
+    p->head = (p->head + 1) % p->wire->cfg.queue_limit;
+    p->count--;
+    return f;
+}
+
+static size_t port_recv(struct tern_link *l, struct tern_frame *frames, size_t n,
+                        tern_time_t now)
+{
+    struct wire_port *p = (struct wire_port *)l;
+    size_t filled = 0;
+    (void)now;
+
+    while (filled < n && p->count > 0) {
+        struct wire_frame f = port_dequeue(p);
+        struct tern_frame *out = &frames[filled];
+        if (f.len > out->cap) {
+            l->stats.rx_dropped++;
+        } else {
+            memcpy(out->data, f.data, f.len);
+            out->len = f.len;
+            l->stats.rx_frames++;
+            l->stats.rx_bytes += f.len;
+            filled++;
+        }
+        free(f.data);
+    }
+    return filled;
+}
+
+static void port_destroy(struct tern_link *l)
+{
+    struct wire_port *p = (struct wire_port *)l;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->wire->ports = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    while (p->count > 0)
+        free(port_dequeue(p).data);
+    free(p->ring);
+    free(p);
+}
+
+struct tern_link *tern_wire_port_new(struct tern_wire *w)
+{
+    struct wire_port *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->ring = calloc(w->cfg.queue_limit, sizeof(*p->ring));
+    if (!p->ring) {
+        free(p);
+        return NULL;
+    }
+    /* Frames are delivered on send, so there is never a deadline and
+     * nothing to poll: next_deadline and pollfd stay NULL. */
+    p->link.ops.send = port_send;
+    p->link.ops.recv = port_recv;
+    p->link.ops.destroy = port_destroy;
+    snprintf(p->link.info.name, sizeof(p->link.info.name), "wire%u", w->ports_made++);
+    p->link.info.mtu = w->cfg.mtu;
+    p->wire = w;
+    p->next = w->ports;
+    if (w->ports)
+        w->ports->prev = p;
+    w->ports = p;
+    return &p->link;
+}
+
+void tern_wire_free(struct tern_wire *w)
+{
+    if (!w)
+        return;
+    while (w->ports)
+        port_destroy(&w->ports->link);
+    free(w);
+}

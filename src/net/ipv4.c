@@ -1,0 +1,240 @@
+#include "net/ipv4.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "core/stack.h"
+#include "link/arp.h"
+#include "link/ether.h"
+#include "net/icmp.h"
+#include "net/reasm.h"
+#include "transport/udp.h"
+#include "wire/eth.h"
+#include "wire/ipv4.h"
+
+void tern_ipv4_init(struct tern_stack *s) { tern_list_init(&s->loopback_q); }
+
+void tern_ipv4_destroy(struct tern_stack *s) { tern_pkt_queue_purge_take(s, &s->loopback_q); }
+
+static bool dst_accepted(struct tern_stack *s, struct tern_iface *ifp, uint32_t dst)
+{
+    /* The weak host model (RFC 1122 section 3.3.4.2), as Linux: any of our
+     * addresses on any interface, plus broadcasts of the arrival one. */
+    return tern_iface_is_local(s, dst) || tern_iface_is_bcast(ifp, dst);
+}
+
+static void deliver_take(struct tern_stack *s, struct tern_pkt *p)
+{
+    tern_count(s, TERN_C_IP_RX_DELIVERED);
+    switch (p->ip_proto) {
+    case TERN_IPPROTO_UDP:
+        tern_udp_input_take(s, p);
+        break;
+    case TERN_IPPROTO_ICMP:
+        tern_icmp_input_take(s, p);
+        break;
+    default:
+        /* RFC 1122 section 3.2.2.1: protocol unreachable. */
+        tern_icmp_send_error(s, p, TERN_ICMP_UNREACH, TERN_ICMP_UNREACH_PROTO, 0);
+        tern_drop_take(s, p, TERN_C_DROP_IP_UNKNOWN_PROTO);
+        break;
+    }
+}
+
+void tern_ipv4_input_take(struct tern_stack *s, struct tern_iface *ifp, struct tern_pkt *p)
+{
+    struct tern_ipv4_hdr h;
+    tern_count(s, TERN_C_IP_RX);
+    switch (tern_ipv4_parse(tern_pkt_data(p), p->len, &h)) {
+    case TERN_IPV4_OK:
+        break;
+    case TERN_IPV4_TOO_SHORT:
+        tern_drop_take(s, p, TERN_C_DROP_IP_TOO_SHORT);
+        return;
+    case TERN_IPV4_BAD_VERSION:
+        tern_drop_take(s, p, TERN_C_DROP_IP_BAD_VERSION);
+        return;
+    case TERN_IPV4_BAD_HLEN:
+        tern_drop_take(s, p, TERN_C_DROP_IP_BAD_HEADER_LEN);
+        return;
+    case TERN_IPV4_BAD_CHECKSUM:
+        tern_drop_take(s, p, TERN_C_DROP_IP_BAD_CHECKSUM);
+        return;
+    }
+    /* RFC 1122 section 3.2.1.3: a source that is a broadcast, multicast
+     * or loopback address is bogus (0.0.0.0 is allowed, for DHCP-style
+     * clients). */
+    if (h.src == TERN_IPV4_BROADCAST || tern_ipv4_is_multicast(h.src) ||
+        tern_ipv4_is_loopback(h.src) || tern_iface_is_bcast(ifp, h.src)) {
+        tern_drop_take(s, p, TERN_C_DROP_IP_BAD_SOURCE);
+        return;
+    }
+    if (!dst_accepted(s, ifp, h.dst)) {
+        tern_drop_take(s, p, TERN_C_DROP_IP_NOT_FOR_US);
+        return;
+    }
+    /* Trim Ethernet padding past the datagram, keep the header in the
+     * buffer for ICMP quotes, and move data to the payload. */
+    tern_pkt_trim(p, h.total_len);
+    p->l3_off = p->off;
+    tern_pkt_pull(p, h.hlen);
+    p->ip_src.s_addr = h.src;
+    p->ip_dst.s_addr = h.dst;
+    p->ip_proto = h.proto;
+    p->ip_ttl = h.ttl;
+    p->ip_tos = h.tos;
+    p->link_bcast = p->link_bcast || tern_iface_is_bcast(ifp, h.dst);
+    if (h.mf || h.frag_off) {
+        p = tern_reasm_input_take(s, p, h.id, h.frag_off, h.mf);
+        if (!p)
+            return;
+    }
+    deliver_take(s, p);
+}
+
+int tern_ipv4_route_src(struct tern_stack *s, uint32_t dst, uint32_t *src, int *ifindex)
+{
+    struct tern_nexthop nh;
+    struct tern_iface *ifp = NULL;
+    if (dst == TERN_IPV4_BROADCAST) {
+        /* Limited broadcast leaves by the interface of the source address
+         * if one is bound, else by the default route's, else the first. */
+        ifp = *src ? tern_iface_by_addr(s, *src) : NULL;
+        if (!ifp && tern_route_lookup(&s->routes, 0, &nh) == 0)
+            ifp = tern_iface_get(s, nh.ifindex);
+        for (int i = 0; !ifp && i < TERN_MAX_IFACES; i++)
+            if (s->ifaces[i].used && s->ifaces[i].naddrs)
+                ifp = &s->ifaces[i];
+    } else if (tern_iface_is_local(s, dst)) {
+        ifp = tern_iface_by_addr(s, dst);
+    } else if (tern_route_lookup(&s->routes, dst, &nh) == 0) {
+        ifp = tern_iface_get(s, nh.ifindex);
+    }
+    if (!ifp)
+        return -ENETUNREACH;
+    if (*src == 0)
+        *src = tern_iface_src_for(ifp, dst);
+    if (*src == 0)
+        return -EADDRNOTAVAIL;
+    if (ifindex)
+        *ifindex = ifp->index;
+    return 0;
+}
+
+uint32_t tern_ipv4_mtu_to(struct tern_stack *s, uint32_t dst)
+{
+    uint32_t src = 0;
+    int ifindex = 0;
+    if (tern_ipv4_route_src(s, dst, &src, &ifindex) < 0)
+        return 0;
+    return tern_iface_get(s, ifindex)->mtu;
+}
+
+static uint16_t next_ip_id(struct tern_stack *s, uint32_t dst)
+{
+    uint32_t key[1] = {dst};
+    unsigned slot = (unsigned)tern_siphash(&s->key_ipid, key, sizeof(key)) & 255;
+    return s->ipid_table[slot]++;
+}
+
+/* Hand one finished datagram (data = IP header) to the neighbour layer. */
+static void send_datagram_take(struct tern_stack *s, struct tern_iface *ifp, uint32_t dst,
+                               struct tern_pkt *p)
+{
+    tern_count(s, TERN_C_IP_TX);
+    if (tern_iface_is_bcast(ifp, dst)) {
+        tern_ether_output_take(s, ifp, tern_eth_bcast_addr, TERN_ETHERTYPE_IPV4, p);
+        return;
+    }
+    struct tern_nexthop nh = {.ifindex = ifp->index, .hop = dst};
+    if (tern_route_lookup(&s->routes, dst, &nh) < 0 || nh.ifindex != ifp->index)
+        nh.hop = dst;
+    tern_arp_output_take(s, ifp, nh.hop, p);
+}
+
+/* RFC 791 section 3.2 "Fragmentation": every fragment but the last
+ * carries a multiple of 8 data bytes. Options are never sent, so every
+ * fragment has the same 20-byte header. */
+static int fragment_take(struct tern_stack *s, struct tern_iface *ifp, struct tern_pkt *p,
+                         struct tern_ipv4_hdr *h)
+{
+    size_t chunk = ((ifp->mtu - TERN_IPV4_HLEN) / 8) * 8;
+    size_t total = p->len;
+    for (size_t off = 0; off < total; off += chunk) {
+        size_t n = total - off < chunk ? total - off : chunk;
+        struct tern_pkt *f = tern_pkt_alloc(s, TERN_PKT_HEADROOM, TERN_IPV4_HLEN + n);
+        if (!f) {
+            tern_pkt_free_take(s, p);
+            return -ENOBUFS;
+        }
+        h->total_len = (uint16_t)(TERN_IPV4_HLEN + n);
+        h->frag_off = (uint16_t)off;
+        h->mf = off + n < total;
+        tern_ipv4_emit(tern_pkt_data(f), h);
+        memcpy(tern_pkt_data(f) + TERN_IPV4_HLEN, tern_pkt_data(p) + off, n);
+        tern_count(s, TERN_C_IP_FRAG_CREATED);
+        send_datagram_take(s, ifp, h->dst, f);
+    }
+    tern_pkt_free_take(s, p);
+    return 0;
+}
+
+int tern_ipv4_output_take(struct tern_stack *s, struct tern_pkt *p, const struct tern_ipv4_out *o)
+{
+    uint32_t src = o->src;
+    int ifindex = o->ifindex;
+    int rc = 0;
+    if (ifindex == 0)
+        rc = tern_ipv4_route_src(s, o->dst, &src, &ifindex);
+    struct tern_iface *ifp = tern_iface_get(s, ifindex);
+    if (rc < 0 || !ifp) {
+        tern_drop_take(s, p, TERN_C_DROP_IP_NO_ROUTE);
+        return rc < 0 ? rc : -ENETUNREACH;
+    }
+    if (src == 0)
+        src = tern_iface_src_for(ifp, o->dst);
+    if (p->len + TERN_IPV4_HLEN > 65535) {
+        tern_pkt_free_take(s, p);
+        return -EMSGSIZE;
+    }
+    struct tern_ipv4_hdr h = {
+        .hlen = TERN_IPV4_HLEN, .tos = o->tos, .total_len = (uint16_t)(p->len + TERN_IPV4_HLEN),
+        .id = next_ip_id(s, o->dst), .df = o->df, .ttl = o->ttl, .proto = o->proto,
+        .src = src, .dst = o->dst};
+    if (tern_iface_is_local(s, o->dst)) {
+        /* To ourselves: no link involved, no MTU; queued for the next
+         * poll so that input never runs inside the sender's call. */
+        uint8_t *hdr = tern_pkt_push(p, TERN_IPV4_HLEN);
+        tern_ipv4_emit(hdr, &h);
+        p->ifindex = (uint16_t)ifp->index;
+        tern_count(s, TERN_C_IP_TX);
+        tern_list_push_back(&s->loopback_q, &p->node);
+        return 0;
+    }
+    if (p->len + TERN_IPV4_HLEN <= ifp->mtu) {
+        uint8_t *hdr = tern_pkt_push(p, TERN_IPV4_HLEN);
+        tern_ipv4_emit(hdr, &h);
+        send_datagram_take(s, ifp, o->dst, p);
+        return 0;
+    }
+    if (o->df) {
+        tern_drop_take(s, p, TERN_C_DROP_IP_DF_TOO_BIG);
+        return -EMSGSIZE;
+    }
+    return fragment_take(s, ifp, p, &h);
+}
+
+bool tern_ipv4_loopback_pending(const struct tern_stack *s) { return !tern_list_empty(&s->loopback_q); }
+
+void tern_ipv4_loopback_run(struct tern_stack *s)
+{
+    /* Only what is queued now: anything the deliveries send back to us
+     * waits for the next poll, so a ping-pong with ourselves cannot spin. */
+    struct tern_list batch;
+    tern_list_splice_init(&batch, &s->loopback_q);
+    struct tern_list *n;
+    while ((n = tern_list_pop_front(&batch)) != NULL) {
+        struct tern_pkt *p = tern_pkt_of(n);
+        tern_ipv4_input_take(s, tern_iface_get(s, p->ifindex), p);
+    }
+}

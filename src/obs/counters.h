@@ -1,0 +1,72 @@
+/* Every counter of a stack, with its name and what it counts. Each place
+ * that drops a packet bumps exactly one drop_* counter naming the reason
+ * (DESIGN.md rule 6). Names are dotted like nstat's, stable, and listed by
+ * tern_counter_name(); a test checks they are unique. */
+#ifndef TERN_OBS_COUNTERS_H
+#define TERN_OBS_COUNTERS_H
+
+#define TERN_COUNTERS(X)                                                                  \
+    X(LINK_RX_FRAMES, "link.rx_frames", "frames received from links")                     \
+    X(LINK_TX_FRAMES, "link.tx_frames", "frames handed to links")                         \
+    X(DROP_LINK_TX_REFUSED, "drop.link.tx_refused", "frames a link refused to send")      \
+    X(DROP_PKT_POOL_EMPTY, "drop.pkt.pool_empty", "packets not allocated: pool exhausted") \
+    X(DROP_ETH_TOO_SHORT, "drop.eth.too_short", "frames shorter than an Ethernet header") \
+    X(DROP_ETH_NOT_FOR_US, "drop.eth.not_for_us", "frames to another MAC address")        \
+    X(DROP_ETH_UNKNOWN_TYPE, "drop.eth.unknown_type", "frames of an unhandled EtherType") \
+    X(ARP_RX, "arp.rx", "ARP packets received")                                           \
+    X(ARP_TX_REQUEST, "arp.tx_request", "ARP requests sent (gratuitous included)")        \
+    X(ARP_TX_REPLY, "arp.tx_reply", "ARP replies sent")                                   \
+    X(DROP_ARP_MALFORMED, "drop.arp.malformed", "ARP packets too short or not IPv4/Ethernet") \
+    X(DROP_ARP_NOT_FOR_US, "drop.arp.not_for_us", "ARP requests for another address")     \
+    X(DROP_ARP_BAD_SENDER, "drop.arp.bad_sender", "ARP with a broadcast or multicast sender") \
+    X(DROP_ARP_OWN_MAC, "drop.arp.own_mac", "ARP from our own MAC: a loop, or two stacks with one seed") \
+    X(DROP_ARP_PENDING_FULL, "drop.arp.pending_full", "packets dropped: resolution queue full") \
+    X(DROP_ARP_UNRESOLVED, "drop.arp.unresolved", "packets dropped: address never resolved") \
+    X(DROP_ARP_CACHE_FULL, "drop.arp.cache_full", "packets dropped: neighbour cache full") \
+    X(ARP_CONFLICT, "arp.conflict", "ARP from another host claiming one of our addresses") \
+    X(IP_RX, "ip.rx", "IPv4 packets received")                                            \
+    X(IP_TX, "ip.tx", "IPv4 packets sent (each fragment counts)")                          \
+    X(IP_RX_DELIVERED, "ip.rx_delivered", "IPv4 packets delivered to a protocol")          \
+    X(DROP_IP_TOO_SHORT, "drop.ip.too_short", "packets shorter than their headers say")   \
+    X(DROP_IP_BAD_VERSION, "drop.ip.bad_version", "packets whose version is not 4")       \
+    X(DROP_IP_BAD_HEADER_LEN, "drop.ip.bad_header_len", "IHL below 5 or past the packet") \
+    X(DROP_IP_BAD_CHECKSUM, "drop.ip.bad_checksum", "header checksum mismatch")           \
+    X(DROP_IP_BAD_SOURCE, "drop.ip.bad_source", "source is broadcast, multicast or loopback") \
+    X(DROP_IP_NOT_FOR_US, "drop.ip.not_for_us", "packets to an address not ours (no forwarding)") \
+    X(DROP_IP_NO_ROUTE, "drop.ip.no_route", "outbound packets with no route")             \
+    X(DROP_IP_DF_TOO_BIG, "drop.ip.df_too_big", "outbound packets over MTU with DF set")   \
+    X(DROP_IP_UNKNOWN_PROTO, "drop.ip.unknown_proto", "packets of an unhandled protocol") \
+    X(IP_FRAG_CREATED, "ip.frag_created", "fragments created on output")                  \
+    X(IP_REASM_OK, "ip.reasm_ok", "datagrams reassembled")                                \
+    X(DROP_IP_REASM_TIMEOUT, "drop.ip.reasm_timeout", "datagrams whose fragments timed out") \
+    X(DROP_IP_REASM_OVERLAP, "drop.ip.reasm_overlap", "datagrams dropped for overlapping fragments") \
+    X(DROP_IP_REASM_DUPLICATE, "drop.ip.reasm_duplicate", "exact duplicate fragments ignored") \
+    X(DROP_IP_REASM_MEMORY, "drop.ip.reasm_memory", "fragments dropped: reassembly memory full") \
+    X(DROP_IP_REASM_TOO_BIG, "drop.ip.reasm_too_big", "fragments reaching past 65535 bytes") \
+    X(DROP_IP_REASM_BAD_LEN, "drop.ip.reasm_bad_len", "non-final fragments not a multiple of 8") \
+    X(ICMP_RX, "icmp.rx", "ICMP messages received")                                       \
+    X(ICMP_TX, "icmp.tx", "ICMP messages sent")                                           \
+    X(ICMP_TX_ECHO_REPLY, "icmp.tx_echo_reply", "echo replies sent")                      \
+    X(ICMP_TX_UNREACH, "icmp.tx_unreach", "destination unreachable sent")                 \
+    X(ICMP_RX_ERROR_DELIVERED, "icmp.rx_error_delivered", "ICMP errors delivered to a socket") \
+    X(DROP_ICMP_RATELIMIT, "drop.icmp.ratelimit", "ICMP errors not sent: rate limit")     \
+    X(DROP_ICMP_BAD_CHECKSUM, "drop.icmp.bad_checksum", "ICMP checksum mismatch")         \
+    X(DROP_ICMP_TOO_SHORT, "drop.icmp.too_short", "ICMP messages too short")              \
+    X(DROP_ICMP_UNHANDLED, "drop.icmp.unhandled", "ICMP types not handled")               \
+    X(DROP_ICMP_ERROR_NO_SOCKET, "drop.icmp.error_no_socket", "ICMP errors for no socket") \
+    X(DROP_ICMP_NO_PING_SOCKET, "drop.icmp.no_ping_socket", "echo replies for no ping socket") \
+    X(UDP_RX, "udp.rx", "UDP datagrams received")                                         \
+    X(UDP_TX, "udp.tx", "UDP datagrams sent")                                             \
+    X(DROP_UDP_TOO_SHORT, "drop.udp.too_short", "UDP length field wrong or too short")    \
+    X(DROP_UDP_BAD_CHECKSUM, "drop.udp.bad_checksum", "UDP checksum mismatch")            \
+    X(DROP_UDP_NO_PORT, "drop.udp.no_port", "datagrams to a port with no socket")         \
+    X(DROP_SOCK_RCVBUF_FULL, "drop.sock.rcvbuf_full", "datagrams dropped: socket receive buffer full")
+
+enum tern_counter_id {
+#define X(id, name, help) TERN_C_##id,
+    TERN_COUNTERS(X)
+#undef X
+    TERN_COUNTER__COUNT
+};
+
+#endif

@@ -1,0 +1,587 @@
+/* The BSD-shaped calls (tern/socket.h). Argument checking follows what
+ * Linux returns for the same mistakes, so ported programs see the errno
+ * they expect. */
+#include <tern/socket.h>
+
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "buf/iov.h"
+#include "net/ipv4.h"
+#include "sock/api_internal.h"
+#include "transport/ping.h"
+#include "transport/udp.h"
+#include "wire/ipv4.h"
+
+#define SOCK_MIN_BUF 2304 /* Linux's SOCK_MIN_RCVBUF */
+#define SOCK_MAX_BUF 212992 /* Linux's default rmem_max/wmem_max */
+#define ICMP_ECHO_HLEN 8
+
+static struct tern_pcb_table *table_of(struct tern_stack *s, const struct tern_socket *so)
+{
+    return so->kind == SOCK_KIND_PING ? &s->ping_pcbs : &s->udp_pcbs;
+}
+
+/* Look the handle up or fail the call with EBADF. */
+#define GET_SOCK(so, g, fd)                                                    \
+    struct tern_socket *so = tern_sock_lookup((g).s, (fd));                    \
+    if (!so)                                                                   \
+        return tern_api_fail(&(g), EBADF)
+
+int tern_socket(struct tern_stack *s, int domain, int type, int protocol)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    enum tern_sock_kind kind;
+    if (domain != AF_INET)
+        return tern_api_fail(&g, EAFNOSUPPORT);
+    if (base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP))
+        kind = SOCK_KIND_UDP;
+    else if (base == SOCK_DGRAM && protocol == IPPROTO_ICMP)
+        kind = SOCK_KIND_PING;
+    else if (base == SOCK_DGRAM || base == SOCK_STREAM)
+        return tern_api_fail(&g, EPROTONOSUPPORT); /* TCP: not yet */
+    else
+        return tern_api_fail(&g, ESOCKTNOSUPPORT);
+    struct tern_socket *so = tern_sock_new(s, kind, base, protocol ? protocol : IPPROTO_UDP);
+    if (!so)
+        return tern_api_fail(&g, errno);
+    so->nonblock = (type & SOCK_NONBLOCK) != 0;
+    return tern_api_return(&g, so->handle);
+}
+
+static int sockaddr_in_get(const struct sockaddr *sa, socklen_t len, uint32_t *addr,
+                           uint16_t *port)
+{
+    if (!sa || len < (socklen_t)sizeof(struct sockaddr_in))
+        return EINVAL;
+    if (sa->sa_family != AF_INET)
+        return EAFNOSUPPORT;
+    struct sockaddr_in sin;
+    memcpy(&sin, sa, sizeof(sin));
+    *addr = ntohl(sin.sin_addr.s_addr);
+    *port = ntohs(sin.sin_port);
+    return 0;
+}
+
+static void sockaddr_in_put(struct sockaddr *sa, socklen_t *len, uint32_t addr, uint16_t port)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port),
+                              .sin_addr.s_addr = htonl(addr)};
+    /* POSIX: truncate to the caller's room, report the full length. */
+    if (sa && len) {
+        size_t n = *len < sizeof(sin) ? *len : sizeof(sin);
+        memcpy(sa, &sin, n);
+    }
+    if (len)
+        *len = sizeof(sin);
+}
+
+static bool addr_bindable(struct tern_stack *s, uint32_t addr)
+{
+    if (addr == 0 || addr == TERN_IPV4_BROADCAST || tern_ipv4_is_multicast(addr) ||
+        tern_iface_is_local(s, addr))
+        return true;
+    for (int i = 0; i < TERN_MAX_IFACES; i++)
+        if (s->ifaces[i].used && tern_iface_is_bcast(&s->ifaces[i], addr))
+            return true;
+    return false;
+}
+
+/* Put the socket's PCB into its table at (laddr, lport), taking the
+ * protocol's reference. lport 0 picks an ephemeral port. */
+static int pcb_bind(struct tern_stack *s, struct tern_socket *so, uint32_t laddr, uint16_t lport,
+                    uint32_t faddr, uint16_t fport)
+{
+    struct tern_pcb_table *t = table_of(s, so);
+    struct tern_inpcb *pcb = &so->pcb;
+    if (lport == 0) {
+        lport = tern_pcb_ephemeral(s, t, laddr, faddr, fport);
+        if (lport == 0)
+            return EADDRINUSE;
+    } else if (tern_pcb_conflicts(t, pcb, laddr, lport, pcb->reuseaddr, pcb->reuseport)) {
+        return EADDRINUSE;
+    }
+    pcb->laddr = laddr;
+    pcb->lport = lport;
+    if (tern_pcb_insert(s, t, pcb) < 0) {
+        pcb->laddr = 0;
+        pcb->lport = 0;
+        return ENOMEM;
+    }
+    tern_sock_take_proto(s, so);
+    return 0;
+}
+
+/* The protocol lets go: out of the table, then its reference. */
+static void pcb_unbind(struct tern_stack *s, struct tern_socket *so)
+{
+    if (!so->pcb.table)
+        return;
+    tern_pcb_remove(s, &so->pcb);
+    tern_sock_release_proto(s, so);
+}
+
+int tern_bind(struct tern_stack *s, int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    GET_SOCK(so, g, fd);
+    uint32_t laddr;
+    uint16_t lport;
+    int err = sockaddr_in_get(addr, len, &laddr, &lport);
+    if (err)
+        return tern_api_fail(&g, err);
+    if (so->pcb.table)
+        return tern_api_fail(&g, EINVAL);
+    if (!addr_bindable(s, laddr))
+        return tern_api_fail(&g, EADDRNOTAVAIL);
+    err = pcb_bind(s, so, laddr, lport, 0, 0);
+    if (err)
+        return tern_api_fail(&g, err);
+    so->pcb.bound_addr = laddr != 0;
+    so->pcb.bound_port = true;
+    return tern_api_return(&g, 0);
+}
+
+static bool is_broadcast_dst(struct tern_stack *s, uint32_t dst, int ifindex)
+{
+    struct tern_iface *ifp = tern_iface_get(s, ifindex);
+    return dst == TERN_IPV4_BROADCAST || (ifp && tern_iface_is_bcast(ifp, dst));
+}
+
+/* Route towards dst; fills the source address and interface. */
+static int route_for(struct tern_stack *s, struct tern_socket *so, uint32_t dst, uint32_t *src,
+                     int *ifindex)
+{
+    *src = so->pcb.laddr;
+    if (*src == TERN_IPV4_BROADCAST || tern_ipv4_is_multicast(*src))
+        *src = 0; /* bound to a group address: send from the interface's */
+    int rc = tern_ipv4_route_src(s, dst, src, ifindex);
+    if (rc < 0)
+        return -rc;
+    if (is_broadcast_dst(s, dst, *ifindex) && !so->broadcast)
+        return EACCES; /* SO_BROADCAST not set: as Linux */
+    return 0;
+}
+
+static void disconnect(struct tern_stack *s, struct tern_socket *so)
+{
+    struct tern_inpcb *pcb = &so->pcb;
+    pcb->faddr = 0;
+    pcb->fport = 0;
+    pcb->connected = false;
+    /* Linux's udp_disconnect: what connect chose implicitly goes again. */
+    if (!pcb->bound_addr)
+        pcb->laddr = 0;
+    if (!pcb->bound_port) {
+        pcb_unbind(s, so);
+        pcb->lport = 0;
+    } else if (pcb->table) {
+        tern_pcb_rehash(s, pcb);
+    }
+}
+
+int tern_connect(struct tern_stack *s, int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    GET_SOCK(so, g, fd);
+    if (addr && len >= (socklen_t)sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
+        disconnect(s, so);
+        return tern_api_return(&g, 0);
+    }
+    uint32_t faddr, src;
+    uint16_t fport;
+    int ifindex = 0;
+    int err = sockaddr_in_get(addr, len, &faddr, &fport);
+    if (err)
+        return tern_api_fail(&g, err);
+    if (so->kind == SOCK_KIND_PING)
+        fport = 0;
+    err = route_for(s, so, faddr, &src, &ifindex);
+    if (err)
+        return tern_api_fail(&g, err);
+    struct tern_inpcb *pcb = &so->pcb;
+    if (!pcb->table) {
+        err = pcb_bind(s, so, pcb->bound_addr ? pcb->laddr : src, 0, faddr, fport);
+        if (err)
+            return tern_api_fail(&g, err);
+    } else if (!pcb->bound_addr) {
+        pcb->laddr = src;
+    }
+    pcb->faddr = faddr;
+    pcb->fport = fport;
+    pcb->connected = true;
+    if (tern_pcb_rehash(s, pcb) < 0)
+        return tern_api_fail(&g, ENOMEM);
+    return tern_api_return(&g, 0);
+}
+
+static ssize_t sock_sendmsg(struct tern_api_guard *g, struct tern_socket *so,
+                            const struct msghdr *msg, int flags)
+{
+    struct tern_stack *s = g->s;
+    if (flags & MSG_OOB)
+        return tern_api_fail(g, EOPNOTSUPP);
+    if (msg->msg_iovlen > IOV_MAX || (msg->msg_iovlen && !msg->msg_iov))
+        return tern_api_fail(g, msg->msg_iovlen > IOV_MAX ? EMSGSIZE : EFAULT);
+    if (so->so_error) {
+        int err = so->so_error;
+        so->so_error = 0;
+        return tern_api_fail(g, err);
+    }
+    if (so->shut_wr)
+        return tern_api_fail(g, EPIPE); /* no SIGPIPE: a library sends no signals */
+    size_t len = 0;
+    for (size_t i = 0; i < msg->msg_iovlen; i++) {
+        if (msg->msg_iov[i].iov_len > SIZE_MAX - len)
+            return tern_api_fail(g, EINVAL);
+        len += msg->msg_iov[i].iov_len;
+    }
+    uint32_t dst;
+    uint16_t dport;
+    if (msg->msg_name) {
+        int err = sockaddr_in_get(msg->msg_name, msg->msg_namelen, &dst, &dport);
+        if (err)
+            return tern_api_fail(g, err);
+        if (so->kind == SOCK_KIND_UDP && dport == 0)
+            return tern_api_fail(g, EINVAL);
+    } else if (so->pcb.connected) {
+        dst = so->pcb.faddr;
+        dport = so->pcb.fport;
+    } else {
+        return tern_api_fail(g, EDESTADDRREQ);
+    }
+    if (so->kind == SOCK_KIND_UDP && len > TERN_UDP_MAX_PAYLOAD)
+        return tern_api_fail(g, EMSGSIZE);
+    if (so->kind == SOCK_KIND_PING) {
+        /* Linux's ping_sendmsg: an echo request header is required. */
+        uint8_t hdr[ICMP_ECHO_HLEN];
+        if (len < ICMP_ECHO_HLEN || len > 65535 - 20)
+            return tern_api_fail(g, len < ICMP_ECHO_HLEN ? EINVAL : EMSGSIZE);
+        tern_iov_gather(hdr, msg->msg_iov, msg->msg_iovlen, sizeof(hdr));
+        if (hdr[0] != 8 || hdr[1] != 0)
+            return tern_api_fail(g, EINVAL);
+    }
+    uint32_t src;
+    int ifindex = 0;
+    int err = route_for(s, so, dst, &src, &ifindex);
+    if (err)
+        return tern_api_fail(g, err);
+    if (!so->pcb.table) {
+        err = pcb_bind(s, so, 0, 0, 0, 0); /* autobind, as on Linux */
+        if (err)
+            return tern_api_fail(g, err);
+    }
+    int rc = so->kind == SOCK_KIND_PING
+                 ? tern_ping_output(s, so, msg->msg_iov, msg->msg_iovlen, len, src, dst, ifindex)
+                 : tern_udp_output(s, so, msg->msg_iov, msg->msg_iovlen, len, src, dst, dport,
+                                   ifindex);
+    /* A datagram lost later (no ARP answer) is lost silently, as UDP is;
+     * only what fails now is reported. */
+    if (rc < 0)
+        return tern_api_fail(g, -rc);
+    return tern_api_return_sz(g, (ssize_t)len);
+}
+
+ssize_t tern_sendmsg(struct tern_stack *s, int fd, const struct msghdr *msg, int flags)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    GET_SOCK(so, g, fd);
+    if (!msg)
+        return tern_api_fail(&g, EFAULT);
+    return sock_sendmsg(&g, so, msg, flags);
+}
+
+ssize_t tern_sendto(struct tern_stack *s, int fd, const void *buf, size_t len, int flags,
+                    const struct sockaddr *to, socklen_t tolen)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    GET_SOCK(so, g, fd);
+    if (!buf && len)
+        return tern_api_fail(&g, EFAULT);
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    struct msghdr msg = {.msg_name = (void *)to, .msg_namelen = to ? tolen : 0,
+                         .msg_iov = &iov, .msg_iovlen = 1};
+    return sock_sendmsg(&g, so, &msg, flags);
+}
+
+ssize_t tern_send(struct tern_stack *s, int fd, const void *buf, size_t len, int flags)
+{
+    return tern_sendto(s, fd, buf, len, flags, NULL, 0);
+}
+
+static ssize_t sock_recvmsg(struct tern_api_guard *g, struct tern_socket *so, struct msghdr *msg,
+                            int flags)
+{
+    struct tern_stack *s = g->s;
+    if (flags & MSG_OOB)
+        return tern_api_fail(g, EOPNOTSUPP);
+    if (flags & MSG_ERRQUEUE)
+        return tern_api_fail(g, EAGAIN); /* no error queue (IP_RECVERR) yet */
+    if (msg->msg_iovlen > IOV_MAX || (msg->msg_iovlen && !msg->msg_iov))
+        return tern_api_fail(g, msg->msg_iovlen > IOV_MAX ? EMSGSIZE : EFAULT);
+    if (so->so_error) {
+        int err = so->so_error;
+        so->so_error = 0;
+        return tern_api_fail(g, err);
+    }
+    if (tern_list_empty(&so->rcvq)) {
+        if (so->shut_rd)
+            return tern_api_return_sz(g, 0);
+        return tern_api_fail(g, EAGAIN);
+    }
+    struct tern_pkt *p = tern_pkt_of(so->rcvq.next);
+    size_t room = 0;
+    for (size_t i = 0; i < msg->msg_iovlen; i++)
+        room += msg->msg_iov[i].iov_len;
+    size_t copied = tern_iov_scatter(msg->msg_iov, msg->msg_iovlen, tern_pkt_data(p),
+                                     p->len < room ? p->len : room);
+    msg->msg_flags = copied < p->len ? MSG_TRUNC : 0;
+    if (msg->msg_name) {
+        socklen_t nl = msg->msg_namelen;
+        sockaddr_in_put(msg->msg_name, &nl, p->ip_src.s_addr, p->src_port);
+        msg->msg_namelen = nl;
+    } else {
+        msg->msg_namelen = 0;
+    }
+    msg->msg_controllen = 0;
+    /* MSG_TRUNC asks for the datagram's real length (Linux). */
+    ssize_t ret = (flags & MSG_TRUNC) ? (ssize_t)p->len : (ssize_t)copied;
+    if (!(flags & MSG_PEEK))
+        tern_pkt_free_take(s, tern_sock_rcvq_pop(so));
+    return tern_api_return_sz(g, ret);
+}
+
+ssize_t tern_recvmsg(struct tern_stack *s, int fd, struct msghdr *msg, int flags)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    GET_SOCK(so, g, fd);
+    if (!msg)
+        return tern_api_fail(&g, EFAULT);
+    return sock_recvmsg(&g, so, msg, flags);
+}
+
+ssize_t tern_recvfrom(struct tern_stack *s, int fd, void *buf, size_t len, int flags,
+                      struct sockaddr *from, socklen_t *fromlen)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    GET_SOCK(so, g, fd);
+    if (!buf && len)
+        return tern_api_fail(&g, EFAULT);
+    if (from && !fromlen)
+        return tern_api_fail(&g, EFAULT);
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    struct msghdr msg = {.msg_name = from, .msg_namelen = from ? *fromlen : 0,
+                         .msg_iov = &iov, .msg_iovlen = 1};
+    ssize_t r = sock_recvmsg(&g, so, &msg, flags);
+    if (r >= 0 && from)
+        *fromlen = msg.msg_namelen;
+    return r;
+}
+
+ssize_t tern_recv(struct tern_stack *s, int fd, void *buf, size_t len, int flags)
+{
+    return tern_recvfrom(s, fd, buf, len, flags, NULL, NULL);
+}
+
+int tern_getsockname(struct tern_stack *s, int fd, struct sockaddr *addr, socklen_t *len)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    GET_SOCK(so, g, fd);
+    if (!addr || !len)
+        return tern_api_fail(&g, EFAULT);
+    sockaddr_in_put(addr, len, so->pcb.laddr, so->pcb.lport);
+    return tern_api_return(&g, 0);
+}
+
+int tern_getpeername(struct tern_stack *s, int fd, struct sockaddr *addr, socklen_t *len)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    GET_SOCK(so, g, fd);
+    if (!addr || !len)
+        return tern_api_fail(&g, EFAULT);
+    if (!so->pcb.connected)
+        return tern_api_fail(&g, ENOTCONN);
+    sockaddr_in_put(addr, len, so->pcb.faddr, so->pcb.fport);
+    return tern_api_return(&g, 0);
+}
+
+static uint32_t clamp_buf(int v)
+{
+    /* Linux doubles the request (its accounting counts overhead) within
+     * [SOCK_MIN_BUF, 2 * max]. */
+    uint64_t req = v < 0 ? 0 : (uint64_t)v;
+    if (req > SOCK_MAX_BUF)
+        req = SOCK_MAX_BUF;
+    req *= 2;
+    return req < SOCK_MIN_BUF ? SOCK_MIN_BUF : (uint32_t)req;
+}
+
+int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const void *val,
+                    socklen_t len)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    GET_SOCK(so, g, fd);
+    int v;
+    if (!val)
+        return tern_api_fail(&g, EFAULT);
+    if (len < (socklen_t)sizeof(int))
+        return tern_api_fail(&g, EINVAL);
+    memcpy(&v, val, sizeof(v));
+    if (level == SOL_SOCKET) {
+        switch (name) {
+        case SO_REUSEADDR:
+            so->pcb.reuseaddr = v != 0;
+            break;
+        case SO_REUSEPORT:
+            so->pcb.reuseport = v != 0;
+            break;
+        case SO_BROADCAST:
+            so->broadcast = v != 0;
+            break;
+        case SO_RCVBUF:
+            so->rcvbuf = clamp_buf(v);
+            break;
+        case SO_SNDBUF:
+            so->sndbuf = clamp_buf(v);
+            break;
+        default:
+            return tern_api_fail(&g, ENOPROTOOPT);
+        }
+    } else if (level == IPPROTO_IP) {
+        switch (name) {
+        case IP_TTL:
+            if (v == -1)
+                v = s->cfg.ip_default_ttl;
+            if (v < 1 || v > 255)
+                return tern_api_fail(&g, EINVAL);
+            so->ttl = (uint8_t)v;
+            break;
+        case IP_TOS:
+            so->tos = (uint8_t)v;
+            break;
+        default:
+            return tern_api_fail(&g, ENOPROTOOPT);
+        }
+    } else {
+        return tern_api_fail(&g, ENOPROTOOPT);
+    }
+    return tern_api_return(&g, 0);
+}
+
+int tern_getsockopt(struct tern_stack *s, int fd, int level, int name, void *val, socklen_t *len)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    GET_SOCK(so, g, fd);
+    int v;
+    if (!val || !len)
+        return tern_api_fail(&g, EFAULT);
+    if (level == SOL_SOCKET) {
+        switch (name) {
+        case SO_REUSEADDR: v = so->pcb.reuseaddr; break;
+        case SO_REUSEPORT: v = so->pcb.reuseport; break;
+        case SO_BROADCAST: v = so->broadcast; break;
+        case SO_RCVBUF: v = (int)so->rcvbuf; break;
+        case SO_SNDBUF: v = (int)so->sndbuf; break;
+        case SO_TYPE: v = so->type; break;
+        case SO_PROTOCOL: v = so->protocol; break;
+        case SO_DOMAIN: v = AF_INET; break;
+        case SO_ERROR:
+            v = so->so_error;
+            so->so_error = 0;
+            break;
+        default:
+            return tern_api_fail(&g, ENOPROTOOPT);
+        }
+    } else if (level == IPPROTO_IP) {
+        switch (name) {
+        case IP_TTL: v = so->ttl; break;
+        case IP_TOS: v = so->tos; break;
+        default:
+            return tern_api_fail(&g, ENOPROTOOPT);
+        }
+    } else {
+        return tern_api_fail(&g, ENOPROTOOPT);
+    }
+    size_t n = *len < sizeof(v) ? *len : sizeof(v);
+    memcpy(val, &v, n);
+    *len = (socklen_t)n;
+    return tern_api_return(&g, 0);
+}
+
+int tern_shutdown(struct tern_stack *s, int fd, int how)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    GET_SOCK(so, g, fd);
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+        return tern_api_fail(&g, EINVAL);
+    if (!so->pcb.connected)
+        return tern_api_fail(&g, ENOTCONN); /* datagram sockets: as Linux */
+    if (how != SHUT_WR)
+        so->shut_rd = true;
+    if (how != SHUT_RD)
+        so->shut_wr = true;
+    return tern_api_return(&g, 0);
+}
+
+int tern_close(struct tern_stack *s, int fd)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    GET_SOCK(so, g, fd);
+    /* Datagram protocols keep nothing after close: the protocol lets go
+     * at once, then the user; the reaper frees at the end of this call. */
+    pcb_unbind(s, so);
+    tern_sock_release_user(s, so);
+    return tern_api_return(&g, 0);
+}
+
+int tern_fcntl(struct tern_stack *s, int fd, int cmd, int arg)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    GET_SOCK(so, g, fd);
+    switch (cmd) {
+    case F_GETFL:
+        return tern_api_return(&g, O_RDWR | (so->nonblock ? O_NONBLOCK : 0));
+    case F_SETFL:
+        so->nonblock = (arg & O_NONBLOCK) != 0;
+        return tern_api_return(&g, 0);
+    default:
+        return tern_api_fail(&g, EINVAL);
+    }
+}
+
+static short sock_revents(const struct tern_socket *so)
+{
+    short r = POLLOUT; /* datagrams leave at once: always writable */
+    if (!tern_list_empty(&so->rcvq) || so->shut_rd)
+        r |= POLLIN | POLLRDNORM;
+    if (so->so_error)
+        r |= POLLERR;
+    if (so->shut_rd && so->shut_wr)
+        r |= POLLHUP;
+    return r;
+}
+
+int tern_poll(struct tern_stack *s, struct pollfd *fds, nfds_t nfds, int timeout)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    (void)timeout;
+    if (nfds && !fds)
+        return tern_api_fail(&g, EFAULT);
+    int ready = 0;
+    for (nfds_t i = 0; i < nfds; i++) {
+        fds[i].revents = 0;
+        if (fds[i].fd < 0)
+            continue;
+        struct tern_socket *so = tern_sock_lookup(s, fds[i].fd);
+        if (!so)
+            fds[i].revents = POLLNVAL;
+        else
+            fds[i].revents = sock_revents(so) & (fds[i].events | POLLERR | POLLHUP);
+        if (fds[i].revents)
+            ready++;
+    }
+    return tern_api_return(&g, ready);
+}

@@ -1,0 +1,252 @@
+#include "sock/socket.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/stack.h"
+
+#define SOCK_MAGIC 0x50c4e7u
+#define SOCK_MAGIC_FREED 0xf4eed50cu
+#define HANDLE_INDEX_BITS 21
+#define HANDLE_INDEX_MASK ((1u << HANDLE_INDEX_BITS) - 1)
+#define HANDLE_GEN_MAX 1023u
+#define SLOT_NONE UINT32_MAX
+
+const char *tern_sock_life_name(enum tern_sock_life l)
+{
+    switch (l) {
+    case SOCK_LIFE_BOTH: return "user+proto";
+    case SOCK_LIFE_USER_ONLY: return "user";
+    case SOCK_LIFE_PROTO_ONLY: return "proto";
+    case SOCK_LIFE_DEAD: return "dead";
+    }
+    return "?";
+}
+
+/* ---- Handles ---- */
+
+static void slot_push_free(struct tern_handle_table *h, uint32_t idx)
+{
+    h->slots[idx].next_free = SLOT_NONE;
+    if (h->free_tail == SLOT_NONE)
+        h->free_head = idx;
+    else
+        h->slots[h->free_tail].next_free = idx;
+    h->free_tail = idx;
+}
+
+static int handles_grow(struct tern_handle_table *h)
+{
+    if (h->cap >= h->max)
+        return -1;
+    uint32_t cap = h->cap ? h->cap * 2 : 64;
+    if (cap > h->max)
+        cap = h->max;
+    struct tern_handle_slot *n = realloc(h->slots, cap * sizeof(*n));
+    if (!n)
+        return -1;
+    h->slots = n;
+    for (uint32_t i = h->cap; i < cap; i++) {
+        n[i].so = NULL;
+        n[i].gen = 1;
+        slot_push_free(h, i);
+    }
+    h->cap = cap;
+    return 0;
+}
+
+int tern_handles_init(struct tern_handle_table *h, uint32_t max)
+{
+    *h = (struct tern_handle_table){.max = max, .free_head = SLOT_NONE, .free_tail = SLOT_NONE};
+    return handles_grow(h);
+}
+
+void tern_handles_destroy(struct tern_handle_table *h)
+{
+    free(h->slots);
+    h->slots = NULL;
+}
+
+static int handle_alloc(struct tern_handle_table *h, struct tern_socket *so)
+{
+    if (h->free_head == SLOT_NONE && handles_grow(h) < 0)
+        return -1;
+    uint32_t idx = h->free_head;
+    h->free_head = h->slots[idx].next_free;
+    if (h->free_head == SLOT_NONE)
+        h->free_tail = SLOT_NONE;
+    h->slots[idx].so = so;
+    h->used++;
+    return (int)((h->slots[idx].gen << HANDLE_INDEX_BITS) | idx);
+}
+
+static void handle_free(struct tern_handle_table *h, int handle)
+{
+    uint32_t idx = (uint32_t)handle & HANDLE_INDEX_MASK;
+    struct tern_handle_slot *slot = &h->slots[idx];
+    slot->so = NULL;
+    /* A new generation: the old handle now names nothing. */
+    slot->gen = slot->gen == HANDLE_GEN_MAX ? 1 : slot->gen + 1;
+    h->used--;
+    slot_push_free(h, idx);
+}
+
+struct tern_socket *tern_sock_lookup(struct tern_stack *s, int handle)
+{
+    struct tern_handle_table *h = &s->socks.handles;
+    if (handle < 0)
+        return NULL;
+    uint32_t idx = (uint32_t)handle & HANDLE_INDEX_MASK;
+    uint32_t gen = (uint32_t)handle >> HANDLE_INDEX_BITS;
+    if (idx >= h->cap || h->slots[idx].gen != gen || h->slots[idx].so == NULL)
+        return NULL;
+    struct tern_socket *so = h->slots[idx].so;
+    TERN_ASSERT(s, so->magic == SOCK_MAGIC && so->handle == handle &&
+                       (so->life == SOCK_LIFE_BOTH || so->life == SOCK_LIFE_USER_ONLY),
+                "handle %#x names socket #%llu in state %s (magic %#x)", (unsigned)handle,
+                (unsigned long long)so->id, tern_sock_life_name(so->life), so->magic);
+    return so;
+}
+
+/* ---- Lifecycle ---- */
+
+struct tern_socket *tern_sock_new(struct tern_stack *s, enum tern_sock_kind kind, int type,
+                                  int protocol)
+{
+    struct tern_socket *so = calloc(1, sizeof(*so));
+    if (!so) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    so->handle = handle_alloc(&s->socks.handles, so);
+    if (so->handle < 0) {
+        free(so);
+        errno = EMFILE;
+        return NULL;
+    }
+    so->magic = SOCK_MAGIC;
+    so->life = SOCK_LIFE_USER_ONLY; /* the protocol takes its reference at bind */
+    so->kind = kind;
+    so->id = ++s->socks.next_id;
+    so->type = type;
+    so->protocol = protocol;
+    so->ttl = s->cfg.ip_default_ttl;
+    /* Stored as Linux does: twice the requested size, as its accounting
+     * includes overhead. */
+    so->rcvbuf = s->cfg.udp_rcvbuf;
+    so->sndbuf = s->cfg.udp_sndbuf;
+    tern_list_init(&so->rcvq);
+    tern_list_init(&so->reap_node);
+    tern_pcb_init(&so->pcb);
+    tern_list_push_back(&s->socks.all, &so->all_node);
+    s->socks.live++;
+    return so;
+}
+
+static void sock_dead(struct tern_stack *s, struct tern_socket *so)
+{
+    so->life = SOCK_LIFE_DEAD;
+    tern_list_push_back(&s->socks.reap, &so->reap_node);
+}
+
+void tern_sock_release_user(struct tern_stack *s, struct tern_socket *so)
+{
+    TERN_ASSERT(s, so->magic == SOCK_MAGIC, "user release of a freed socket %p", (void *)so);
+    TERN_ASSERT(s, so->life == SOCK_LIFE_BOTH || so->life == SOCK_LIFE_USER_ONLY,
+                "socket #%llu: user reference released twice (state %s)",
+                (unsigned long long)so->id, tern_sock_life_name(so->life));
+    handle_free(&s->socks.handles, so->handle);
+    so->handle = -1;
+    if (so->life == SOCK_LIFE_BOTH)
+        so->life = SOCK_LIFE_PROTO_ONLY;
+    else
+        sock_dead(s, so);
+}
+
+void tern_sock_take_proto(struct tern_stack *s, struct tern_socket *so)
+{
+    TERN_ASSERT(s, so->magic == SOCK_MAGIC && so->life == SOCK_LIFE_USER_ONLY,
+                "socket #%llu: protocol reference taken in state %s",
+                (unsigned long long)so->id, tern_sock_life_name(so->life));
+    so->life = SOCK_LIFE_BOTH;
+}
+
+void tern_sock_release_proto(struct tern_stack *s, struct tern_socket *so)
+{
+    TERN_ASSERT(s, so->magic == SOCK_MAGIC, "protocol release of a freed socket %p",
+                (void *)so);
+    TERN_ASSERT(s, so->life == SOCK_LIFE_BOTH || so->life == SOCK_LIFE_PROTO_ONLY,
+                "socket #%llu: protocol reference released twice (state %s)",
+                (unsigned long long)so->id, tern_sock_life_name(so->life));
+    TERN_ASSERT(s, so->pcb.table == NULL, "socket #%llu: protocol let go while its PCB is "
+                "still in the %s table", (unsigned long long)so->id, so->pcb.table->name);
+    if (so->life == SOCK_LIFE_BOTH)
+        so->life = SOCK_LIFE_USER_ONLY;
+    else
+        sock_dead(s, so);
+}
+
+void tern_sock_reap(struct tern_stack *s)
+{
+    struct tern_list *n;
+    while ((n = tern_list_pop_front(&s->socks.reap)) != NULL) {
+        struct tern_socket *so = tern_container_of(n, struct tern_socket, reap_node);
+        TERN_ASSERT(s, so->magic == SOCK_MAGIC && so->life == SOCK_LIFE_DEAD &&
+                           so->handle == -1 && so->pcb.table == NULL,
+                    "reaping socket #%llu that is still referenced (state %s, handle %d)",
+                    (unsigned long long)so->id, tern_sock_life_name(so->life), so->handle);
+        tern_pkt_queue_purge_take(s, &so->rcvq);
+        tern_list_remove(&so->all_node);
+        so->magic = SOCK_MAGIC_FREED;
+        s->socks.live--;
+        free(so);
+    }
+}
+
+void tern_sock_destroy_all(struct tern_stack *s)
+{
+    struct tern_list *it, *tmp;
+    tern_list_for_each_safe(it, tmp, &s->socks.all) {
+        struct tern_socket *so = tern_container_of(it, struct tern_socket, all_node);
+        if (so->pcb.table) {
+            tern_pcb_remove(s, &so->pcb);
+            tern_sock_release_proto(s, so);
+        }
+        if (so->handle >= 0)
+            tern_sock_release_user(s, so);
+    }
+    tern_sock_reap(s);
+}
+
+bool tern_sock_rcvq_append_take(struct tern_stack *s, struct tern_socket *so, struct tern_pkt *p)
+{
+    /* Charge what the datagram really holds (its buffer and descriptor),
+     * so that many tiny datagrams cannot pin unbounded memory. One
+     * datagram is always let into an empty queue, as on Linux, so a
+     * datagram larger than the buffer can still be read. */
+    uint32_t charge = p->cap + (uint32_t)sizeof(*p);
+    if (so->rcvq_count > 0 && so->rcvq_bytes + charge > so->rcvbuf) {
+        so->rx_dropped++;
+        tern_drop_take(s, p, TERN_C_DROP_SOCK_RCVBUF_FULL);
+        return false;
+    }
+    so->rcvq_bytes += charge;
+    so->rcvq_count++;
+    tern_list_push_back(&so->rcvq, &p->node);
+    return true;
+}
+
+struct tern_pkt *tern_sock_rcvq_pop(struct tern_socket *so)
+{
+    struct tern_list *n = tern_list_pop_front(&so->rcvq);
+    if (!n)
+        return NULL;
+    struct tern_pkt *p = tern_pkt_of(n);
+    so->rcvq_bytes -= p->cap + (uint32_t)sizeof(*p);
+    so->rcvq_count--;
+    return p;
+}
+
+void tern_sock_set_error(struct tern_socket *so, int err) { so->so_error = err; }

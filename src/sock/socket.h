@@ -1,0 +1,119 @@
+/*
+ * Sockets and their lifecycle.
+ *
+ * Ownership contract. A socket is held by at most two owners, each with
+ * exactly one reference, recorded in one lifecycle enum (not flag pairs):
+ *
+ *   - the user, through its handle, from tern_socket() (or accept) until
+ *     tern_close();
+ *   - the protocol, while its PCB sits in a protocol table (bound, or
+ *     for TCP later: connected, in a queue, closing).
+ *
+ *   BOTH --user closes--> PROTO_ONLY --protocol lets go--> DEAD
+ *   BOTH --protocol lets go--> USER_ONLY --user closes--> DEAD
+ *   (NONE) --protocol creates--> PROTO_ONLY --accept--> BOTH   (TCP)
+ *
+ * Each transition is one call (tern_sock_release_user / _proto) that
+ * asserts the state it leaves; a second release of the same reference
+ * aborts with the socket named instead of freeing twice. DEAD sockets go on
+ * the reap list, and only the reaper (tern_sock_reap, run at the end of
+ * every poll and API call) frees memory. The handle dies at the user's
+ * close (its generation moves on), so a stale handle gives EBADF, never
+ * the memory.
+ */
+#ifndef TERN_SOCK_SOCKET_H
+#define TERN_SOCK_SOCKET_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <netinet/in.h>
+
+#include "core/list.h"
+#include "sock/pcb.h"
+
+struct tern_stack;
+struct tern_pkt;
+
+enum tern_sock_life {
+    SOCK_LIFE_BOTH,
+    SOCK_LIFE_USER_ONLY,
+    SOCK_LIFE_PROTO_ONLY,
+    SOCK_LIFE_DEAD,
+};
+
+enum tern_sock_kind { SOCK_KIND_UDP, SOCK_KIND_PING };
+
+struct tern_socket {
+    struct tern_list all_node;  /* the stack's list of sockets */
+    struct tern_list reap_node;
+    uint32_t magic;
+    enum tern_sock_life life;
+    enum tern_sock_kind kind;
+    int handle;                 /* -1 once the user closed it */
+    uint64_t id;                /* never reused, for dumps */
+    int type, protocol;
+    bool nonblock;
+    bool broadcast;
+    bool shut_rd, shut_wr;
+    int so_error;               /* pending asynchronous error */
+    uint8_t ttl, tos;
+    uint32_t rcvbuf, sndbuf;
+    struct tern_list rcvq;      /* datagrams: tern_pkt, data = payload */
+    uint32_t rcvq_bytes;
+    uint32_t rcvq_count;
+    uint64_t rx_dropped;        /* datagrams lost to a full buffer */
+    struct tern_inpcb pcb;      /* protocol reference = PCB in a table */
+};
+
+static inline struct tern_socket *tern_sock_of_pcb(struct tern_inpcb *pcb)
+{
+    return tern_container_of(pcb, struct tern_socket, pcb);
+}
+
+/* The handle table: slots with a generation each. */
+struct tern_handle_slot {
+    struct tern_socket *so;
+    uint32_t gen;
+    uint32_t next_free;
+};
+
+struct tern_handle_table {
+    struct tern_handle_slot *slots;
+    uint32_t cap;      /* slots allocated */
+    uint32_t max;      /* config max_sockets */
+    uint32_t used;
+    uint32_t free_head, free_tail; /* FIFO: a slot is reused as late as possible */
+};
+
+struct tern_sock_state {
+    struct tern_handle_table handles;
+    struct tern_list all;
+    struct tern_list reap;
+    uint64_t live;
+    uint64_t next_id;
+};
+
+int tern_handles_init(struct tern_handle_table *h, uint32_t max);
+void tern_handles_destroy(struct tern_handle_table *h);
+
+struct tern_socket *tern_sock_new(struct tern_stack *s, enum tern_sock_kind kind, int type,
+                                  int protocol);
+/* The live socket a handle names, or NULL (errno EBADF). */
+struct tern_socket *tern_sock_lookup(struct tern_stack *s, int handle);
+void tern_sock_release_user(struct tern_stack *s, struct tern_socket *so);
+void tern_sock_release_proto(struct tern_stack *s, struct tern_socket *so);
+void tern_sock_take_proto(struct tern_stack *s, struct tern_socket *so);
+/* Free DEAD sockets: the only place socket memory is returned. */
+void tern_sock_reap(struct tern_stack *s);
+void tern_sock_destroy_all(struct tern_stack *s);
+const char *tern_sock_life_name(enum tern_sock_life l);
+
+/* Queue a datagram for the user; takes p. False (and p freed, counted)
+ * when the receive buffer is full. */
+bool tern_sock_rcvq_append_take(struct tern_stack *s, struct tern_socket *so,
+                                struct tern_pkt *p);
+struct tern_pkt *tern_sock_rcvq_pop(struct tern_socket *so);
+/* Report an asynchronous error (ICMP) to the socket. */
+void tern_sock_set_error(struct tern_socket *so, int err);
+
+#endif

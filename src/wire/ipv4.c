@@ -1,0 +1,47 @@
+#include "wire/ipv4.h"
+
+#include "wire/bytes.h"
+#include "wire/checksum.h"
+
+enum tern_ipv4_parse_err tern_ipv4_parse(const uint8_t *buf, size_t len, struct tern_ipv4_hdr *h)
+{
+    if (len < TERN_IPV4_HLEN)
+        return TERN_IPV4_TOO_SHORT;
+    if ((buf[0] >> 4) != 4)
+        return TERN_IPV4_BAD_VERSION;
+    h->hlen = (uint8_t)((buf[0] & 0xf) * 4);
+    if (h->hlen < TERN_IPV4_HLEN || h->hlen > len)
+        return TERN_IPV4_BAD_HLEN;
+    h->total_len = tern_get16(buf + 2);
+    if (h->total_len < h->hlen || h->total_len > len)
+        return TERN_IPV4_TOO_SHORT;
+    if (tern_csum_fold(tern_csum_add(0, buf, h->hlen)) != 0)
+        return TERN_IPV4_BAD_CHECKSUM;
+    h->tos = buf[1];
+    h->id = tern_get16(buf + 4);
+    uint16_t ff = tern_get16(buf + 6);
+    h->df = (ff & 0x4000) != 0;
+    h->mf = (ff & 0x2000) != 0;
+    h->frag_off = (uint16_t)((ff & 0x1fff) * 8);
+    h->ttl = buf[8];
+    h->proto = buf[9];
+    h->src = tern_get32(buf + 12);
+    h->dst = tern_get32(buf + 16);
+    return TERN_IPV4_OK;
+}
+
+void tern_ipv4_emit(uint8_t *buf, const struct tern_ipv4_hdr *h)
+{
+    buf[0] = 0x45;
+    buf[1] = h->tos;
+    tern_put16(buf + 2, h->total_len);
+    tern_put16(buf + 4, h->id);
+    tern_put16(buf + 6, (uint16_t)((h->df ? 0x4000 : 0) | (h->mf ? 0x2000 : 0) |
+                                   ((h->frag_off / 8) & 0x1fff)));
+    buf[8] = h->ttl;
+    buf[9] = h->proto;
+    tern_put16(buf + 10, 0);
+    tern_put32(buf + 12, h->src);
+    tern_put32(buf + 16, h->dst);
+    tern_put16(buf + 10, tern_csum_fold(tern_csum_add(0, buf, TERN_IPV4_HLEN)));
+}

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Decode a pcap with tshark, checksums verified, and fail on any malformed
+# packet, bad checksum, or expert note of warning level or worse.
+#   tshark_check.sh FILE.pcap
+# Exit 0: clean and non-empty. 1: problems (printed). 2: cannot check.
+f="$1"
+[ -s "$f" ] || { echo "tshark_check: no pcap at '$f'"; exit 2; }
+command -v tshark >/dev/null 2>&1 || { echo "tshark_check: tshark is not installed"; exit 2; }
+opts="-o ip.check_checksum:TRUE -o udp.check_checksum:TRUE -o tcp.check_checksum:TRUE"
+total=$(tshark -r "$f" -T fields -e frame.number 2>/dev/null | wc -l)
+if [ "$total" -eq 0 ]; then
+    echo "tshark_check: $f holds no packets (or tshark cannot read it)"
+    tshark -r "$f" 2>&1 | grep -v 'Running as user' | head -5
+    exit 1
+fi
+# Severity: warning is 0x00600000 (6291456), error 0x00800000.
+filter='_ws.malformed || _ws.expert.severity >= 6291456 || ip.checksum.status == 0 || udp.checksum.status == 0 || icmp.checksum.status == 0 || tcp.checksum.status == 0'
+bad=$(tshark -r "$f" $opts -Y "$filter" 2>&1 | grep -v 'Running as user')
+if [ -n "$bad" ]; then
+    echo "tshark_check: problems in $f ($total packets):"
+    echo "$bad" | head -40
+    tshark -r "$f" $opts -Y "$filter" -T fields -e frame.number -e _ws.expert.message 2>/dev/null | head -20
+    exit 1
+fi
+echo "tshark_check: $f: $total packets, no malformed packet, no bad checksum, no warning"
+exit 0
