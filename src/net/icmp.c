@@ -145,18 +145,24 @@ static void error_input(struct tern_stack *s, struct tern_pkt *p, const struct t
     uint32_t src = tern_get32(q + 12), dst = tern_get32(q + 16);
     const uint8_t *l4 = q + ihl;
     int err = tern_icmp_errno(ih->type, ih->code);
-    bool delivered = false;
+    enum tern_icmp_err_fate fate = TERN_ICMP_ERR_NO_SOCKET;
     if (err && tern_iface_is_local(s, src)) {
         if (proto == TERN_IPPROTO_UDP)
-            delivered = tern_udp_error(s, src, tern_get16(l4), dst, tern_get16(l4 + 2), err);
+            fate = tern_udp_error(s, src, tern_get16(l4), dst, tern_get16(l4 + 2), err);
         else if (proto == TERN_IPPROTO_ICMP && l4[0] == TERN_ICMP_ECHO)
-            delivered = tern_ping_error(s, src, tern_get16(l4 + 4), dst, err);
+            fate = tern_ping_error(s, src, tern_get16(l4 + 4), dst, err);
     }
-    if (delivered) {
+    switch (fate) {
+    case TERN_ICMP_ERR_DELIVERED:
         tern_count(s, TERN_C_ICMP_RX_ERROR_DELIVERED);
         tern_pkt_free_take(s, p);
-    } else {
+        break;
+    case TERN_ICMP_ERR_UNCONNECTED:
+        tern_drop_take(s, p, TERN_C_DROP_ICMP_ERROR_UNCONNECTED);
+        break;
+    case TERN_ICMP_ERR_NO_SOCKET:
         tern_drop_take(s, p, TERN_C_DROP_ICMP_ERROR_NO_SOCKET);
+        break;
     }
 }
 

@@ -16,6 +16,13 @@ void tern_icmp_input_take(struct tern_stack *s, struct tern_pkt *p);
  * send, and the stack's rate limit. */
 void tern_icmp_send_error(struct tern_stack *s, const struct tern_pkt *orig, uint8_t type,
                           uint8_t code, uint32_t rest);
+/* What became of an ICMP error addressed to one of our sockets. */
+enum tern_icmp_err_fate {
+    TERN_ICMP_ERR_DELIVERED,
+    TERN_ICMP_ERR_NO_SOCKET,
+    TERN_ICMP_ERR_UNCONNECTED, /* a socket exists but only a connected one is told */
+};
+
 /* The errno an ICMP error stands for (Linux's mapping), 0 if none. */
 int tern_icmp_errno(uint8_t type, uint8_t code);
 

@@ -54,6 +54,7 @@
     X(DROP_ICMP_TOO_SHORT, "drop.icmp.too_short", "ICMP messages too short")              \
     X(DROP_ICMP_UNHANDLED, "drop.icmp.unhandled", "ICMP types not handled")               \
     X(DROP_ICMP_ERROR_NO_SOCKET, "drop.icmp.error_no_socket", "ICMP errors for no socket") \
+    X(DROP_ICMP_ERROR_UNCONNECTED, "drop.icmp.error_unconnected", "ICMP errors for an unconnected UDP socket (as Linux)") \
     X(DROP_ICMP_NO_PING_SOCKET, "drop.icmp.no_ping_socket", "echo replies for no ping socket") \
     X(UDP_RX, "udp.rx", "UDP datagrams received")                                         \
     X(UDP_TX, "udp.tx", "UDP datagrams sent")                                             \

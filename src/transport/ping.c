@@ -21,14 +21,15 @@ void tern_ping_input_take(struct tern_stack *s, struct tern_pkt *p, uint16_t ide
     tern_sock_rcvq_append_take(s, tern_sock_of_pcb(pcb), p);
 }
 
-bool tern_ping_error(struct tern_stack *s, uint32_t laddr, uint16_t ident, uint32_t faddr, int err)
+enum tern_icmp_err_fate tern_ping_error(struct tern_stack *s, uint32_t laddr, uint16_t ident,
+                                        uint32_t faddr, int err)
 {
     /* As Linux's ping_err: hard errors reach the socket, connected or not. */
     struct tern_inpcb *pcb = tern_pcb_lookup(s, &s->ping_pcbs, laddr, ident, faddr, 0);
     if (!pcb)
-        return false;
+        return TERN_ICMP_ERR_NO_SOCKET;
     tern_sock_set_error(tern_sock_of_pcb(pcb), err);
-    return true;
+    return TERN_ICMP_ERR_DELIVERED;
 }
 
 int tern_ping_output(struct tern_stack *s, struct tern_socket *so, const struct iovec *iov,

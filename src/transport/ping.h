@@ -8,13 +8,15 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "net/icmp.h"
+
 struct tern_stack;
 struct tern_pkt;
 struct tern_socket;
 
 void tern_ping_input_take(struct tern_stack *s, struct tern_pkt *p, uint16_t ident);
-bool tern_ping_error(struct tern_stack *s, uint32_t laddr, uint16_t ident, uint32_t faddr,
-                     int err);
+enum tern_icmp_err_fate tern_ping_error(struct tern_stack *s, uint32_t laddr, uint16_t ident,
+                                        uint32_t faddr, int err);
 int tern_ping_output(struct tern_stack *s, struct tern_socket *so, const struct iovec *iov,
                      size_t iovcnt, size_t len, uint32_t src, uint32_t dst, int ifindex);
 

@@ -77,14 +77,16 @@ void tern_udp_input_take(struct tern_stack *s, struct tern_pkt *p)
     tern_sock_rcvq_append_take(s, tern_sock_of_pcb(pcb), p);
 }
 
-bool tern_udp_error(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
-                    uint16_t fport, int err)
+enum tern_icmp_err_fate tern_udp_error(struct tern_stack *s, uint32_t laddr, uint16_t lport,
+                                       uint32_t faddr, uint16_t fport, int err)
 {
     struct tern_inpcb *pcb = tern_pcb_lookup(s, &s->udp_pcbs, laddr, lport, faddr, fport);
-    if (!pcb || !pcb->connected)
-        return false;
+    if (!pcb)
+        return TERN_ICMP_ERR_NO_SOCKET;
+    if (!pcb->connected)
+        return TERN_ICMP_ERR_UNCONNECTED;
     tern_sock_set_error(tern_sock_of_pcb(pcb), err);
-    return true;
+    return TERN_ICMP_ERR_DELIVERED;
 }
 
 int tern_udp_output(struct tern_stack *s, struct tern_socket *so, const struct iovec *iov,

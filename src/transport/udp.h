@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "net/icmp.h"
+
 struct tern_stack;
 struct tern_pkt;
 struct tern_socket;
@@ -18,8 +20,8 @@ void tern_udp_input_take(struct tern_stack *s, struct tern_pkt *p);
 /* An ICMP error about a datagram we sent from lport to faddr:fport.
  * Delivered (true) only to a connected socket, as on Linux without
  * IP_RECVERR. */
-bool tern_udp_error(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
-                    uint16_t fport, int err);
+enum tern_icmp_err_fate tern_udp_error(struct tern_stack *s, uint32_t laddr, uint16_t lport,
+                                       uint32_t faddr, uint16_t fport, int err);
 /* Send one datagram from a bound socket; 0 or -errno. */
 int tern_udp_output(struct tern_stack *s, struct tern_socket *so, const struct iovec *iov,
                     size_t iovcnt, size_t len, uint32_t src, uint32_t dst, uint16_t dport,

@@ -333,7 +333,7 @@ static void test_port_unreachable_refuses_connected_socket(void **state)
     errno = 0;
     assert_int_equal(tern_recv(sim.st[0], u, buf, sizeof(buf), 0), -1);
     assert_int_equal(errno, EAGAIN);
-    assert_int_equal(sim_counter(&sim, 0, "drop.icmp.error_no_socket"), 1);
+    assert_int_equal(sim_counter(&sim, 0, "drop.icmp.error_unconnected"), 1);
     tern_close(sim.st[0], c);
     tern_close(sim.st[0], u);
     sim_finish(&sim);

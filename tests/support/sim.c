@@ -34,9 +34,14 @@ void sim_init(struct sim *sim, int n, const struct sim_opts *o)
         wc.mtu = o->mtu;
     sim->wire = tern_wire_new(&wc);
     assert_non_null(sim->wire);
+    sim->raw = tern_wire_port_new(sim->wire);
+    assert_non_null(sim->raw);
     for (int i = 0; i < n; i++) {
         struct tern_stack_config cfg;
-        tern_stack_config_default(&cfg);
+        if (o->cfg)
+            cfg = *o->cfg;
+        else
+            tern_stack_config_default(&cfg);
         cfg.seed = (o->seed ? o->seed : 1) * 1000 + (uint64_t)i;
         sim->st[i] = tern_stack_new(&cfg);
         assert_non_null(sim->st[i]);
@@ -121,7 +126,85 @@ void sim_finish(struct sim *sim)
         tern_stack_free(sim->st[i]);
         tern_link_free(sim->link[i]);
     }
+    tern_link_free(sim->raw);
     tern_wire_free(sim->wire);
+}
+
+const uint8_t SIM_RAW_MAC[6] = {0x02, 0x52, 0x41, 0x57, 0x00, 0x01};
+
+void sim_raw_send(struct sim *sim, const void *frame, size_t len)
+{
+    struct tern_frame f = {.data = (uint8_t *)frame, .len = len, .cap = len};
+    assert_int_equal(tern_link_send(sim->raw, &f, 1, sim->now), 1);
+}
+
+size_t sim_raw_recv(struct sim *sim, int proto, uint8_t *buf, size_t cap)
+{
+    for (;;) {
+        struct tern_frame f = {.data = buf, .cap = cap};
+        if (tern_link_recv(sim->raw, &f, 1, sim->now) == 0)
+            return 0;
+        if (proto < 0)
+            return f.len;
+        if (f.len >= 34 && buf[12] == 0x08 && buf[13] == 0x00 && buf[23] == proto)
+            return f.len;
+    }
+}
+
+void sim_raw_arp_hello(struct sim *sim, int i)
+{
+    uint8_t f[42] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    uint32_t spa = SIM_RAW_IP, tpa = ntohl(sim_addr(i).s_addr);
+    memcpy(f + 6, SIM_RAW_MAC, 6);
+    const uint8_t head[10] = {0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1};
+    memcpy(f + 12, head, sizeof(head));
+    memcpy(f + 22, SIM_RAW_MAC, 6);
+    const uint8_t ips[4] = {(uint8_t)(spa >> 24), (uint8_t)(spa >> 16), (uint8_t)(spa >> 8),
+                            (uint8_t)spa};
+    memcpy(f + 28, ips, 4);
+    const uint8_t tips[4] = {(uint8_t)(tpa >> 24), (uint8_t)(tpa >> 16), (uint8_t)(tpa >> 8),
+                             (uint8_t)tpa};
+    memcpy(f + 38, tips, 4);
+    sim_raw_send(sim, f, sizeof(f));
+}
+
+static uint16_t ip_csum(const uint8_t *p, size_t n)
+{
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < n; i += 2)
+        sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+size_t sim_raw_ipv4(struct sim *sim, int i, uint8_t *frame, uint8_t proto, uint16_t id,
+                    uint16_t frag_off, bool mf, const void *payload, size_t len)
+{
+    uint8_t mac[6];
+    assert_int_equal(tern_if_get_mac(sim->st[i], sim->ifindex[i], mac), 0);
+    memcpy(frame, mac, 6);
+    memcpy(frame + 6, SIM_RAW_MAC, 6);
+    frame[12] = 0x08;
+    frame[13] = 0x00;
+    uint8_t *ip = frame + 14;
+    uint32_t src = SIM_RAW_IP, dst = ntohl(sim_addr(i).s_addr);
+    size_t total = 20 + len;
+    uint16_t ff = (uint16_t)((mf ? 0x2000 : 0) | (frag_off / 8));
+    const uint8_t hdr[20] = {0x45, 0, (uint8_t)(total >> 8), (uint8_t)total,
+                             (uint8_t)(id >> 8), (uint8_t)id, (uint8_t)(ff >> 8), (uint8_t)ff,
+                             64, proto, 0, 0,
+                             (uint8_t)(src >> 24), (uint8_t)(src >> 16), (uint8_t)(src >> 8),
+                             (uint8_t)src,
+                             (uint8_t)(dst >> 24), (uint8_t)(dst >> 16), (uint8_t)(dst >> 8),
+                             (uint8_t)dst};
+    memcpy(ip, hdr, 20);
+    uint16_t c = ip_csum(ip, 20);
+    ip[10] = (uint8_t)(c >> 8);
+    ip[11] = (uint8_t)c;
+    if (len)
+        memcpy(ip + 20, payload, len);
+    return 14 + total;
 }
 
 int sim_udp(struct sim *sim, int i, uint16_t port)

@@ -16,6 +16,7 @@ struct sim_opts {
     uint32_t mtu;                        /* default 1500 */
     const struct tern_impair_config *tx; /* impairment on every port's sends */
     const char *pcap;                    /* tee on stack 0's link, if set */
+    const struct tern_stack_config *cfg; /* base config (seed still per stack) */
 };
 
 struct sim {
@@ -25,6 +26,7 @@ struct sim {
     struct tern_stack *st[SIM_MAX];
     struct tern_link *link[SIM_MAX]; /* outermost link of each stack */
     int ifindex[SIM_MAX];
+    struct tern_link *raw; /* a port of the test's own on the wire */
 };
 
 void sim_init(struct sim *sim, int n, const struct sim_opts *o);
@@ -37,6 +39,21 @@ bool sim_run_until(struct sim *sim, bool (*cond)(struct sim *, void *), void *ar
 /* Let every timer run out (ARP entries, reassembly), then assert that
  * every stack has no live packet, socket, timer or queue; free all. */
 void sim_finish(struct sim *sim);
+/* The raw port: the test plays a host of its own, 192.0.2.100 with MAC
+ * SIM_RAW_MAC, crafting frames and reading what the stacks send. */
+#define SIM_RAW_IP 0xc0000264u
+extern const uint8_t SIM_RAW_MAC[6];
+void sim_raw_send(struct sim *sim, const void *frame, size_t len);
+/* Introduce the raw host to stack i with an ARP request, so that the
+ * stack can answer it. */
+void sim_raw_arp_hello(struct sim *sim, int i);
+/* Next frame the stacks sent that is an IPv4 packet of `proto` (or any
+ * frame if proto < 0); its length, 0 if none. Skips others. */
+size_t sim_raw_recv(struct sim *sim, int proto, uint8_t *buf, size_t cap);
+/* Build Ethernet + IPv4 header (+ payload) from the raw host to stack i;
+ * returns the frame length. */
+size_t sim_raw_ipv4(struct sim *sim, int i, uint8_t *frame, uint8_t proto, uint16_t id,
+                    uint16_t frag_off, bool mf, const void *payload, size_t len);
 struct in_addr sim_addr(int i);
 struct sockaddr_in sim_sin(int i, uint16_t port);
 /* A bound UDP socket on stack i (port 0 = ephemeral). */
