@@ -17,20 +17,21 @@ struct world {
     uint64_t now;
 };
 
-/* Poll both stacks until neither receives anything, then move virtual
- * time to the next deadline (at most `step`). */
+/* Move virtual time to the next thing either stack waits for (at most
+ * `step` ahead), then poll both until neither receives anything. */
 static void run(struct world *w, uint64_t step)
 {
+    uint64_t next = tern_stack_next_deadline(w->a);
+    uint64_t nb = tern_stack_next_deadline(w->b);
+    if (nb < next)
+        next = nb;
+    if (next > w->now)
+        w->now = next <= w->now + step ? next : w->now + step;
     for (int round = 0; round < 1000; round++) {
         int moved = tern_stack_poll(w->a, w->now) + tern_stack_poll(w->b, w->now);
         if (!moved)
             break;
     }
-    uint64_t next = tern_stack_next_deadline(w->a);
-    uint64_t nb = tern_stack_next_deadline(w->b);
-    if (nb < next)
-        next = nb;
-    w->now = next <= w->now + step && next > w->now ? next : w->now + step;
 }
 
 static void die(const char *what)
@@ -50,9 +51,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    /* A wire with 1 ms of delay each way: a LAN a little far away. */
     struct tern_wire *wire = tern_wire_new(NULL);
-    struct tern_link *la = tern_pcap_tee_new(tern_wire_port_new(wire), pcap);
-    struct tern_link *lb = tern_wire_port_new(wire);
+    struct tern_impair_config delay = {.delay_ns = TERN_NS_PER_MS};
+    struct tern_link *la =
+        tern_pcap_tee_new(tern_impair_new(tern_wire_port_new(wire), &delay, NULL, 1), pcap);
+    struct tern_link *lb = tern_impair_new(tern_wire_port_new(wire), &delay, NULL, 2);
     if (!wire || !la || !lb)
         die("links");
 
@@ -72,7 +76,9 @@ int main(int argc, char **argv)
     if (ia < 0 || ib < 0 || tern_if_addr_add(w.a, ia, ip_a, 24) < 0 ||
         tern_if_addr_add(w.b, ib, ip_b, 24) < 0)
         die("addresses");
-    printf("stack A 192.0.2.1/24 and stack B 192.0.2.2/24 on one wire (pcap: %s)\n", pcap);
+    run(&w, 0); /* both stacks at the demo's start time */
+    printf("stack A 192.0.2.1/24 and stack B 192.0.2.2/24 on one wire, 1 ms each way "
+           "(virtual time; pcap: %s)\n", pcap);
 
     /* Ping: an ICMP "ping socket", as on Linux. */
     int ping = tern_socket(w.a, AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
@@ -85,13 +91,14 @@ int main(int argc, char **argv)
         if (tern_sendto(w.a, ping, echo, sizeof(echo), 0, (struct sockaddr *)&to_b,
                         sizeof(to_b)) < 0)
             die("ping send");
-        for (int i = 0; i < 50; i++) {
+        for (int i = 0; i < 500; i++) {
             run(&w, 10 * TERN_NS_PER_MS);
             uint8_t reply[128];
             ssize_t n = tern_recv(w.a, ping, reply, sizeof(reply), 0);
             if (n >= 8 && reply[0] == 0) {
-                printf("  ping 192.0.2.2 seq=%d: reply, %zd bytes, %.3f ms virtual\n", seq, n,
-                       (double)(w.now - sent_at) / 1e6);
+                printf("  ping 192.0.2.2 seq=%d: reply, %zd bytes, time %.3f ms%s\n", seq, n,
+                       (double)(w.now - sent_at) / 1e6,
+                       seq == 1 ? " (ARP resolution first)" : "");
                 replies++;
                 break;
             }

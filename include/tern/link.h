@@ -58,8 +58,9 @@ struct tern_link_ops {
      * counted in rx_dropped. Returns how many were filled. */
     size_t (*recv)(struct tern_link *l, struct tern_frame *frames, size_t n,
                    tern_time_t now);
-    /* Earliest time at which recv() will have a frame it holds back now
-     * (a delayed frame), TERN_TIME_NEVER if none. May be NULL. */
+    /* Earliest time at which recv() will have a frame: `now` when one is
+     * waiting already, later for a frame held back (delay), or
+     * TERN_TIME_NEVER. May be NULL (never). */
     tern_time_t (*next_deadline)(struct tern_link *l, tern_time_t now);
     /* A file descriptor that becomes readable when frames may arrive from
      * outside the process (TAP), or -1. May be NULL. */

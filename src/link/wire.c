@@ -149,6 +149,11 @@ static void port_destroy(struct tern_link *l)
     free(p);
 }
 
+static tern_time_t port_next_deadline(struct tern_link *l, tern_time_t now)
+{
+    return ((struct wire_port *)l)->count > 0 ? now : TERN_TIME_NEVER;
+}
+
 struct tern_link *tern_wire_port_new(struct tern_wire *w)
 {
     struct wire_port *p = calloc(1, sizeof(*p));
@@ -159,9 +164,10 @@ struct tern_link *tern_wire_port_new(struct tern_wire *w)
         free(p);
         return NULL;
     }
-    /* Frames are delivered on send, so there is never a deadline and
-     * nothing to poll: next_deadline and pollfd stay NULL. */
+    /* Frames are delivered on send: a port's only deadline is "now",
+     * while frames wait in its ring. No descriptor: pollfd stays NULL. */
     p->link.ops.send = port_send;
+    p->link.ops.next_deadline = port_next_deadline;
     p->link.ops.recv = port_recv;
     p->link.ops.destroy = port_destroy;
     snprintf(p->link.info.name, sizeof(p->link.info.name), "wire%u", w->ports_made++);
