@@ -79,11 +79,14 @@ struct tern_stack *tern_stack_new(const struct tern_stack_config *cfg)
     tern_arp_init(s);
     tern_reasm_init(s);
     tern_ipv4_init(s);
-    tern_pcb_table_init(&s->udp_pcbs, "udp");
-    tern_pcb_table_init(&s->ping_pcbs, "icmp");
     tern_list_init(&s->socks.all);
     tern_list_init(&s->socks.reap);
-    if (tern_handles_init(&s->socks.handles, cfg->max_sockets) < 0) {
+    if (tern_pcb_table_init(&s->udp_pcbs, "udp", false) < 0 ||
+        tern_pcb_table_init(&s->ping_pcbs, "icmp", false) < 0 ||
+        tern_handles_init(&s->socks.handles, cfg->max_sockets) < 0) {
+        tern_pcb_table_destroy(&s->udp_pcbs);
+        tern_pcb_table_destroy(&s->ping_pcbs);
+        tern_handles_destroy(&s->socks.handles);
         free(s);
         errno = ENOMEM;
         return NULL;
@@ -114,6 +117,8 @@ void tern_stack_free(struct tern_stack *s)
                 (unsigned long long)live.timers, (unsigned long long)live.arp_entries,
                 (unsigned long long)live.reasm_datagrams);
     tern_handles_destroy(&s->socks.handles);
+    tern_pcb_table_destroy(&s->udp_pcbs);
+    tern_pcb_table_destroy(&s->ping_pcbs);
     tern_pkt_pool_destroy(&s->pool);
     s->magic = 0;
     free(s);

@@ -6,41 +6,96 @@
 #include "core/assert.h"
 #include "core/stack.h"
 
+#define CONN_INITIAL 256u
+#define CONN_MAX (1u << 22)
+
 static unsigned port_bucket(uint16_t port) { return port % TERN_PCB_BUCKETS; }
 
-void tern_pcb_table_init(struct tern_pcb_table *t, const char *name)
+static struct tern_inpcb *pcb_of_hnode(struct tern_list *n)
+{
+    return tern_container_of(n, struct tern_inpcb, hnode);
+}
+
+static struct tern_inpcb *pcb_of_bnode(const struct tern_list *n)
+{
+    return tern_container_of(n, struct tern_inpcb, bnode);
+}
+
+int tern_pcb_table_init(struct tern_pcb_table *t, const char *name, bool tcp_rules)
 {
     t->name = name;
-    for (unsigned i = 0; i < TERN_PCB_BUCKETS; i++)
-        tern_list_init(&t->buckets[i]);
+    t->tcp_rules = tcp_rules;
+    for (unsigned i = 0; i < TERN_PCB_BUCKETS; i++) {
+        tern_list_init(&t->bind_buckets[i]);
+        tern_list_init(&t->listen_buckets[i]);
+    }
+    t->conn = malloc(CONN_INITIAL * sizeof(*t->conn));
+    if (!t->conn)
+        return -1;
+    for (unsigned i = 0; i < CONN_INITIAL; i++)
+        tern_list_init(&t->conn[i]);
+    t->conn_mask = CONN_INITIAL - 1;
+    t->conn_count = 0;
     t->count = 0;
     t->bind_seq = 0;
+    return 0;
+}
+
+void tern_pcb_table_destroy(struct tern_pcb_table *t)
+{
+    free(t->conn);
+    t->conn = NULL;
 }
 
 void tern_pcb_init(struct tern_inpcb *pcb)
 {
     *pcb = (struct tern_inpcb){0};
+    tern_list_init(&pcb->bnode);
     tern_list_init(&pcb->hnode);
 }
 
-static struct tern_inpcb *pcb_of(struct tern_list *n)
+static uint32_t conn_hash(const struct tern_stack *s, uint32_t laddr, uint16_t lport,
+                          uint32_t faddr, uint16_t fport)
 {
-    return tern_container_of(n, struct tern_inpcb, hnode);
+    /* Keyed: a peer cannot aim its connections at one bucket. */
+    uint32_t key[3] = {laddr, faddr, ((uint32_t)lport << 16) | fport};
+    return (uint32_t)tern_siphash(&s->key_flow, key, sizeof(key));
+}
+
+static void conn_grow(struct tern_stack *s, struct tern_pcb_table *t)
+{
+    uint32_t n = (t->conn_mask + 1) * 2;
+    struct tern_list *nb = malloc(n * sizeof(*nb));
+    if (!nb)
+        return; /* longer chains, still correct */
+    for (uint32_t i = 0; i < n; i++)
+        tern_list_init(&nb[i]);
+    for (uint32_t i = 0; i <= t->conn_mask; i++) {
+        struct tern_list *it;
+        while ((it = tern_list_pop_front(&t->conn[i])) != NULL) {
+            struct tern_inpcb *p = pcb_of_hnode(it);
+            uint32_t h = conn_hash(s, p->laddr, p->lport, p->faddr, p->fport);
+            tern_list_push_back(&nb[h & (n - 1)], it);
+        }
+    }
+    free(t->conn);
+    t->conn = nb;
+    t->conn_mask = n - 1;
 }
 
 bool tern_pcb_conflicts(const struct tern_pcb_table *t, const struct tern_inpcb *self,
                         uint32_t laddr, uint16_t lport, bool reuseaddr, bool reuseport)
 {
     const struct tern_list *it;
-    tern_list_for_each(it, &t->buckets[port_bucket(lport)]) {
-        const struct tern_inpcb *o = tern_container_of(it, struct tern_inpcb, hnode);
+    tern_list_for_each(it, &t->bind_buckets[port_bucket(lport)]) {
+        const struct tern_inpcb *o = pcb_of_bnode(it);
         if (o == self || o->lport != lport)
             continue;
         if (o->laddr != 0 && laddr != 0 && o->laddr != laddr)
             continue; /* disjoint addresses never conflict */
-        if (reuseaddr && o->reuseaddr)
-            continue;
         if (reuseport && o->reuseport)
+            continue;
+        if (reuseaddr && o->reuseaddr && !(t->tcp_rules && (o->listening || self->listening)))
             continue;
         return true;
     }
@@ -80,15 +135,15 @@ static void group_leave(struct tern_inpcb *pcb)
     }
 }
 
-/* A reuseport PCB joins the group of its (laddr, lport), made on demand.
- * Connected PCBs stay out: they are matched by their 4-tuple. */
+/* A reuseport PCB without a peer joins the group of its (laddr, lport),
+ * made on demand. PCBs with a peer are matched by their 4-tuple. */
 static int group_join(struct tern_pcb_table *t, struct tern_inpcb *pcb)
 {
     if (!pcb->reuseport || pcb->connected)
         return 0;
     struct tern_list *it;
-    tern_list_for_each(it, &t->buckets[port_bucket(pcb->lport)]) {
-        struct tern_inpcb *o = pcb_of(it);
+    tern_list_for_each(it, &t->listen_buckets[port_bucket(pcb->lport)]) {
+        struct tern_inpcb *o = pcb_of_hnode(it);
         if (o != pcb && o->group && o->group->lport == pcb->lport &&
             o->group->laddr == pcb->laddr)
             return group_add(o->group, pcb);
@@ -105,19 +160,47 @@ static int group_join(struct tern_pcb_table *t, struct tern_inpcb *pcb)
     return 0;
 }
 
-int tern_pcb_insert(struct tern_stack *s, struct tern_pcb_table *t, struct tern_inpcb *pcb)
+/* Put the PCB on the lookup index its peer state selects. */
+static int file_for_lookup(struct tern_stack *s, struct tern_pcb_table *t, struct tern_inpcb *pcb)
 {
-    TERN_ASSERT(s, pcb->table == NULL && !tern_list_linked(&pcb->hnode),
-                "PCB %p inserted into %s while already in a table", (void *)pcb, t->name);
-    pcb->table = t;
-    pcb->bind_seq = ++t->bind_seq;
-    tern_list_push_front(&t->buckets[port_bucket(pcb->lport)], &pcb->hnode);
+    if (pcb->connected) {
+        if (t->conn_count + 1 > 2 * (t->conn_mask + 1) && t->conn_mask + 1 < CONN_MAX)
+            conn_grow(s, t);
+        uint32_t h = conn_hash(s, pcb->laddr, pcb->lport, pcb->faddr, pcb->fport);
+        tern_list_push_front(&t->conn[h & t->conn_mask], &pcb->hnode);
+        t->conn_count++;
+        pcb->in_conn_hash = true;
+        return 0;
+    }
+    tern_list_push_front(&t->listen_buckets[port_bucket(pcb->lport)], &pcb->hnode);
     if (group_join(t, pcb) < 0) {
         tern_list_remove(&pcb->hnode);
-        pcb->table = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void unfile_for_lookup(struct tern_pcb_table *t, struct tern_inpcb *pcb)
+{
+    if (pcb->in_conn_hash)
+        t->conn_count--;
+    pcb->in_conn_hash = false;
+    group_leave(pcb);
+    tern_list_remove(&pcb->hnode);
+}
+
+int tern_pcb_insert(struct tern_stack *s, struct tern_pcb_table *t, struct tern_inpcb *pcb)
+{
+    TERN_ASSERT(s, pcb->table == NULL && !tern_list_linked(&pcb->hnode) &&
+                       !tern_list_linked(&pcb->bnode),
+                "PCB %p inserted into %s while already in a table", (void *)pcb, t->name);
+    if (file_for_lookup(s, t, pcb) < 0) {
         errno = ENOMEM;
         return -1;
     }
+    pcb->table = t;
+    pcb->bind_seq = ++t->bind_seq;
+    tern_list_push_front(&t->bind_buckets[port_bucket(pcb->lport)], &pcb->bnode);
     t->count++;
     return 0;
 }
@@ -125,8 +208,8 @@ int tern_pcb_insert(struct tern_stack *s, struct tern_pcb_table *t, struct tern_
 void tern_pcb_remove(struct tern_stack *s, struct tern_inpcb *pcb)
 {
     TERN_ASSERT(s, pcb->table != NULL, "PCB %p removed from no table", (void *)pcb);
-    group_leave(pcb);
-    tern_list_remove(&pcb->hnode);
+    unfile_for_lookup(pcb->table, pcb);
+    tern_list_remove(&pcb->bnode);
     pcb->table->count--;
     pcb->table = NULL;
 }
@@ -134,8 +217,10 @@ void tern_pcb_remove(struct tern_stack *s, struct tern_inpcb *pcb)
 int tern_pcb_rehash(struct tern_stack *s, struct tern_inpcb *pcb)
 {
     TERN_ASSERT(s, pcb->table != NULL, "rehash of an unbound PCB %p", (void *)pcb);
-    group_leave(pcb);
-    if (group_join(pcb->table, pcb) < 0) {
+    unfile_for_lookup(pcb->table, pcb);
+    if (file_for_lookup(s, pcb->table, pcb) < 0) {
+        /* Still in the bind index (the port stays held), found by no
+         * lookup until it is refiled or removed. */
         errno = ENOMEM;
         return -1;
     }
@@ -145,7 +230,7 @@ int tern_pcb_rehash(struct tern_stack *s, struct tern_inpcb *pcb)
 uint16_t tern_pcb_ephemeral(struct tern_stack *s, const struct tern_pcb_table *t, uint32_t laddr,
                             uint32_t faddr, uint16_t fport)
 {
-    /* Ports taken by an overlapping binding are skipped whatever their
+    /* Ports held by an overlapping binding are skipped whatever their
      * reuse flags: an automatic port is never shared. */
     uint32_t lo = s->cfg.ephemeral_lo, num = (uint32_t)s->cfg.ephemeral_hi - lo + 1;
     if (faddr == 0) {
@@ -183,22 +268,34 @@ uint16_t tern_pcb_ephemeral(struct tern_stack *s, const struct tern_pcb_table *t
     return 0;
 }
 
+struct tern_inpcb *tern_pcb_lookup_conn(struct tern_stack *s, const struct tern_pcb_table *t,
+                                        uint32_t laddr, uint16_t lport, uint32_t faddr,
+                                        uint16_t fport)
+{
+    uint32_t h = conn_hash(s, laddr, lport, faddr, fport);
+    struct tern_list *it;
+    tern_list_for_each(it, &t->conn[h & t->conn_mask]) {
+        struct tern_inpcb *o = pcb_of_hnode(it);
+        if (o->lport == lport && o->fport == fport && o->faddr == faddr && o->laddr == laddr)
+            return o;
+    }
+    return NULL;
+}
+
 struct tern_inpcb *tern_pcb_lookup(struct tern_stack *s, const struct tern_pcb_table *t,
                                    uint32_t laddr, uint16_t lport, uint32_t faddr, uint16_t fport)
 {
+    struct tern_inpcb *exact = tern_pcb_lookup_conn(s, t, laddr, lport, faddr, fport);
+    if (exact)
+        return exact;
     struct tern_inpcb *best = NULL;
     int best_score = -1;
-    const struct tern_list *it;
-    tern_list_for_each(it, &t->buckets[port_bucket(lport)]) {
-        struct tern_inpcb *o = tern_container_of(it, struct tern_inpcb, hnode);
+    struct tern_list *it;
+    tern_list_for_each(it, (struct tern_list *)&t->listen_buckets[port_bucket(lport)]) {
+        struct tern_inpcb *o = pcb_of_hnode(it);
         if (o->lport != lport || (o->laddr != 0 && o->laddr != laddr))
             continue;
-        int score = o->laddr != 0 ? 2 : 0;
-        if (o->connected) {
-            if (o->faddr != faddr || o->fport != fport)
-                continue;
-            score += 4;
-        }
+        int score = o->laddr != 0 ? 1 : 0;
         /* Equal scores: the later bind wins, as on Linux. */
         if (score > best_score || (score == best_score && o->bind_seq > best->bind_seq)) {
             best = o;
@@ -216,10 +313,10 @@ struct tern_inpcb *tern_pcb_lookup(struct tern_stack *s, const struct tern_pcb_t
 void tern_pcb_for_each_bound(const struct tern_pcb_table *t, uint16_t lport,
                              void (*fn)(struct tern_inpcb *pcb, void *arg), void *arg)
 {
-    struct tern_list *it, *tmp;
-    tern_list_for_each_safe(it, tmp, (struct tern_list *)&t->buckets[port_bucket(lport)]) {
-        struct tern_inpcb *o = pcb_of(it);
-        if (o->lport == lport)
+    const struct tern_list *it;
+    tern_list_for_each(it, &t->bind_buckets[port_bucket(lport)]) {
+        struct tern_inpcb *o = (struct tern_inpcb *)pcb_of_bnode(it);
+        if (o->lport == lport && o->kind == TERN_PCB_SOCKET)
             fn(o, arg);
     }
 }

@@ -2,11 +2,20 @@
  * Protocol control blocks and their tables (one table per protocol).
  *
  * Invariant 4 of DESIGN.md: a lookup reads only fields of the PCB and of
- * the table. The reuse flags, bound addresses and connected peer are copied
- * here at bind/connect/setsockopt time, so a lookup never dereferences a
- * socket. A PCB sits in a table exactly while its protocol holds its
- * socket (the protocol reference), so a PCB found by a lookup always has a
- * live socket behind it.
+ * the table. The reuse flags, bound addresses, listening state and
+ * connected peer are copied here when they change, so a lookup never
+ * dereferences a socket. A socket's PCB sits in a table exactly while its
+ * protocol holds the socket (the protocol reference), so a PCB a lookup
+ * finds always has a live socket behind it. A TIME_WAIT record is a PCB
+ * with no socket at all (kind TERN_PCB_TIMEWAIT).
+ *
+ * A table indexes its PCBs three ways, each O(1) or O(owners of a port):
+ *   - bind buckets, by local port: every PCB holding a port, for bind
+ *     conflicts and port choice;
+ *   - listen buckets, by local port: PCBs with no peer (bound UDP,
+ *     listening TCP), for wildcard matching;
+ *   - the connection hash, by 4-tuple: PCBs with a peer (connected UDP,
+ *     TCP connections, TIME_WAIT), resized as it grows.
  *
  * Addresses and ports are in host byte order.
  */
@@ -24,16 +33,25 @@ struct tern_stack;
 
 struct tern_reuseport_group;
 
+enum tern_pcb_kind {
+    TERN_PCB_SOCKET,   /* embedded in a struct tern_socket */
+    TERN_PCB_TIMEWAIT, /* embedded in a TCP TIME_WAIT record */
+};
+
 struct tern_inpcb {
-    struct tern_list hnode;       /* in its table's port bucket */
+    struct tern_list bnode;       /* bind bucket */
+    struct tern_list hnode;       /* listen bucket or connection hash */
     struct tern_pcb_table *table; /* NULL while unbound */
     uint32_t laddr, faddr;
     uint16_t lport, fport;
+    uint8_t kind;                 /* enum tern_pcb_kind */
     bool reuseaddr;
     bool reuseport;
-    bool connected;
+    bool connected;               /* has a peer: lives in the connection hash */
+    bool listening;               /* TCP LISTEN: SO_REUSEADDR does not share it */
     bool bound_addr;              /* laddr set by bind(), not by connect() */
     bool bound_port;              /* lport set by bind(), not automatically */
+    bool in_conn_hash;            /* where it is filed now (the table's business) */
     uint64_t bind_seq;            /* later binds win ties, as on Linux */
     struct tern_reuseport_group *group;
 };
@@ -47,36 +65,47 @@ struct tern_reuseport_group {
 
 struct tern_pcb_table {
     const char *name;
-    struct tern_list buckets[TERN_PCB_BUCKETS];
+    bool tcp_rules;  /* SO_REUSEADDR never shares a listener (Linux TCP) */
+    struct tern_list bind_buckets[TERN_PCB_BUCKETS];
+    struct tern_list listen_buckets[TERN_PCB_BUCKETS];
+    struct tern_list *conn;  /* connection hash, conn_mask + 1 buckets */
+    uint32_t conn_mask;
+    uint32_t conn_count;
     uint32_t count;
     uint64_t bind_seq;
 };
 
-void tern_pcb_table_init(struct tern_pcb_table *t, const char *name);
+int tern_pcb_table_init(struct tern_pcb_table *t, const char *name, bool tcp_rules);
+void tern_pcb_table_destroy(struct tern_pcb_table *t);
 void tern_pcb_init(struct tern_inpcb *pcb);
-/* Would binding (laddr, lport) with these flags conflict (Linux rules:
- * overlapping addresses conflict unless both set SO_REUSEADDR, or both
- * set SO_REUSEPORT)? `self` is skipped. */
+/* Would binding (laddr, lport) with these flags conflict? Linux's rules:
+ * overlapping addresses conflict unless both set SO_REUSEPORT, or both
+ * set SO_REUSEADDR (and, for TCP, the other is not listening). `self` is
+ * skipped. */
 bool tern_pcb_conflicts(const struct tern_pcb_table *t, const struct tern_inpcb *self,
                         uint32_t laddr, uint16_t lport, bool reuseaddr, bool reuseport);
-/* Insert a PCB whose laddr/lport/flags are set; joins its reuseport group.
- * -1 and errno (ENOMEM) on failure. */
+/* Insert a PCB whose addresses and flags are set; joins its reuseport
+ * group. -1 and errno (ENOMEM) on failure. */
 int tern_pcb_insert(struct tern_stack *s, struct tern_pcb_table *t, struct tern_inpcb *pcb);
 void tern_pcb_remove(struct tern_stack *s, struct tern_inpcb *pcb);
-/* Re-file a PCB whose connection state changed (leaves or rejoins the
- * group; connected PCBs are matched exactly, never by group). */
+/* Re-file a PCB whose peer or listening state changed. -1/ENOMEM. */
 int tern_pcb_rehash(struct tern_stack *s, struct tern_inpcb *pcb);
 /* Pick an ephemeral port for a PCB that will be bound to laddr (and, if
  * connecting, talk to faddr:fport), as RFC 6056 recommends. 0 = none free. */
 uint16_t tern_pcb_ephemeral(struct tern_stack *s, const struct tern_pcb_table *t,
                             uint32_t laddr, uint32_t faddr, uint16_t fport);
-/* Best match for an arriving packet: a connected PCB matching all four,
- * else the most specific bound PCB; a reuseport group answers with the
- * member the flow hash picks. NULL if none. */
+/* The PCB with exactly this 4-tuple (connected or TIME_WAIT), or NULL. */
+struct tern_inpcb *tern_pcb_lookup_conn(struct tern_stack *s, const struct tern_pcb_table *t,
+                                        uint32_t laddr, uint16_t lport, uint32_t faddr,
+                                        uint16_t fport);
+/* Best match for an arriving packet: the exact 4-tuple, else the most
+ * specific PCB without a peer; a reuseport group answers with the member
+ * the flow hash picks. NULL if none. */
 struct tern_inpcb *tern_pcb_lookup(struct tern_stack *s, const struct tern_pcb_table *t,
                                    uint32_t laddr, uint16_t lport,
                                    uint32_t faddr, uint16_t fport);
-/* Call fn for every PCB that would accept a broadcast to lport. */
+/* Call fn for every PCB bound to lport (broadcast delivery). fn must not
+ * remove PCBs. */
 void tern_pcb_for_each_bound(const struct tern_pcb_table *t, uint16_t lport,
                              void (*fn)(struct tern_inpcb *pcb, void *arg), void *arg);
 
