@@ -31,7 +31,8 @@ struct tern_stack_config {
     uint64_t max_packets;         /* live packet buffers (default 65536) */
     uint32_t pkt_cache;           /* free small buffers kept for reuse (default 1024) */
     uint32_t arp_cache_max;       /* neighbour entries (default 1024) */
-    uint32_t arp_pending_bytes;   /* bytes queued per unresolved neighbour (default 212992, Linux's) */
+    uint32_t arp_pending_bytes;   /* buffer bytes queued per unresolved neighbour, 8x that
+                                   * across all of them (default 212992, Linux's) */
     tern_time_t arp_reachable_ns; /* lifetime of a resolved entry (default 60 s) */
     tern_time_t arp_retry_ns;     /* between requests while resolving (default 1 s) */
     uint32_t arp_retries;         /* requests before giving up (default 3) */

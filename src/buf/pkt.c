@@ -10,10 +10,14 @@
 #define PKT_MAGIC_FREE 0xdeadf7eeu
 #define PKT_POISON 0xdb
 
+static const uint32_t class_cap[TERN_PKT_CLASSES] = {TERN_PKT_TINY_CAP, TERN_PKT_SMALL_CAP};
+
 void tern_pkt_pool_init(struct tern_pkt_pool *pool, uint32_t free_max, uint64_t live_max)
 {
-    tern_list_init(&pool->free_small);
-    pool->free_count = 0;
+    for (int c = 0; c < TERN_PKT_CLASSES; c++) {
+        tern_list_init(&pool->free_list[c]);
+        pool->free_count[c] = 0;
+    }
     pool->free_max = free_max;
     pool->live = 0;
     pool->live_max = live_max;
@@ -22,10 +26,21 @@ void tern_pkt_pool_init(struct tern_pkt_pool *pool, uint32_t free_max, uint64_t 
 
 void tern_pkt_pool_destroy(struct tern_pkt_pool *pool)
 {
-    struct tern_list *n;
-    while ((n = tern_list_pop_front(&pool->free_small)) != NULL)
-        free(tern_pkt_of(n));
-    pool->free_count = 0;
+    for (int c = 0; c < TERN_PKT_CLASSES; c++) {
+        struct tern_list *n;
+        while ((n = tern_list_pop_front(&pool->free_list[c])) != NULL)
+            free(tern_pkt_of(n));
+        pool->free_count[c] = 0;
+    }
+}
+
+/* The class whose buffers hold `need` bytes, or -1 for malloc's. */
+static int class_of(size_t need)
+{
+    for (int c = 0; c < TERN_PKT_CLASSES; c++)
+        if (need <= class_cap[c])
+            return c;
+    return -1;
 }
 
 struct tern_pkt *tern_pkt_alloc(struct tern_stack *s, size_t headroom, size_t len)
@@ -36,29 +51,22 @@ struct tern_pkt *tern_pkt_alloc(struct tern_stack *s, size_t headroom, size_t le
         return NULL;
     }
     size_t need = headroom + len;
+    int c = class_of(need);
+    size_t cap = c >= 0 ? class_cap[c] : need;
     struct tern_pkt *p = NULL;
-    if (need <= TERN_PKT_SMALL_CAP) {
-        struct tern_list *n = tern_list_pop_front(&pool->free_small);
-        if (n) {
-            p = tern_pkt_of(n);
-            pool->free_count--;
-        } else {
-            p = malloc(sizeof(*p) + TERN_PKT_SMALL_CAP);
-        }
-        if (p)
-            p->cap = TERN_PKT_SMALL_CAP;
+    struct tern_list *n = c >= 0 ? tern_list_pop_front(&pool->free_list[c]) : NULL;
+    if (n) {
+        p = tern_pkt_of(n);
+        pool->free_count[c]--;
     } else {
-        p = malloc(sizeof(*p) + need);
-        if (p)
-            p->cap = (uint32_t)need;
+        p = malloc(sizeof(*p) + cap);
     }
     if (!p) {
         tern_count(s, TERN_C_DROP_PKT_POOL_EMPTY);
         return NULL;
     }
-    uint32_t cap = p->cap;
     memset(p, 0, sizeof(*p));
-    p->cap = cap;
+    p->cap = (uint32_t)cap;
     p->buf = (uint8_t *)(p + 1);
     tern_list_init(&p->node);
     p->off = (uint32_t)headroom;
@@ -113,9 +121,10 @@ void tern_pkt_free_take(struct tern_stack *s, struct tern_pkt *p)
     /* Poison: a reader of freed data sees 0xdb, not plausible bytes. */
     memset(p->buf, PKT_POISON, p->cap);
 #endif
-    if (p->cap == TERN_PKT_SMALL_CAP && pool->free_count < pool->free_max) {
-        tern_list_push_front(&pool->free_small, &p->node);
-        pool->free_count++;
+    int c = class_of(p->cap);
+    if (c >= 0 && class_cap[c] == p->cap && pool->free_count[c] < pool->free_max) {
+        tern_list_push_front(&pool->free_list[c], &p->node);
+        pool->free_count[c]++;
     } else {
         free(p);
     }

@@ -26,7 +26,12 @@ struct tern_stack;
 
 /* Room for Ethernet + IPv4 (with options) + transport headers. */
 #define TERN_PKT_HEADROOM 128
+/* Size classes recycled by the pool: tiny for ARP, ACKs and small
+ * datagrams, small for a full 1500-byte frame. Larger buffers come from
+ * malloc and go back to it. */
+#define TERN_PKT_TINY_CAP 512
 #define TERN_PKT_SMALL_CAP 2048
+#define TERN_PKT_CLASSES 2
 
 struct tern_pkt {
     struct tern_list node;
@@ -88,9 +93,9 @@ static inline struct tern_pkt *tern_pkt_of(struct tern_list *n)
 
 /* Per-stack pool state. */
 struct tern_pkt_pool {
-    struct tern_list free_small;
-    uint32_t free_count;
-    uint32_t free_max;   /* small buffers kept for reuse */
+    struct tern_list free_list[TERN_PKT_CLASSES];
+    uint32_t free_count[TERN_PKT_CLASSES];
+    uint32_t free_max;   /* buffers of each class kept for reuse */
     uint64_t live;       /* packets allocated and not yet freed */
     uint64_t live_max;   /* allocation limit */
     uint64_t live_bytes; /* their buffer capacity */

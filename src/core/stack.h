@@ -25,6 +25,8 @@
 
 #define TERN_STACK_MAGIC 0x57ac4e11u
 #define TERN_RX_BATCH 32
+/* Datagrams to ourselves wait at most this many buffer bytes for a poll. */
+#define TERN_LOOPBACK_MAX_BYTES (4u << 20)
 
 struct tern_stack {
     uint32_t magic;
@@ -67,6 +69,7 @@ struct tern_stack {
     /* Datagrams a stack sends to one of its own addresses: delivered at
      * the next poll, never by recursion inside the call that sent them. */
     struct tern_list loopback_q;
+    uint64_t loopback_bytes; /* buffer bytes on it, at most TERN_LOOPBACK_MAX_BYTES */
 };
 
 static inline void tern_count(struct tern_stack *s, enum tern_counter_id id)

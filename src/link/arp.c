@@ -29,12 +29,25 @@ static struct tern_arp_entry *arp_find(struct tern_stack *s, int ifindex, uint32
     return NULL;
 }
 
+static uint32_t pending_charge(const struct tern_pkt *p)
+{
+    return p->cap + (uint32_t)sizeof(*p);
+}
+
+static void arp_uncharge(struct tern_stack *s, struct tern_arp_entry *e, const struct tern_pkt *p)
+{
+    e->pending_bytes -= pending_charge(p);
+    s->arp.pending_bytes -= pending_charge(p);
+}
+
 static void arp_entry_free(struct tern_stack *s, struct tern_arp_entry *e)
 {
     tern_timer_cancel(s, &e->timer);
     struct tern_list *n;
-    while ((n = tern_list_pop_front(&e->pending)) != NULL)
+    while ((n = tern_list_pop_front(&e->pending)) != NULL) {
+        arp_uncharge(s, e, tern_pkt_of(n));
         tern_drop_take(s, tern_pkt_of(n), TERN_C_DROP_ARP_UNRESOLVED);
+    }
     tern_list_remove(&e->hnode);
     s->arp.count--;
     free(e);
@@ -101,7 +114,7 @@ static void arp_resolved(struct tern_stack *s, struct tern_iface *ifp, struct te
     struct tern_list *n;
     while ((n = tern_list_pop_front(&e->pending)) != NULL) {
         struct tern_pkt *p = tern_pkt_of(n);
-        e->pending_bytes -= p->len;
+        arp_uncharge(s, e, p);
         tern_ether_output_take(s, ifp, e->mac, TERN_ETHERTYPE_IPV4, p);
     }
 }
@@ -180,11 +193,18 @@ void tern_arp_output_take(struct tern_stack *s, struct tern_iface *ifp, uint32_t
         e->requests_sent = 1;
         tern_timer_arm(s, &e->timer, s->now + s->cfg.arp_retry_ns);
     }
-    if (e->pending_bytes + p->len > s->cfg.arp_pending_bytes) {
+    /* Charged by buffer, not by data: a queue of tiny packets must not pin
+     * the pool. Bounded per neighbour and, across all of them, at
+     * TERN_ARP_PENDING_TOTAL_FACTOR times that. */
+    uint32_t charge = pending_charge(p);
+    if (e->pending_bytes + charge > s->cfg.arp_pending_bytes ||
+        s->arp.pending_bytes + charge >
+            (uint64_t)s->cfg.arp_pending_bytes * TERN_ARP_PENDING_TOTAL_FACTOR) {
         tern_drop_take(s, p, TERN_C_DROP_ARP_PENDING_FULL);
         return;
     }
-    e->pending_bytes += p->len;
+    e->pending_bytes += charge;
+    s->arp.pending_bytes += charge;
     tern_list_push_back(&e->pending, &p->node);
 }
 

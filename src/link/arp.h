@@ -34,9 +34,13 @@ struct tern_arp_entry {
 
 #define TERN_ARP_BUCKETS 256
 
+/* All neighbours together may hold this many times arp_pending_bytes. */
+#define TERN_ARP_PENDING_TOTAL_FACTOR 8
+
 struct tern_arp_table {
     struct tern_list buckets[TERN_ARP_BUCKETS];
     uint32_t count;
+    uint64_t pending_bytes; /* charged across all entries */
 };
 
 void tern_arp_init(struct tern_stack *s);

@@ -15,26 +15,34 @@
  * 576-byte error (RFC 792 asks for the header and 64 bits, at least). */
 #define ICMP_ERROR_MAX 576
 
-int tern_icmp_errno(uint8_t type, uint8_t code)
+int tern_icmp_errno(uint8_t type, uint8_t code, bool *hard)
 {
+    /* Linux's icmp_err_convert table, codes 0..15 of destination
+     * unreachable: the errno and whether it is fatal. Fragmentation needed
+     * counts as hard for datagram sockets, as in __udp4_lib_err with path
+     * MTU discovery on. */
+    static const struct {
+        uint8_t err;
+        bool hard;
+    } unreach[16] = {
+        {ENETUNREACH, false}, {EHOSTUNREACH, false}, {ENOPROTOOPT, true},
+        {ECONNREFUSED, true}, {EMSGSIZE, true},      {EOPNOTSUPP, false},
+        {ENETUNREACH, true},  {EHOSTDOWN, true},     {ENONET, true},
+        {ENETUNREACH, true},  {EHOSTUNREACH, true},  {ENETUNREACH, false},
+        {EHOSTUNREACH, false}, {EHOSTUNREACH, true}, {EHOSTUNREACH, true},
+        {EHOSTUNREACH, true},
+    };
+    *hard = false;
     switch (type) {
     case TERN_ICMP_UNREACH:
-        switch (code) {
-        case TERN_ICMP_UNREACH_NET: return ENETUNREACH;
-        case TERN_ICMP_UNREACH_HOST: return EHOSTUNREACH;
-        case TERN_ICMP_UNREACH_PROTO: return ENOPROTOOPT;
-        case TERN_ICMP_UNREACH_PORT: return ECONNREFUSED;
-        case TERN_ICMP_UNREACH_NEEDFRAG: return EMSGSIZE;
-        case 5: return EOPNOTSUPP; /* source route failed */
-        case 6: return ENETUNREACH;
-        case 7: return EHOSTDOWN;
-        case 8: return ENONET;
-        case 9: case 11: return ENETUNREACH;
-        default: return EHOSTUNREACH; /* 10, 12..15: prohibited or unreachable */
-        }
+        if (code > 15)
+            return EHOSTUNREACH;
+        *hard = unreach[code].hard;
+        return unreach[code].err;
     case TERN_ICMP_TIME_EXCEEDED:
         return EHOSTUNREACH;
     case TERN_ICMP_PARAM_PROBLEM:
+        *hard = true;
         return EPROTO;
     default:
         return 0;
@@ -49,9 +57,12 @@ static bool ratelimit_allows(struct tern_stack *s)
         return true;
     uint64_t cost = TERN_NS_PER_SEC;
     uint64_t cap = (uint64_t)s->cfg.icmp_burst * cost;
-    uint64_t earned = (s->now - s->icmp_last_ns) * s->cfg.icmp_rate_per_sec;
+    /* Clamp the idle time first: a long quiet spell must not overflow. */
+    uint64_t idle = s->now - s->icmp_last_ns;
+    uint64_t full_after = cap / s->cfg.icmp_rate_per_sec + 1;
+    uint64_t earned = (idle > full_after ? full_after : idle) * s->cfg.icmp_rate_per_sec;
     s->icmp_last_ns = s->now;
-    s->icmp_tokens_ns = s->icmp_tokens_ns + earned > cap ? cap : s->icmp_tokens_ns + earned;
+    s->icmp_tokens_ns = earned >= cap - s->icmp_tokens_ns ? cap : s->icmp_tokens_ns + earned;
     if (s->icmp_tokens_ns < cost)
         return false;
     s->icmp_tokens_ns -= cost;
@@ -74,7 +85,10 @@ void tern_icmp_send_error(struct tern_stack *s, const struct tern_pkt *orig, uin
         return;
     const uint8_t *ip = orig->buf + orig->l3_off;
     struct tern_ipv4_hdr h;
-    size_t have = orig->off + orig->len - orig->l3_off;
+    /* Layers above may have trimmed the packet (UDP to its own length),
+     * but input checked the header's total length against the frame, so
+     * the buffer still holds what the header says. */
+    size_t have = orig->cap - orig->l3_off;
     if (tern_ipv4_parse(ip, have, &h) != TERN_IPV4_OK)
         return;
     /* RFC 1122 section 3.2.2: never about an ICMP error, a datagram sent
@@ -115,7 +129,7 @@ static void echo_reply(struct tern_stack *s, struct tern_pkt *p)
     /* RFC 1122 section 3.2.2.6: the reply carries the request's data, from
      * the address the request was sent to. Requests to a broadcast are
      * ignored, as Linux does by default (icmp_echo_ignore_broadcasts). */
-    if (p->link_bcast) {
+    if (p->link_bcast || p->ip_src.s_addr == 0) {
         tern_drop_take(s, p, TERN_C_DROP_ICMP_UNHANDLED);
         return;
     }
@@ -136,7 +150,8 @@ static void error_input(struct tern_stack *s, struct tern_pkt *p, const struct t
     size_t qlen = p->len - TERN_ICMP_HLEN;
     /* The quoted header's checksum may be legitimately off after a router
      * rewrote the TTL, so parse only the fields we need. */
-    if (qlen < TERN_IPV4_HLEN || (q[0] >> 4) != 4 || (size_t)(q[0] & 0xf) * 4 + 8 > qlen) {
+    if (qlen < TERN_IPV4_HLEN || (q[0] >> 4) != 4 || (q[0] & 0xf) < 5 ||
+        (size_t)(q[0] & 0xf) * 4 + 8 > qlen) {
         tern_drop_take(s, p, TERN_C_DROP_ICMP_TOO_SHORT);
         return;
     }
@@ -144,13 +159,14 @@ static void error_input(struct tern_stack *s, struct tern_pkt *p, const struct t
     uint8_t proto = q[9];
     uint32_t src = tern_get32(q + 12), dst = tern_get32(q + 16);
     const uint8_t *l4 = q + ihl;
-    int err = tern_icmp_errno(ih->type, ih->code);
+    bool hard;
+    int err = tern_icmp_errno(ih->type, ih->code, &hard);
     enum tern_icmp_err_fate fate = TERN_ICMP_ERR_NO_SOCKET;
     if (err && tern_iface_is_local(s, src)) {
         if (proto == TERN_IPPROTO_UDP)
-            fate = tern_udp_error(s, src, tern_get16(l4), dst, tern_get16(l4 + 2), err);
+            fate = tern_udp_error(s, src, tern_get16(l4), dst, tern_get16(l4 + 2), err, hard);
         else if (proto == TERN_IPPROTO_ICMP && l4[0] == TERN_ICMP_ECHO)
-            fate = tern_ping_error(s, src, tern_get16(l4 + 4), dst, err);
+            fate = tern_ping_error(s, src, tern_get16(l4 + 4), dst, err, hard);
     }
     switch (fate) {
     case TERN_ICMP_ERR_DELIVERED:
@@ -159,6 +175,9 @@ static void error_input(struct tern_stack *s, struct tern_pkt *p, const struct t
         break;
     case TERN_ICMP_ERR_UNCONNECTED:
         tern_drop_take(s, p, TERN_C_DROP_ICMP_ERROR_UNCONNECTED);
+        break;
+    case TERN_ICMP_ERR_SOFT:
+        tern_drop_take(s, p, TERN_C_DROP_ICMP_ERROR_SOFT);
         break;
     case TERN_ICMP_ERR_NO_SOCKET:
         tern_drop_take(s, p, TERN_C_DROP_ICMP_ERROR_NO_SOCKET);

@@ -2,6 +2,7 @@
 #ifndef TERN_NET_ICMP_H
 #define TERN_NET_ICMP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "wire/icmp.h"
@@ -21,9 +22,12 @@ enum tern_icmp_err_fate {
     TERN_ICMP_ERR_DELIVERED,
     TERN_ICMP_ERR_NO_SOCKET,
     TERN_ICMP_ERR_UNCONNECTED, /* a socket exists but only a connected one is told */
+    TERN_ICMP_ERR_SOFT,        /* a soft error: sockets are not told (as Linux) */
 };
 
-/* The errno an ICMP error stands for (Linux's mapping), 0 if none. */
-int tern_icmp_errno(uint8_t type, uint8_t code);
+/* The errno an ICMP error stands for (Linux's mapping), 0 if none, and
+ * whether it is hard (fatal: the peer says it will never work) or soft
+ * (it may pass, as a route may come back). */
+int tern_icmp_errno(uint8_t type, uint8_t code, bool *hard);
 
 #endif

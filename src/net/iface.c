@@ -132,8 +132,15 @@ int tern_if_addr_del(struct tern_stack *s, int ifindex, struct in_addr in)
     for (unsigned a = 0; a < ifp->naddrs; a++) {
         if (ifp->addrs[a].addr != addr)
             continue;
-        tern_route_remove_ifaddr(&s->routes, addr, ifp->addrs[a].prefixlen, ifindex);
+        struct tern_ifaddr gone = ifp->addrs[a];
         ifp->addrs[a] = ifp->addrs[--ifp->naddrs];
+        /* The connected route goes only with the last address on it. */
+        bool shared = false;
+        for (unsigned o = 0; o < ifp->naddrs; o++)
+            shared |= ifp->addrs[o].prefixlen == gone.prefixlen &&
+                      (ifp->addrs[o].addr & gone.mask) == (gone.addr & gone.mask);
+        if (!shared)
+            tern_route_remove_ifaddr(&s->routes, gone.addr, gone.prefixlen, ifindex);
         return tern_api_return(&g, 0);
     }
     return tern_api_fail(&g, EADDRNOTAVAIL);

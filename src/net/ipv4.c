@@ -14,7 +14,11 @@
 
 void tern_ipv4_init(struct tern_stack *s) { tern_list_init(&s->loopback_q); }
 
-void tern_ipv4_destroy(struct tern_stack *s) { tern_pkt_queue_purge_take(s, &s->loopback_q); }
+void tern_ipv4_destroy(struct tern_stack *s)
+{
+    tern_pkt_queue_purge_take(s, &s->loopback_q);
+    s->loopback_bytes = 0;
+}
 
 static bool dst_accepted(struct tern_stack *s, struct tern_iface *ifp, uint32_t dst)
 {
@@ -96,6 +100,11 @@ int tern_ipv4_route_src(struct tern_stack *s, uint32_t dst, uint32_t *src, int *
 {
     struct tern_nexthop nh;
     struct tern_iface *ifp = NULL;
+    /* RFC 1122 section 3.2.1.3: 0.0.0.0 is never a destination on the
+     * wire and 127/8 never leaves the host. There is no loopback
+     * interface yet, so 127/8 is unreachable. */
+    if (dst == 0 || tern_ipv4_is_loopback(dst))
+        return -ENETUNREACH;
     if (dst == TERN_IPV4_BROADCAST) {
         /* Limited broadcast leaves by the interface of the source address
          * if one is bound, else by the default route's, else the first. */
@@ -118,6 +127,14 @@ int tern_ipv4_route_src(struct tern_stack *s, uint32_t dst, uint32_t *src, int *
         return -EADDRNOTAVAIL;
     if (ifindex)
         *ifindex = ifp->index;
+    return 0;
+}
+
+uint32_t tern_ipv4_this_host(struct tern_stack *s)
+{
+    for (int i = 0; i < TERN_MAX_IFACES; i++)
+        if (s->ifaces[i].used && s->ifaces[i].naddrs)
+            return s->ifaces[i].addrs[0].addr;
     return 0;
 }
 
@@ -187,6 +204,8 @@ int tern_ipv4_output_take(struct tern_stack *s, struct tern_pkt *p, const struct
     if (ifindex == 0)
         rc = tern_ipv4_route_src(s, o->dst, &src, &ifindex);
     struct tern_iface *ifp = tern_iface_get(s, ifindex);
+    if (rc == 0 && (o->dst == 0 || tern_ipv4_is_loopback(o->dst)))
+        rc = -ENETUNREACH; /* an explicit ifindex does not make them sendable */
     if (rc < 0 || !ifp) {
         tern_drop_take(s, p, TERN_C_DROP_IP_NO_ROUTE);
         return rc < 0 ? rc : -ENETUNREACH;
@@ -204,10 +223,17 @@ int tern_ipv4_output_take(struct tern_stack *s, struct tern_pkt *p, const struct
     if (tern_iface_is_local(s, o->dst)) {
         /* To ourselves: no link involved, no MTU; queued for the next
          * poll so that input never runs inside the sender's call. */
+        uint32_t charge = p->cap + (uint32_t)sizeof(*p);
+        if (s->loopback_bytes + charge > TERN_LOOPBACK_MAX_BYTES) {
+            /* Bounded like any queue; the sender sees a full buffer. */
+            tern_drop_take(s, p, TERN_C_DROP_IP_LOOPBACK_FULL);
+            return -ENOBUFS;
+        }
         uint8_t *hdr = tern_pkt_push(p, TERN_IPV4_HLEN);
         tern_ipv4_emit(hdr, &h);
         p->ifindex = (uint16_t)ifp->index;
         tern_count(s, TERN_C_IP_TX);
+        s->loopback_bytes += charge;
         tern_list_push_back(&s->loopback_q, &p->node);
         return 0;
     }
@@ -235,6 +261,7 @@ void tern_ipv4_loopback_run(struct tern_stack *s)
     struct tern_list *n;
     while ((n = tern_list_pop_front(&batch)) != NULL) {
         struct tern_pkt *p = tern_pkt_of(n);
+        s->loopback_bytes -= p->cap + (uint32_t)sizeof(*p);
         tern_ipv4_input_take(s, tern_iface_get(s, p->ifindex), p);
     }
 }

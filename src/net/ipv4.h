@@ -33,6 +33,9 @@ int tern_ipv4_route_src(struct tern_stack *s, uint32_t dst, uint32_t *src, int *
  * fragment if needed, resolve the next hop. Returns 0 or -errno
  * (ENETUNREACH, EMSGSIZE for DF over MTU, ENOBUFS). */
 int tern_ipv4_output_take(struct tern_stack *s, struct tern_pkt *p, const struct tern_ipv4_out *o);
+/* The address that stands for "this host" when a caller names 0.0.0.0 as
+ * a destination (Linux delivers such datagrams locally); 0 if none. */
+uint32_t tern_ipv4_this_host(struct tern_stack *s);
 /* The MTU of the path's first hop towards dst (0 if unroutable). */
 uint32_t tern_ipv4_mtu_to(struct tern_stack *s, uint32_t dst);
 

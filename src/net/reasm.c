@@ -15,6 +15,7 @@ void tern_reasm_init(struct tern_stack *s)
 {
     for (unsigned i = 0; i < TERN_REASM_BUCKETS; i++)
         tern_list_init(&s->reasm.buckets[i]);
+    tern_list_init(&s->reasm.lru);
     s->reasm.count = 0;
     s->reasm.mem = 0;
 }
@@ -33,6 +34,7 @@ static void queue_free(struct tern_stack *s, struct tern_reasm_queue *q)
     s->reasm.mem -= q->mem;
     s->reasm.count--;
     tern_list_remove(&q->hnode);
+    tern_list_remove(&q->lru_node);
     free(q);
 }
 
@@ -74,6 +76,7 @@ static struct tern_reasm_queue *queue_find(struct tern_stack *s, const struct te
     tern_timer_init(&q->timer, reasm_timeout, "ip-reasm");
     tern_timer_arm(s, &q->timer, s->now + s->cfg.reasm_timeout_ns);
     tern_list_push_back(&s->reasm.buckets[b], &q->hnode);
+    tern_list_push_back(&s->reasm.lru, &q->lru_node);
     s->reasm.count++;
     return q;
 }
@@ -130,17 +133,27 @@ struct tern_pkt *tern_reasm_input_take(struct tern_stack *s, struct tern_pkt *p,
         return reject(s, NULL, p, TERN_C_DROP_IP_REASM_BAD_LEN);
     if (end > REASM_MAX_PAYLOAD)
         return reject(s, queue_find(s, p, id, false), p, TERN_C_DROP_IP_REASM_TOO_BIG);
-    if (s->reasm.mem + p->cap > s->cfg.reasm_max_bytes) {
-        /* Bounded memory (DESIGN.md rule 7): new fragments lose; queues
-         * already in progress finish or time out. */
-        tern_drop_take(s, p, TERN_C_DROP_IP_REASM_MEMORY);
-        return NULL;
-    }
     struct tern_reasm_queue *q = queue_find(s, p, id, true);
     if (!q) {
         tern_drop_take(s, p, TERN_C_DROP_IP_REASM_MEMORY);
         return NULL;
     }
+    /* Bounded memory (DESIGN.md rule 7): evict the datagrams touched
+     * longest ago, never the one this fragment belongs to. */
+    while (s->reasm.mem + p->cap > s->cfg.reasm_max_bytes) {
+        struct tern_reasm_queue *old =
+            tern_container_of(s->reasm.lru.next, struct tern_reasm_queue, lru_node);
+        if (old == q)
+            break;
+        tern_count(s, TERN_C_DROP_IP_REASM_EVICTED);
+        queue_free(s, old);
+    }
+    if (s->reasm.mem + p->cap > s->cfg.reasm_max_bytes) {
+        /* This datagram alone needs more than the whole budget. */
+        return reject(s, q, p, TERN_C_DROP_IP_REASM_MEMORY);
+    }
+    tern_list_remove(&q->lru_node);
+    tern_list_push_back(&s->reasm.lru, &q->lru_node);
     if (!more) {
         if (q->total_len && q->total_len != end)
             return reject(s, q, p, TERN_C_DROP_IP_REASM_OVERLAP);

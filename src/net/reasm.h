@@ -5,7 +5,10 @@
  * keyed by (src, dst, protocol, id) per RFC 791. Memory is bounded by the
  * stack's reasm_max_bytes across all queues and time by reasm_timeout_ns
  * per queue (the timer starts at the first fragment, as RFC 791's timer
- * does). In RFC 5722's spirit, an exact duplicate fragment is ignored and
+ * does). When memory runs out, the datagram touched longest ago is
+ * evicted to make room, as Linux does, so that a flood of fragments that
+ * never complete cannot starve datagrams in progress for a whole timeout.
+ * Each fragment is charged its whole buffer, not its data. In RFC 5722's spirit, an exact duplicate fragment is ignored and
  * any other overlap discards the whole datagram: overlaps only come from
  * broken or hostile senders, and honouring them lets an attacker rewrite
  * transport headers past a filter (RFC 1858).
@@ -25,6 +28,7 @@ struct tern_pkt;
 
 struct tern_reasm_queue {
     struct tern_list hnode;
+    struct tern_list lru_node; /* oldest-touched first */
     uint32_t src, dst; /* host order */
     uint16_t id;
     uint8_t proto;
@@ -36,6 +40,7 @@ struct tern_reasm_queue {
 
 struct tern_reasm {
     struct tern_list buckets[TERN_REASM_BUCKETS];
+    struct tern_list lru;
     uint32_t count;
     uint64_t mem;
 };

@@ -34,6 +34,7 @@
     X(DROP_IP_BAD_SOURCE, "drop.ip.bad_source", "source is broadcast, multicast or loopback") \
     X(DROP_IP_NOT_FOR_US, "drop.ip.not_for_us", "packets to an address not ours (no forwarding)") \
     X(DROP_IP_NO_ROUTE, "drop.ip.no_route", "outbound packets with no route")             \
+    X(DROP_IP_LOOPBACK_FULL, "drop.ip.loopback_full", "datagrams to ourselves: queue full") \
     X(DROP_IP_DF_TOO_BIG, "drop.ip.df_too_big", "outbound packets over MTU with DF set")   \
     X(DROP_IP_UNKNOWN_PROTO, "drop.ip.unknown_proto", "packets of an unhandled protocol") \
     X(IP_FRAG_CREATED, "ip.frag_created", "fragments created on output")                  \
@@ -41,7 +42,8 @@
     X(DROP_IP_REASM_TIMEOUT, "drop.ip.reasm_timeout", "datagrams whose fragments timed out") \
     X(DROP_IP_REASM_OVERLAP, "drop.ip.reasm_overlap", "datagrams dropped for overlapping fragments") \
     X(DROP_IP_REASM_DUPLICATE, "drop.ip.reasm_duplicate", "exact duplicate fragments ignored") \
-    X(DROP_IP_REASM_MEMORY, "drop.ip.reasm_memory", "fragments dropped: reassembly memory full") \
+    X(DROP_IP_REASM_MEMORY, "drop.ip.reasm_memory", "datagrams too big for the reassembly budget") \
+    X(DROP_IP_REASM_EVICTED, "drop.ip.reasm_evicted", "incomplete datagrams evicted to make room") \
     X(DROP_IP_REASM_TOO_BIG, "drop.ip.reasm_too_big", "fragments reaching past 65535 bytes") \
     X(DROP_IP_REASM_BAD_LEN, "drop.ip.reasm_bad_len", "non-final fragments not a multiple of 8") \
     X(ICMP_RX, "icmp.rx", "ICMP messages received")                                       \
@@ -54,7 +56,8 @@
     X(DROP_ICMP_TOO_SHORT, "drop.icmp.too_short", "ICMP messages too short")              \
     X(DROP_ICMP_UNHANDLED, "drop.icmp.unhandled", "ICMP types not handled")               \
     X(DROP_ICMP_ERROR_NO_SOCKET, "drop.icmp.error_no_socket", "ICMP errors for no socket") \
-    X(DROP_ICMP_ERROR_UNCONNECTED, "drop.icmp.error_unconnected", "ICMP errors for an unconnected UDP socket (as Linux)") \
+    X(DROP_ICMP_ERROR_SOFT, "drop.icmp.error_soft", "soft ICMP errors (no socket is told, as Linux)") \
+    X(DROP_ICMP_ERROR_UNCONNECTED, "drop.icmp.error_unconnected", "ICMP errors for an unconnected socket (as Linux)") \
     X(DROP_ICMP_NO_PING_SOCKET, "drop.icmp.no_ping_socket", "echo replies for no ping socket") \
     X(UDP_RX, "udp.rx", "UDP datagrams received")                                         \
     X(UDP_TX, "udp.tx", "UDP datagrams sent")                                             \

@@ -93,14 +93,16 @@ static bool addr_bindable(struct tern_stack *s, uint32_t addr)
 /* Put the socket's PCB into its table at (laddr, lport), taking the
  * protocol's reference. lport 0 picks an ephemeral port. */
 static int pcb_bind(struct tern_stack *s, struct tern_socket *so, uint32_t laddr, uint16_t lport,
-                    uint32_t faddr, uint16_t fport)
+                    uint32_t faddr, uint16_t fport, bool implicit)
 {
     struct tern_pcb_table *t = table_of(s, so);
     struct tern_inpcb *pcb = &so->pcb;
     if (lport == 0) {
         lport = tern_pcb_ephemeral(s, t, laddr, faddr, fport);
+        /* Out of ports: bind(0) says EADDRINUSE, an implicit bind (connect,
+         * sendto) EAGAIN, as Linux. */
         if (lport == 0)
-            return EADDRINUSE;
+            return implicit ? EAGAIN : EADDRINUSE;
     } else if (tern_pcb_conflicts(t, pcb, laddr, lport, pcb->reuseaddr, pcb->reuseport)) {
         return EADDRINUSE;
     }
@@ -137,7 +139,7 @@ int tern_bind(struct tern_stack *s, int fd, const struct sockaddr *addr, socklen
         return tern_api_fail(&g, EINVAL);
     if (!addr_bindable(s, laddr))
         return tern_api_fail(&g, EADDRNOTAVAIL);
-    err = pcb_bind(s, so, laddr, lport, 0, 0);
+    err = pcb_bind(s, so, laddr, lport, 0, 0, false);
     if (err)
         return tern_api_fail(&g, err);
     so->pcb.bound_addr = laddr != 0;
@@ -152,16 +154,18 @@ static bool is_broadcast_dst(struct tern_stack *s, uint32_t dst, int ifindex)
 }
 
 /* Route towards dst; fills the source address and interface. */
-static int route_for(struct tern_stack *s, struct tern_socket *so, uint32_t dst, uint32_t *src,
+static int route_for(struct tern_stack *s, struct tern_socket *so, uint32_t *dst, uint32_t *src,
                      int *ifindex)
 {
+    if (*dst == 0)
+        *dst = tern_ipv4_this_host(s); /* 0.0.0.0 means this host, as on Linux */
     *src = so->pcb.laddr;
     if (*src == TERN_IPV4_BROADCAST || tern_ipv4_is_multicast(*src))
         *src = 0; /* bound to a group address: send from the interface's */
-    int rc = tern_ipv4_route_src(s, dst, src, ifindex);
+    int rc = tern_ipv4_route_src(s, *dst, src, ifindex);
     if (rc < 0)
         return -rc;
-    if (is_broadcast_dst(s, dst, *ifindex) && !so->broadcast)
+    if (is_broadcast_dst(s, *dst, *ifindex) && !so->broadcast)
         return EACCES; /* SO_BROADCAST not set: as Linux */
     return 0;
 }
@@ -199,12 +203,12 @@ int tern_connect(struct tern_stack *s, int fd, const struct sockaddr *addr, sock
         return tern_api_fail(&g, err);
     if (so->kind == SOCK_KIND_PING)
         fport = 0;
-    err = route_for(s, so, faddr, &src, &ifindex);
+    err = route_for(s, so, &faddr, &src, &ifindex);
     if (err)
         return tern_api_fail(&g, err);
     struct tern_inpcb *pcb = &so->pcb;
     if (!pcb->table) {
-        err = pcb_bind(s, so, pcb->bound_addr ? pcb->laddr : src, 0, faddr, fport);
+        err = pcb_bind(s, so, pcb->bound_addr ? pcb->laddr : src, 0, faddr, fport, true);
         if (err)
             return tern_api_fail(&g, err);
     } else if (!pcb->bound_addr) {
@@ -266,11 +270,11 @@ static ssize_t sock_sendmsg(struct tern_api_guard *g, struct tern_socket *so,
     }
     uint32_t src;
     int ifindex = 0;
-    int err = route_for(s, so, dst, &src, &ifindex);
+    int err = route_for(s, so, &dst, &src, &ifindex);
     if (err)
         return tern_api_fail(g, err);
     if (!so->pcb.table) {
-        err = pcb_bind(s, so, 0, 0, 0, 0); /* autobind, as on Linux */
+        err = pcb_bind(s, so, 0, 0, 0, 0, true); /* autobind, as on Linux */
         if (err)
             return tern_api_fail(g, err);
     }
@@ -412,7 +416,7 @@ static uint32_t clamp_buf(int v)
 {
     /* Linux doubles the request (its accounting counts overhead) within
      * [SOCK_MIN_BUF, 2 * max]. */
-    uint64_t req = v < 0 ? 0 : (uint64_t)v;
+    uint64_t req = (unsigned)v; /* Linux reads it unsigned: -1 is huge */
     if (req > SOCK_MAX_BUF)
         req = SOCK_MAX_BUF;
     req *= 2;
@@ -517,12 +521,14 @@ int tern_shutdown(struct tern_stack *s, int fd, int how)
     GET_SOCK(so, g, fd);
     if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
         return tern_api_fail(&g, EINVAL);
-    if (!so->pcb.connected)
-        return tern_api_fail(&g, ENOTCONN); /* datagram sockets: as Linux */
+    /* Linux sets the flags even on an unconnected datagram socket (the
+     * usual way to wake its reader), then reports ENOTCONN. */
     if (how != SHUT_WR)
         so->shut_rd = true;
     if (how != SHUT_RD)
         so->shut_wr = true;
+    if (!so->pcb.connected)
+        return tern_api_fail(&g, ENOTCONN);
     return tern_api_return(&g, 0);
 }
 

@@ -153,17 +153,26 @@ static void test_reassembly_memory_is_bounded(void **state)
     struct sim_opts o = {.cfg = &cfg};
     struct sim sim;
     sim_init(&sim, 1, &o);
-    static uint8_t dgram[8 + 2000];
-    make_udp(dgram, 2000);
+    int fd = sim_udp(&sim, 0, UDP_PORT);
+    static uint8_t dgram[8 + 2000], got[4000];
+    size_t total = make_udp(dgram, 2000);
+    /* A flood of first fragments that never complete... */
     for (uint16_t id = 0; id < 200; id++)
         send_frag(&sim, dgram, id, 0, 1000, true);
     sim_run(&sim, 10 * MS);
     struct tern_live live;
     tern_stack_live(sim.st[0], &live);
-    /* Each fragment holds a 2 KiB buffer: at most 32 fit in 64 KiB. */
+    /* ...holds at most the budget: each fragment holds a 2 KiB buffer. */
     assert_in_range(live.reasm_datagrams, 20, 32);
-    assert_int_equal(sim_counter(&sim, 0, "drop.ip.reasm_memory"), 200 - live.reasm_datagrams);
-    sim_finish(&sim); /* they time out and free everything */
+    assert_int_equal(sim_counter(&sim, 0, "drop.ip.reasm_evicted"), 200 - live.reasm_datagrams);
+    /* A datagram arriving now still completes: the oldest make room. */
+    send_frag(&sim, dgram, 999, 0, 1000, true);
+    send_frag(&sim, dgram, 999, 1000, total - 1000, false);
+    sim_run(&sim, 10 * MS);
+    assert_int_equal(tern_recv(sim.st[0], fd, got, sizeof(got), 0), 2000);
+    assert_memory_equal(got, dgram + 8, 2000);
+    tern_close(sim.st[0], fd);
+    sim_finish(&sim); /* the rest time out and free everything */
 }
 
 static void test_header_validation_counts_each_reason(void **state)
@@ -326,6 +335,101 @@ static void test_gratuitous_arp_on_address_add(void **state)
     sim_finish(&sim);
 }
 
+
+/* An ICMP error from the raw host quoting `quote` (an IPv4 datagram). */
+static void send_icmp_error(struct sim *sim, uint8_t type, uint8_t code, const uint8_t *quote,
+                            size_t qlen)
+{
+    uint8_t msg[8 + 600] = {type, code};
+    memcpy(msg + 8, quote, qlen);
+    uint32_t sum = 0;
+    for (size_t i = 0; i < 8 + qlen; i += 2)
+        sum += (uint32_t)(msg[i] << 8 | (i + 1 < 8 + qlen ? msg[i + 1] : 0));
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    msg[2] = (uint8_t)(~sum >> 8);
+    msg[3] = (uint8_t)~sum;
+    size_t fl = sim_raw_ipv4(sim, 0, frame, 1, 77, 0, false, msg, 8 + qlen);
+    sim_raw_send(sim, frame, fl);
+}
+
+static void test_only_hard_errors_reach_connected_sockets(void **state)
+{
+    (void)state;
+    struct sim sim;
+    sim_init(&sim, 1, NULL);
+    sim_raw_arp_hello(&sim, 0);
+    sim_run(&sim, MS);
+    int c = tern_socket(sim.st[0], AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in raw = {.sin_family = AF_INET, .sin_port = htons(53),
+                              .sin_addr.s_addr = htonl(SIM_RAW_IP)};
+    assert_int_equal(tern_connect(sim.st[0], c, (struct sockaddr *)&raw, sizeof(raw)), 0);
+    assert_int_equal(tern_send(sim.st[0], c, "q", 1, 0), 1);
+    sim_run(&sim, MS);
+    uint8_t out[2048];
+    size_t n = sim_raw_recv(&sim, 17, out, sizeof(out));
+    assert_true(n >= 14 + 28);
+    /* Soft: time exceeded and host unreachable are not told (Linux). */
+    send_icmp_error(&sim, 11, 0, out + 14, 28);
+    send_icmp_error(&sim, 3, 1, out + 14, 28);
+    sim_run(&sim, MS);
+    assert_int_equal(sim_counter(&sim, 0, "drop.icmp.error_soft"), 2);
+    char buf[8];
+    errno = 0;
+    assert_int_equal(tern_recv(sim.st[0], c, buf, sizeof(buf), 0), -1);
+    assert_int_equal(errno, EAGAIN);
+    /* Hard: port unreachable is. A quote with IHL below 5 is refused. */
+    uint8_t bad[28];
+    memcpy(bad, out + 14, 28);
+    bad[0] = 0x44;
+    send_icmp_error(&sim, 3, 3, bad, 28);
+    sim_run(&sim, MS);
+    assert_int_equal(sim_counter(&sim, 0, "drop.icmp.too_short"), 1);
+    send_icmp_error(&sim, 3, 3, out + 14, 28);
+    sim_run(&sim, MS);
+    errno = 0;
+    assert_int_equal(tern_recv(sim.st[0], c, buf, sizeof(buf), 0), -1);
+    assert_int_equal(errno, ECONNREFUSED);
+    /* An unconnected ping socket is not told, even of a hard error. */
+    int ping = tern_socket(sim.st[0], AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+    uint8_t echo[16] = {8};
+    assert_int_equal(tern_sendto(sim.st[0], ping, echo, sizeof(echo), 0, (struct sockaddr *)&raw,
+                                 sizeof(raw)), 16);
+    sim_run(&sim, MS);
+    n = sim_raw_recv(&sim, 1, out, sizeof(out));
+    assert_true(n >= 14 + 28);
+    send_icmp_error(&sim, 3, 3, out + 14, 28);
+    sim_run(&sim, MS);
+    assert_int_equal(sim_counter(&sim, 0, "drop.icmp.error_unconnected"), 1);
+    errno = 0;
+    assert_int_equal(tern_recv(sim.st[0], ping, buf, sizeof(buf), 0), -1);
+    assert_int_equal(errno, EAGAIN);
+    tern_close(sim.st[0], c);
+    tern_close(sim.st[0], ping);
+    sim_finish(&sim);
+}
+
+static void test_padded_datagram_to_closed_port_gets_unreachable(void **state)
+{
+    (void)state;
+    struct sim sim;
+    sim_init(&sim, 1, NULL);
+    sim_raw_arp_hello(&sim, 0);
+    static uint8_t dgram[64], out[2048];
+    size_t ulen = make_udp(dgram, 2); /* UDP says 10 bytes... */
+    size_t fl = sim_raw_ipv4(&sim, 0, frame, 17, 8, 0, false, dgram, ulen + 8); /* ...IP 18 */
+    sim_raw_send(&sim, frame, fl);
+    sim_run(&sim, MS);
+    assert_int_equal(sim_counter(&sim, 0, "drop.udp.no_port"), 1);
+    assert_int_equal(sim_counter(&sim, 0, "icmp.tx_unreach"), 1);
+    size_t n;
+    while ((n = sim_raw_recv(&sim, 1, out, sizeof(out))) > 0 && out[14 + 20] != 3) {
+    }
+    assert_true(n > 0);
+    assert_int_equal(out[14 + 20 + 1], 3);
+    sim_finish(&sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +442,8 @@ int main(void)
         cmocka_unit_test(test_arp_queue_is_bounded_and_unanswered_requests_give_up),
         cmocka_unit_test(test_arp_cache_is_bounded),
         cmocka_unit_test(test_gratuitous_arp_on_address_add),
+        cmocka_unit_test(test_only_hard_errors_reach_connected_sockets),
+        cmocka_unit_test(test_padded_datagram_to_closed_port_gets_unreachable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

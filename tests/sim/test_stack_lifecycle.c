@@ -158,6 +158,97 @@ static void test_address_removal_and_interface_errors(void **state)
     sim_finish(&sim);
 }
 
+
+static void test_loopback_and_this_host_destinations(void **state)
+{
+    (void)state;
+    struct sim sim;
+    sim_init(&sim, 1, NULL);
+    int fd = sim_udp(&sim, 0, 7);
+    uint8_t out[2048];
+    while (sim_raw_recv(&sim, -1, out, sizeof(out)) > 0) {
+    }
+    /* 127/8 never leaves the host, and there is no loopback interface. */
+    struct sockaddr_in lo = {.sin_family = AF_INET, .sin_port = htons(7),
+                             .sin_addr.s_addr = htonl(0x7f000001)};
+    errno = 0;
+    assert_int_equal(tern_sendto(sim.st[0], fd, "x", 1, 0, (struct sockaddr *)&lo, sizeof(lo)),
+                     -1);
+    assert_int_equal(errno, ENETUNREACH);
+    /* 0.0.0.0 means this host, as on Linux: delivered locally. */
+    struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons(7)};
+    assert_int_equal(tern_sendto(sim.st[0], fd, "me", 2, 0, (struct sockaddr *)&any, sizeof(any)),
+                     2);
+    sim_run(&sim, MS);
+    char buf[8];
+    assert_int_equal(tern_recv(sim.st[0], fd, buf, sizeof(buf), 0), 2);
+    assert_int_equal(sim_raw_recv(&sim, -1, out, sizeof(out)), 0); /* nothing on the wire */
+    /* Datagrams to ourselves queue until a poll, within a bound. */
+    static char big[65507];
+    struct sockaddr_in self = sim_sin(0, 9);
+    int sent = 0, refused = 0;
+    for (int i = 0; i < 200; i++) {
+        if (tern_sendto(sim.st[0], fd, big, sizeof(big), 0, (struct sockaddr *)&self,
+                        sizeof(self)) < 0) {
+            assert_int_equal(errno, ENOBUFS);
+            refused++;
+        } else {
+            sent++;
+        }
+    }
+    assert_true(sent > 10 && refused > 0);
+    assert_int_equal(sim_counter(&sim, 0, "drop.ip.loopback_full"), (uint64_t)refused);
+    tern_close(sim.st[0], fd);
+    sim_finish(&sim);
+}
+
+static void test_removing_one_address_keeps_a_shared_subnet_route(void **state)
+{
+    (void)state;
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct in_addr second = {.s_addr = htonl(0xc0000232)}; /* 192.0.2.50/24 */
+    assert_int_equal(tern_if_addr_add(sim.st[0], sim.ifindex[0], second, 24), 0);
+    assert_int_equal(tern_if_addr_del(sim.st[0], sim.ifindex[0], sim_addr(0)), 0);
+    int srv = sim_udp(&sim, 1, 7), cli = tern_socket(sim.st[0], AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in to = sim_sin(1, 7);
+    assert_int_equal(tern_sendto(sim.st[0], cli, "x", 1, 0, (struct sockaddr *)&to, sizeof(to)),
+                     1);
+    sim_run(&sim, 10 * MS);
+    struct sockaddr_in from;
+    socklen_t fl = sizeof(from);
+    char buf[4];
+    assert_int_equal(tern_recvfrom(sim.st[1], srv, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+                                   &fl), 1);
+    assert_int_equal(from.sin_addr.s_addr, second.s_addr); /* from the address that is left */
+    tern_close(sim.st[0], cli);
+    tern_close(sim.st[1], srv);
+    sim_finish(&sim);
+}
+
+static void test_arp_queue_charges_buffers_not_bytes(void **state)
+{
+    (void)state;
+    struct sim sim;
+    sim_init(&sim, 1, NULL);
+    int fd = sim_udp(&sim, 0, 0);
+    /* Empty datagrams to ten silent neighbours: tiny data, real buffers. */
+    for (int h = 60; h < 70; h++) {
+        struct sockaddr_in to = sim_sin(h, 9);
+        for (int i = 0; i < 2000; i++)
+            tern_sendto(sim.st[0], fd, NULL, 0, 0, (struct sockaddr *)&to, sizeof(to));
+    }
+    struct tern_live live;
+    tern_stack_live(sim.st[0], &live);
+    /* 8 x 212992 bytes of buffers at ~600 bytes each: a few thousand, far
+     * from the 65536-packet pool. */
+    assert_true(live.packets < 3500);
+    assert_int_equal(sim_counter(&sim, 0, "drop.pkt.pool_empty"), 0);
+    assert_true(sim_counter(&sim, 0, "drop.arp.pending_full") > 15000);
+    tern_close(sim.st[0], fd);
+    sim_finish(&sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -165,6 +256,9 @@ int main(void)
         cmocka_unit_test(test_stacks_are_independent),
         cmocka_unit_test(test_default_gateway_carries_off_link_traffic),
         cmocka_unit_test(test_address_removal_and_interface_errors),
+        cmocka_unit_test(test_loopback_and_this_host_destinations),
+        cmocka_unit_test(test_removing_one_address_keeps_a_shared_subnet_route),
+        cmocka_unit_test(test_arp_queue_charges_buffers_not_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
