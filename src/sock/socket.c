@@ -6,6 +6,7 @@
 
 #include "core/assert.h"
 #include "core/stack.h"
+#include "net/icmp.h"
 
 #define SOCK_MAGIC 0x50c4e7u
 #define SOCK_MAGIC_FREED 0xf4eed50cu
@@ -250,3 +251,15 @@ struct tern_pkt *tern_sock_rcvq_pop(struct tern_socket *so)
 }
 
 void tern_sock_set_error(struct tern_socket *so, int err) { so->so_error = err; }
+
+int tern_sock_icmp_error(struct tern_inpcb *pcb, int err, bool hard)
+{
+    if (!pcb)
+        return TERN_ICMP_ERR_NO_SOCKET;
+    if (!pcb->connected)
+        return TERN_ICMP_ERR_UNCONNECTED;
+    if (!hard)
+        return TERN_ICMP_ERR_SOFT;
+    tern_sock_set_error(tern_sock_of_pcb(pcb), err);
+    return TERN_ICMP_ERR_DELIVERED;
+}

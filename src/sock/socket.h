@@ -115,5 +115,9 @@ bool tern_sock_rcvq_append_take(struct tern_stack *s, struct tern_socket *so,
 struct tern_pkt *tern_sock_rcvq_pop(struct tern_socket *so);
 /* Report an asynchronous error (ICMP) to the socket. */
 void tern_sock_set_error(struct tern_socket *so, int err);
+/* Linux's rule without IP_RECVERR for an ICMP error about a datagram
+ * socket's traffic: only hard errors, only to a connected socket. Returns
+ * an enum tern_icmp_err_fate. */
+int tern_sock_icmp_error(struct tern_inpcb *pcb, int err, bool hard);
 
 #endif

@@ -24,17 +24,9 @@ void tern_ping_input_take(struct tern_stack *s, struct tern_pkt *p, uint16_t ide
 enum tern_icmp_err_fate tern_ping_error(struct tern_stack *s, uint32_t laddr, uint16_t ident,
                                         uint32_t faddr, int err, bool hard)
 {
-    /* As Linux's ping_err without IP_RECVERR: hard errors, connected
-     * sockets only. */
-    struct tern_inpcb *pcb = tern_pcb_lookup(s, &s->ping_pcbs, laddr, ident, faddr, 0);
-    if (!pcb)
-        return TERN_ICMP_ERR_NO_SOCKET;
-    if (!pcb->connected)
-        return TERN_ICMP_ERR_UNCONNECTED;
-    if (!hard)
-        return TERN_ICMP_ERR_SOFT;
-    tern_sock_set_error(tern_sock_of_pcb(pcb), err);
-    return TERN_ICMP_ERR_DELIVERED;
+    /* Linux's ping_err follows the same rule as UDP. */
+    return tern_sock_icmp_error(tern_pcb_lookup(s, &s->ping_pcbs, laddr, ident, faddr, 0), err,
+                                hard);
 }
 
 int tern_ping_output(struct tern_stack *s, struct tern_socket *so, const struct iovec *iov,

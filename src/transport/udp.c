@@ -80,15 +80,8 @@ void tern_udp_input_take(struct tern_stack *s, struct tern_pkt *p)
 enum tern_icmp_err_fate tern_udp_error(struct tern_stack *s, uint32_t laddr, uint16_t lport,
                                        uint32_t faddr, uint16_t fport, int err, bool hard)
 {
-    struct tern_inpcb *pcb = tern_pcb_lookup(s, &s->udp_pcbs, laddr, lport, faddr, fport);
-    if (!pcb)
-        return TERN_ICMP_ERR_NO_SOCKET;
-    if (!pcb->connected)
-        return TERN_ICMP_ERR_UNCONNECTED;
-    if (!hard)
-        return TERN_ICMP_ERR_SOFT;
-    tern_sock_set_error(tern_sock_of_pcb(pcb), err);
-    return TERN_ICMP_ERR_DELIVERED;
+    return tern_sock_icmp_error(tern_pcb_lookup(s, &s->udp_pcbs, laddr, lport, faddr, fport),
+                                err, hard);
 }
 
 int tern_udp_output(struct tern_stack *s, struct tern_socket *so, const struct iovec *iov,

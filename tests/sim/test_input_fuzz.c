@@ -54,19 +54,9 @@ static void build_corpus(struct sim *sim, struct corpus *c)
 
 static void fix_ip_checksum(uint8_t *f, size_t len)
 {
-    if (len < 34 || f[12] != 0x08 || f[13] != 0x00)
-        return;
-    size_t ihl = (size_t)(f[14] & 0xf) * 4;
-    if (ihl < 20 || 14 + ihl > len)
-        return;
-    f[24] = f[25] = 0;
-    uint32_t sum = 0;
-    for (size_t i = 0; i + 1 < ihl; i += 2)
-        sum += (uint32_t)(f[14 + i] << 8 | f[14 + i + 1]);
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    f[24] = (uint8_t)(~sum >> 8);
-    f[25] = (uint8_t)~sum;
+    size_t ihl = len > 14 ? (size_t)(f[14] & 0xf) * 4 : 0;
+    if (len >= 34 && f[12] == 0x08 && f[13] == 0x00 && ihl >= 20 && 14 + ihl <= len)
+        sim_ip_fix_checksum(f + 14);
 }
 
 static size_t mutate(struct tern_rng *r, uint8_t *f, size_t len, size_t cap)

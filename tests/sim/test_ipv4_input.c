@@ -199,16 +199,7 @@ static void test_header_validation_counts_each_reason(void **state)
     /* To another host's address (no forwarding). */
     fl = sim_raw_ipv4(&sim, 0, frame, 17, 4, 0, false, dgram, ulen);
     frame[14 + 19] = 77; /* 192.0.2.77 */
-    frame[14 + 10] = frame[14 + 11] = 0;
-    {
-        uint32_t sum = 0;
-        for (int i = 0; i < 20; i += 2)
-            sum += (uint32_t)(frame[14 + i] << 8 | frame[14 + i + 1]);
-        while (sum >> 16)
-            sum = (sum & 0xffff) + (sum >> 16);
-        frame[14 + 10] = (uint8_t)(~sum >> 8);
-        frame[14 + 11] = (uint8_t)~sum;
-    }
+    sim_ip_fix_checksum(frame + 14);
     sim_raw_send(&sim, frame, fl);
     sim_run(&sim, 10 * MS);
     assert_int_equal(sim_counter(&sim, 0, "drop.ip.bad_checksum"), 1);
@@ -254,14 +245,7 @@ static void test_ip_options_are_tolerated(void **state)
     memcpy(frame + 14 + 20, "\x01\x01\x01\x00", 4);
     frame[14] = 0x46;
     frame[14 + 3] = (uint8_t)(frame[14 + 3] + 4);
-    frame[14 + 10] = frame[14 + 11] = 0;
-    uint32_t sum = 0;
-    for (int i = 0; i < 24; i += 2)
-        sum += (uint32_t)(frame[14 + i] << 8 | frame[14 + i + 1]);
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    frame[14 + 10] = (uint8_t)(~sum >> 8);
-    frame[14 + 11] = (uint8_t)~sum;
+    sim_ip_fix_checksum(frame + 14);
     sim_raw_send(&sim, frame, fl + 4);
     sim_run(&sim, 10 * MS);
     assert_int_equal(tern_recv(sim.st[0], fd, got, sizeof(got), 0), 12);

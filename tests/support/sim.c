@@ -176,14 +176,17 @@ void sim_raw_arp_hello(struct sim *sim, int i)
     sim_raw_send(sim, f, sizeof(f));
 }
 
-static uint16_t ip_csum(const uint8_t *p, size_t n)
+void sim_ip_fix_checksum(uint8_t *ip)
 {
+    size_t ihl = (size_t)(ip[0] & 0xf) * 4;
+    ip[10] = ip[11] = 0;
     uint32_t sum = 0;
-    for (size_t i = 0; i + 1 < n; i += 2)
-        sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+    for (size_t i = 0; i + 1 < ihl; i += 2)
+        sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
     while (sum >> 16)
         sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)~sum;
+    ip[10] = (uint8_t)(~sum >> 8);
+    ip[11] = (uint8_t)~sum;
 }
 
 size_t sim_raw_ipv4(struct sim *sim, int i, uint8_t *frame, uint8_t proto, uint16_t id,
@@ -207,9 +210,7 @@ size_t sim_raw_ipv4(struct sim *sim, int i, uint8_t *frame, uint8_t proto, uint1
                              (uint8_t)(dst >> 24), (uint8_t)(dst >> 16), (uint8_t)(dst >> 8),
                              (uint8_t)dst};
     memcpy(ip, hdr, 20);
-    uint16_t c = ip_csum(ip, 20);
-    ip[10] = (uint8_t)(c >> 8);
-    ip[11] = (uint8_t)c;
+    sim_ip_fix_checksum(ip);
     if (len)
         memcpy(ip + 20, payload, len);
     return 14 + total;

@@ -54,6 +54,8 @@ size_t sim_raw_recv(struct sim *sim, int proto, uint8_t *buf, size_t cap);
  * returns the frame length. */
 size_t sim_raw_ipv4(struct sim *sim, int i, uint8_t *frame, uint8_t proto, uint16_t id,
                     uint16_t frag_off, bool mf, const void *payload, size_t len);
+/* Recompute the header checksum of the IPv4 header at `ip` (its IHL). */
+void sim_ip_fix_checksum(uint8_t *ip);
 struct in_addr sim_addr(int i);
 struct sockaddr_in sim_sin(int i, uint16_t port);
 /* A bound UDP socket on stack i (port 0 = ephemeral). */
