@@ -129,11 +129,14 @@ tern_time_t tern_stack_now(const struct tern_stack *s) { return s->now; }
 static int receive_from(struct tern_stack *s, struct tern_iface *ifp)
 {
     int total = 0;
+    /* Receive straight into packets sized for the link's MTU. Batches
+     * start at one and double while the link keeps filling them, so an
+     * idle poll costs one packet, not a whole batch. */
+    size_t want = 1;
     for (;;) {
-        /* Receive straight into packets, sized for the link's MTU. */
         struct tern_frame frames[TERN_RX_BATCH];
         struct tern_pkt *pkts[TERN_RX_BATCH];
-        size_t want = TERN_RX_BATCH, have = 0;
+        size_t have = 0;
         size_t frame_cap = (size_t)ifp->mtu + 14;
         for (; have < want; have++) {
             pkts[have] = tern_pkt_alloc(s, 0, frame_cap);
@@ -153,6 +156,8 @@ static int receive_from(struct tern_stack *s, struct tern_iface *ifp)
         total += (int)n;
         if (n < have || have == 0)
             return total;
+        if (want < TERN_RX_BATCH)
+            want *= 2;
     }
 }
 
