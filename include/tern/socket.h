@@ -9,7 +9,9 @@
  * slots are reused in FIFO order to push that far out). Handles are large
  * numbers (>= 1<<21), so they are not mistaken for kernel descriptors.
  *
- * Supported now: AF_INET with SOCK_DGRAM (UDP, protocol 0 or IPPROTO_UDP)
+ * Supported now: AF_INET with SOCK_STREAM (TCP; connect returns
+ * EINPROGRESS and completes in later polls, as a non-blocking connect
+ * does), SOCK_DGRAM (UDP, protocol 0 or IPPROTO_UDP)
  * and SOCK_DGRAM + IPPROTO_ICMP ("ping sockets", as on Linux: send an echo
  * request header and data, receive the echo reply; the identifier is the
  * socket's bound "port"). SOCK_NONBLOCK may be or'ed into the type.
@@ -29,6 +31,11 @@ struct tern_stack;
 
 TERN_API int tern_socket(struct tern_stack *s, int domain, int type, int protocol);
 TERN_API int tern_bind(struct tern_stack *s, int fd, const struct sockaddr *addr, socklen_t len);
+TERN_API int tern_listen(struct tern_stack *s, int fd, int backlog);
+TERN_API int tern_accept(struct tern_stack *s, int fd, struct sockaddr *addr, socklen_t *len);
+/* flags: SOCK_NONBLOCK (SOCK_CLOEXEC accepted, meaningless here). */
+TERN_API int tern_accept4(struct tern_stack *s, int fd, struct sockaddr *addr, socklen_t *len,
+                          int flags);
 TERN_API int tern_connect(struct tern_stack *s, int fd, const struct sockaddr *addr,
                           socklen_t len);
 TERN_API ssize_t tern_send(struct tern_stack *s, int fd, const void *buf, size_t len, int flags);

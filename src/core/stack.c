@@ -83,9 +83,11 @@ struct tern_stack *tern_stack_new(const struct tern_stack_config *cfg)
     tern_list_init(&s->socks.reap);
     if (tern_pcb_table_init(&s->udp_pcbs, "udp", false) < 0 ||
         tern_pcb_table_init(&s->ping_pcbs, "icmp", false) < 0 ||
+        tern_pcb_table_init(&s->tcp_pcbs, "tcp", true) < 0 ||
         tern_handles_init(&s->socks.handles, cfg->max_sockets) < 0) {
         tern_pcb_table_destroy(&s->udp_pcbs);
         tern_pcb_table_destroy(&s->ping_pcbs);
+        tern_pcb_table_destroy(&s->tcp_pcbs);
         tern_handles_destroy(&s->socks.handles);
         free(s);
         errno = ENOMEM;
@@ -119,6 +121,7 @@ void tern_stack_free(struct tern_stack *s)
     tern_handles_destroy(&s->socks.handles);
     tern_pcb_table_destroy(&s->udp_pcbs);
     tern_pcb_table_destroy(&s->ping_pcbs);
+    tern_pcb_table_destroy(&s->tcp_pcbs);
     tern_pkt_pool_destroy(&s->pool);
     s->magic = 0;
     free(s);

@@ -65,6 +65,7 @@ struct tern_stack {
     struct tern_sock_state socks;
     struct tern_pcb_table udp_pcbs;
     struct tern_pcb_table ping_pcbs;
+    struct tern_pcb_table tcp_pcbs;
 
     /* Datagrams a stack sends to one of its own addresses: delivered at
      * the next poll, never by recursion inside the call that sent them. */

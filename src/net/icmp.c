@@ -6,6 +6,7 @@
 #include "core/stack.h"
 #include "net/ipv4.h"
 #include "transport/ping.h"
+#include "transport/tcp/tcp.h"
 #include "transport/udp.h"
 #include "wire/bytes.h"
 #include "wire/ipv4.h"
@@ -165,7 +166,10 @@ static void error_input(struct tern_stack *s, struct tern_pkt *p, const struct t
     if (err && tern_iface_is_local(s, src)) {
         if (proto == TERN_IPPROTO_UDP)
             fate = tern_udp_error(s, src, tern_get16(l4), dst, tern_get16(l4 + 2), err, hard);
-        else if (proto == TERN_IPPROTO_ICMP && l4[0] == TERN_ICMP_ECHO)
+        else if (proto == TERN_IPPROTO_TCP) {
+            tern_tcp_error(s, src, tern_get16(l4), dst, tern_get16(l4 + 2), err, hard);
+            fate = TERN_ICMP_ERR_DELIVERED;
+        } else if (proto == TERN_IPPROTO_ICMP && l4[0] == TERN_ICMP_ECHO)
             fate = tern_ping_error(s, src, tern_get16(l4 + 4), dst, err, hard);
     }
     switch (fate) {

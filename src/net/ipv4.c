@@ -8,6 +8,7 @@
 #include "link/ether.h"
 #include "net/icmp.h"
 #include "net/reasm.h"
+#include "transport/tcp/tcp.h"
 #include "transport/udp.h"
 #include "wire/eth.h"
 #include "wire/ipv4.h"
@@ -36,6 +37,9 @@ static void deliver_take(struct tern_stack *s, struct tern_pkt *p)
         break;
     case TERN_IPPROTO_ICMP:
         tern_icmp_input_take(s, p);
+        break;
+    case TERN_IPPROTO_TCP:
+        tern_tcp_input_take(s, p);
         break;
     default:
         /* RFC 1122 section 3.2.2.1: protocol unreachable. */

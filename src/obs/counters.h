@@ -59,6 +59,31 @@
     X(DROP_ICMP_ERROR_SOFT, "drop.icmp.error_soft", "soft ICMP errors (no socket is told, as Linux)") \
     X(DROP_ICMP_ERROR_UNCONNECTED, "drop.icmp.error_unconnected", "ICMP errors for an unconnected socket (as Linux)") \
     X(DROP_ICMP_NO_PING_SOCKET, "drop.icmp.no_ping_socket", "echo replies for no ping socket") \
+    X(TCP_RX, "tcp.rx", "TCP segments received")                                         \
+    X(TCP_TX, "tcp.tx", "TCP segments sent")                                              \
+    X(TCP_TX_RST, "tcp.tx_rst", "resets sent")                                            \
+    X(TCP_RX_RST, "tcp.rx_rst", "resets that ended a connection")                         \
+    X(TCP_RETRANSMIT, "tcp.retransmit", "segments sent again")                            \
+    X(TCP_RETRANSMIT_TIMEOUT, "tcp.retransmit_timeout", "retransmission timer expiries")  \
+    X(TCP_FAST_RETRANSMIT, "tcp.fast_retransmit", "fast retransmits (three duplicate ACKs)") \
+    X(TCP_RX_DUPACK, "tcp.rx_dupack", "duplicate ACKs received")                          \
+    X(TCP_RX_OUT_OF_ORDER, "tcp.rx_out_of_order", "segments held out of order")           \
+    X(TCP_CHALLENGE_ACK, "tcp.challenge_ack", "challenge ACKs sent (RFC 5961)")           \
+    X(TCP_CONN_ESTABLISHED, "tcp.conn_established", "connections that reached ESTABLISHED") \
+    X(TCP_CONN_CLOSED, "tcp.conn_closed", "connections that reached CLOSED")              \
+    X(TCP_TIMEOUT_DROP, "tcp.timeout_drop", "connections dropped after too many timeouts") \
+    X(TCP_ORPHAN_TIMEOUT, "tcp.orphan_timeout", "closed connections dropped in FIN_WAIT_2") \
+    X(DROP_TCP_TOO_SHORT, "drop.tcp.too_short", "segments shorter than their header")     \
+    X(DROP_TCP_BAD_CHECKSUM, "drop.tcp.bad_checksum", "TCP checksum mismatch")            \
+    X(DROP_TCP_BAD_OPTION, "drop.tcp.bad_option", "malformed TCP options")                \
+    X(DROP_TCP_BROADCAST, "drop.tcp.broadcast", "TCP segments sent to a broadcast")       \
+    X(DROP_TCP_NO_SOCKET, "drop.tcp.no_socket", "segments for no connection or listener") \
+    X(DROP_TCP_LISTEN_OVERFLOW, "drop.tcp.listen_overflow", "SYNs dropped: listen queue full") \
+    X(DROP_TCP_OUT_OF_WINDOW, "drop.tcp.out_of_window", "segments outside the receive window") \
+    X(DROP_TCP_BAD_ACK, "drop.tcp.bad_ack", "segments acking what was never sent")        \
+    X(DROP_TCP_RCVBUF_FULL, "drop.tcp.rcvbuf_full", "in-order bytes beyond the receive buffer") \
+    X(DROP_TCP_OOO_FULL, "drop.tcp.ooo_full", "out-of-order segments not held: queue full") \
+    X(DROP_TCP_TIME_WAIT_RST, "drop.tcp.time_wait_rst", "resets ignored in TIME_WAIT (RFC 1337)") \
     X(UDP_RX, "udp.rx", "UDP datagrams received")                                         \
     X(UDP_TX, "udp.tx", "UDP datagrams sent")                                             \
     X(DROP_UDP_TOO_SHORT, "drop.udp.too_short", "UDP length field wrong or too short")    \

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 
 #include "core/stack.h"
+#include "transport/tcp/tcp.h"
 
 static void fmt_ep(char *buf, size_t n, uint32_t addr, uint16_t port)
 {
@@ -17,8 +18,8 @@ static void fmt_ep(char *buf, size_t n, uint32_t addr, uint16_t port)
 
 void tern_sockets_dump(const struct tern_stack *s, FILE *f)
 {
-    fprintf(f, "%-6s %-10s %-5s %-10s %-21s %-21s %6s %8s %6s %s\n", "id", "handle", "proto",
-            "refs", "local", "peer", "rx-q", "rx-bytes", "drops", "flags");
+    fprintf(f, "%-6s %-10s %-5s %-12s %-10s %-21s %-21s %6s %8s %6s %s\n", "id", "handle",
+            "proto", "state", "refs", "local", "peer", "rx-q", "rx-bytes", "drops", "flags");
     const struct tern_list *it;
     tern_list_for_each(it, &s->socks.all) {
         const struct tern_socket *so = tern_container_of(it, struct tern_socket, all_node);
@@ -32,9 +33,14 @@ void tern_sockets_dump(const struct tern_stack *s, FILE *f)
             snprintf(handle, sizeof(handle), "%#x", (unsigned)so->handle);
         else
             snprintf(handle, sizeof(handle), "-");
-        fprintf(f, "%-6" PRIu64 " %-10s %-5s %-10s %-21s %-21s %6u %8u %6" PRIu64 " %s%s%s%s%s\n",
-                so->id, handle, so->kind == SOCK_KIND_PING ? "icmp" : "udp",
-                tern_sock_life_name(so->life), local, peer, so->rcvq_count, so->rcvq_bytes,
+        const char *proto = so->kind == SOCK_KIND_PING ? "icmp" : so->kind == SOCK_KIND_TCP ? "tcp" : "udp";
+        const char *state = so->tcb ? tern_tcp_state_name(so->tcb->state) : "-";
+        uint32_t rxq = so->tcb ? 0 : so->rcvq_count;
+        uint32_t rxb = so->tcb ? tern_ring_len(&so->tcb->rcv) : so->rcvq_bytes;
+        fprintf(f, "%-6" PRIu64 " %-10s %-5s %-12s %-10s %-21s %-21s %6u %8u %6" PRIu64
+                   " %s%s%s%s%s\n",
+                so->id, handle, proto, state,
+                tern_sock_life_name(so->life), local, peer, rxq, rxb,
                 so->rx_dropped, so->pcb.table ? "bound " : "", so->pcb.reuseaddr ? "reuseaddr " : "",
                 so->pcb.reuseport ? "reuseport " : "", so->nonblock ? "nonblock " : "",
                 so->so_error ? "error " : "");

@@ -6,12 +6,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 #include "buf/iov.h"
 #include "net/ipv4.h"
 #include "sock/api_internal.h"
 #include "transport/ping.h"
+#include "transport/tcp/tcp.h"
 #include "transport/udp.h"
 #include "wire/ipv4.h"
 
@@ -21,7 +23,11 @@
 
 static struct tern_pcb_table *table_of(struct tern_stack *s, const struct tern_socket *so)
 {
-    return so->kind == SOCK_KIND_PING ? &s->ping_pcbs : &s->udp_pcbs;
+    switch (so->kind) {
+    case SOCK_KIND_PING: return &s->ping_pcbs;
+    case SOCK_KIND_TCP: return &s->tcp_pcbs;
+    default: return &s->udp_pcbs;
+    }
 }
 
 /* Look the handle up or fail the call with EBADF. */
@@ -41,13 +47,23 @@ int tern_socket(struct tern_stack *s, int domain, int type, int protocol)
         kind = SOCK_KIND_UDP;
     else if (base == SOCK_DGRAM && protocol == IPPROTO_ICMP)
         kind = SOCK_KIND_PING;
+    else if (base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP))
+        kind = SOCK_KIND_TCP;
     else if (base == SOCK_DGRAM || base == SOCK_STREAM)
-        return tern_api_fail(&g, EPROTONOSUPPORT); /* TCP: not yet */
+        return tern_api_fail(&g, EPROTONOSUPPORT);
     else
         return tern_api_fail(&g, ESOCKTNOSUPPORT);
-    struct tern_socket *so = tern_sock_new(s, kind, base, protocol ? protocol : IPPROTO_UDP);
+    int proto = protocol ? protocol : kind == SOCK_KIND_TCP ? IPPROTO_TCP : IPPROTO_UDP;
+    struct tern_socket *so = tern_sock_new(s, kind, base, proto);
     if (!so)
         return tern_api_fail(&g, errno);
+    if (kind == SOCK_KIND_TCP) {
+        int err = tern_tcp_attach(s, so);
+        if (err) {
+            tern_sock_release_user(s, so);
+            return tern_api_fail(&g, err);
+        }
+    }
     so->nonblock = (type & SOCK_NONBLOCK) != 0;
     return tern_api_return(&g, so->handle);
 }
@@ -191,7 +207,23 @@ int tern_connect(struct tern_stack *s, int fd, const struct sockaddr *addr, sock
 {
     struct tern_api_guard g = tern_api_enter(s);
     GET_SOCK(so, g, fd);
+    if (so->kind == SOCK_KIND_TCP) {
+        /* Linux's inet_stream_connect: one attempt per socket. */
+        enum tern_tcp_state st = so->tcb->state;
+        if (st == TCPS_SYN_SENT || st == TCPS_SYN_RECEIVED)
+            return tern_api_fail(&g, EALREADY);
+        if (st != TCPS_CLOSED || so->pcb.connected) {
+            if (st == TCPS_CLOSED && so->so_error) {
+                int e = so->so_error;
+                so->so_error = 0;
+                return tern_api_fail(&g, e);
+            }
+            return tern_api_fail(&g, st == TCPS_CLOSED ? ECONNABORTED : EISCONN);
+        }
+    }
     if (addr && len >= (socklen_t)sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
+        if (so->kind == SOCK_KIND_TCP)
+            return tern_api_fail(&g, EAFNOSUPPORT);
         disconnect(s, so);
         return tern_api_return(&g, 0);
     }
@@ -203,9 +235,11 @@ int tern_connect(struct tern_stack *s, int fd, const struct sockaddr *addr, sock
         return tern_api_fail(&g, err);
     if (so->kind == SOCK_KIND_PING)
         fport = 0;
+    if (so->kind == SOCK_KIND_TCP && fport == 0)
+        return tern_api_fail(&g, ECONNREFUSED); /* nothing listens on port 0 */
     err = route_for(s, so, &faddr, &src, &ifindex);
     if (err)
-        return tern_api_fail(&g, err);
+        return tern_api_fail(&g, so->kind == SOCK_KIND_TCP && err == EACCES ? ENETUNREACH : err);
     struct tern_inpcb *pcb = &so->pcb;
     if (!pcb->table) {
         err = pcb_bind(s, so, pcb->bound_addr ? pcb->laddr : src, 0, faddr, fport, true);
@@ -214,12 +248,80 @@ int tern_connect(struct tern_stack *s, int fd, const struct sockaddr *addr, sock
     } else if (!pcb->bound_addr) {
         pcb->laddr = src;
     }
+    if (so->kind == SOCK_KIND_TCP &&
+        tern_pcb_lookup_conn(s, pcb->table, pcb->laddr, pcb->lport, faddr, fport))
+        return tern_api_fail(&g, EADDRNOTAVAIL); /* that 4-tuple is taken */
     pcb->faddr = faddr;
     pcb->fport = fport;
     pcb->connected = true;
     if (tern_pcb_rehash(s, pcb) < 0)
         return tern_api_fail(&g, ENOMEM);
+    if (so->kind == SOCK_KIND_TCP) {
+        tern_tcp_connect(s, so, src, faddr, fport);
+        /* An owned stack cannot wait for the handshake. */
+        return tern_api_fail(&g, EINPROGRESS);
+    }
     return tern_api_return(&g, 0);
+}
+
+int tern_listen(struct tern_stack *s, int fd, int backlog)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    GET_SOCK(so, g, fd);
+    if (so->kind != SOCK_KIND_TCP)
+        return tern_api_fail(&g, EOPNOTSUPP);
+    struct tern_inpcb *pcb = &so->pcb;
+    if (so->tcb->state != TCPS_CLOSED && so->tcb->state != TCPS_LISTEN)
+        return tern_api_fail(&g, EINVAL);
+    if (so->tcb->state == TCPS_LISTEN) {
+        tern_tcp_listen(s, so, backlog); /* a new backlog, as Linux */
+        return tern_api_return(&g, 0);
+    }
+    if (pcb->connected)
+        return tern_api_fail(&g, EINVAL);
+    if (!pcb->table) {
+        int err = pcb_bind(s, so, 0, 0, 0, 0, true); /* Linux binds on listen */
+        if (err)
+            return tern_api_fail(&g, err);
+    }
+    /* SO_REUSEADDR shares a port with connections, never with another
+     * listener (Linux's inet_csk_get_port at listen time). */
+    pcb->listening = true;
+    if (tern_pcb_conflicts(pcb->table, pcb, pcb->laddr, pcb->lport, pcb->reuseaddr,
+                           pcb->reuseport)) {
+        pcb->listening = false;
+        return tern_api_fail(&g, EADDRINUSE);
+    }
+    int err = tern_tcp_listen(s, so, backlog);
+    if (err) {
+        pcb->listening = false;
+        return tern_api_fail(&g, err);
+    }
+    return tern_api_return(&g, 0);
+}
+
+int tern_accept4(struct tern_stack *s, int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    GET_SOCK(so, g, fd);
+    if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+        return tern_api_fail(&g, EINVAL);
+    if (so->kind != SOCK_KIND_TCP)
+        return tern_api_fail(&g, EOPNOTSUPP);
+    if (addr && !len)
+        return tern_api_fail(&g, EFAULT);
+    struct tern_socket *child = tern_tcp_accept(s, so);
+    if (!child)
+        return tern_api_fail(&g, errno);
+    child->nonblock = (flags & SOCK_NONBLOCK) != 0;
+    if (addr)
+        sockaddr_in_put(addr, len, child->pcb.faddr, child->pcb.fport);
+    return tern_api_return(&g, child->handle);
+}
+
+int tern_accept(struct tern_stack *s, int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return tern_accept4(s, fd, addr, len, 0);
 }
 
 static ssize_t sock_sendmsg(struct tern_api_guard *g, struct tern_socket *so,
@@ -230,6 +332,15 @@ static ssize_t sock_sendmsg(struct tern_api_guard *g, struct tern_socket *so,
         return tern_api_fail(g, EOPNOTSUPP);
     if (msg->msg_iovlen > IOV_MAX || (msg->msg_iovlen && !msg->msg_iov))
         return tern_api_fail(g, msg->msg_iovlen > IOV_MAX ? EMSGSIZE : EFAULT);
+    if (so->kind == SOCK_KIND_TCP) {
+        /* A stream ignores a destination address (as Linux, when
+         * connected) and takes what fits in the send buffer. */
+        size_t total = 0;
+        for (size_t i = 0; i < msg->msg_iovlen; i++)
+            total += msg->msg_iov[i].iov_len;
+        long r = tern_tcp_send(s, so, msg->msg_iov, msg->msg_iovlen, total);
+        return r < 0 ? tern_api_fail(g, (int)-r) : tern_api_return_sz(g, r);
+    }
     if (so->so_error) {
         int err = so->so_error;
         so->so_error = 0;
@@ -326,6 +437,18 @@ static ssize_t sock_recvmsg(struct tern_api_guard *g, struct tern_socket *so, st
         return tern_api_fail(g, EAGAIN); /* no error queue (IP_RECVERR) yet */
     if (msg->msg_iovlen > IOV_MAX || (msg->msg_iovlen && !msg->msg_iov))
         return tern_api_fail(g, msg->msg_iovlen > IOV_MAX ? EMSGSIZE : EFAULT);
+    if (so->kind == SOCK_KIND_TCP) {
+        size_t room = 0;
+        for (size_t i = 0; i < msg->msg_iovlen; i++)
+            room += msg->msg_iov[i].iov_len;
+        long r = tern_tcp_recv(s, so, msg->msg_iov, msg->msg_iovlen, room, flags);
+        if (r < 0)
+            return tern_api_fail(g, (int)-r);
+        msg->msg_namelen = 0; /* a stream has no per-read sender */
+        msg->msg_controllen = 0;
+        msg->msg_flags = 0;
+        return tern_api_return_sz(g, r);
+    }
     if (so->so_error) {
         int err = so->so_error;
         so->so_error = 0;
@@ -447,9 +570,35 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
             break;
         case SO_RCVBUF:
             so->rcvbuf = clamp_buf(v);
+            if (so->tcb) {
+                tern_ring_set_limit(&so->tcb->rcv, so->rcvbuf);
+                tern_tcp_reass_set_limit(&so->tcb->ooo, so->rcvbuf);
+            }
             break;
         case SO_SNDBUF:
             so->sndbuf = clamp_buf(v);
+            if (so->tcb)
+                tern_ring_set_limit(&so->tcb->snd, so->sndbuf);
+            break;
+        case SO_LINGER: {
+            struct linger l;
+            if (len < (socklen_t)sizeof(l) || so->kind != SOCK_KIND_TCP)
+                return tern_api_fail(&g, so->kind != SOCK_KIND_TCP ? ENOPROTOOPT : EINVAL);
+            memcpy(&l, val, sizeof(l));
+            /* Only the abortive form changes anything here: close never
+             * blocks in an owned stack. */
+            so->tcb->linger_zero = l.l_onoff && l.l_linger == 0;
+            break;
+        }
+        default:
+            return tern_api_fail(&g, ENOPROTOOPT);
+        }
+    } else if (level == IPPROTO_TCP && so->kind == SOCK_KIND_TCP) {
+        switch (name) {
+        case TCP_NODELAY:
+            so->tcb->nodelay = v != 0;
+            if (v)
+                tern_tcp_output(s, so->tcb);
             break;
         default:
             return tern_api_fail(&g, ENOPROTOOPT);
@@ -492,10 +641,18 @@ int tern_getsockopt(struct tern_stack *s, int fd, int level, int name, void *val
         case SO_TYPE: v = so->type; break;
         case SO_PROTOCOL: v = so->protocol; break;
         case SO_DOMAIN: v = AF_INET; break;
+        case SO_ACCEPTCONN: v = so->tcb && so->tcb->state == TCPS_LISTEN; break;
         case SO_ERROR:
             v = so->so_error;
             so->so_error = 0;
             break;
+        default:
+            return tern_api_fail(&g, ENOPROTOOPT);
+        }
+    } else if (level == IPPROTO_TCP && so->kind == SOCK_KIND_TCP) {
+        switch (name) {
+        case TCP_NODELAY: v = so->tcb->nodelay; break;
+        case TCP_MAXSEG: v = so->tcb->mss; break;
         default:
             return tern_api_fail(&g, ENOPROTOOPT);
         }
@@ -521,6 +678,10 @@ int tern_shutdown(struct tern_stack *s, int fd, int how)
     GET_SOCK(so, g, fd);
     if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
         return tern_api_fail(&g, EINVAL);
+    if (so->kind == SOCK_KIND_TCP) {
+        int err = tern_tcp_shutdown(s, so, how != SHUT_WR, how != SHUT_RD);
+        return err ? tern_api_fail(&g, err) : tern_api_return(&g, 0);
+    }
     /* Linux sets the flags even on an unconnected datagram socket (the
      * usual way to wake its reader), then reports ENOTCONN. */
     if (how != SHUT_WR)
@@ -538,7 +699,10 @@ int tern_close(struct tern_stack *s, int fd)
     GET_SOCK(so, g, fd);
     /* Datagram protocols keep nothing after close: the protocol lets go
      * at once, then the user; the reaper frees at the end of this call. */
-    pcb_unbind(s, so);
+    if (so->kind == SOCK_KIND_TCP)
+        tern_tcp_close(s, so); /* the connection may go on without the user */
+    else
+        pcb_unbind(s, so);
     tern_sock_release_user(s, so);
     return tern_api_return(&g, 0);
 }
@@ -585,7 +749,8 @@ int tern_poll(struct tern_stack *s, struct pollfd *fds, nfds_t nfds, int timeout
         if (!so)
             fds[i].revents = POLLNVAL;
         else
-            fds[i].revents = sock_revents(so) & (fds[i].events | POLLERR | POLLHUP);
+            fds[i].revents = (so->kind == SOCK_KIND_TCP ? tern_tcp_poll(so) : sock_revents(so)) &
+                             (fds[i].events | POLLERR | POLLHUP);
         if (fds[i].revents)
             ready++;
     }

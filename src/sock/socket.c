@@ -7,6 +7,7 @@
 #include "core/assert.h"
 #include "core/stack.h"
 #include "net/icmp.h"
+#include "transport/tcp/tcp.h"
 
 #define SOCK_MAGIC 0x50c4e7u
 #define SOCK_MAGIC_FREED 0xf4eed50cu
@@ -113,22 +114,28 @@ struct tern_socket *tern_sock_lookup(struct tern_stack *s, int handle)
 
 /* ---- Lifecycle ---- */
 
-struct tern_socket *tern_sock_new(struct tern_stack *s, enum tern_sock_kind kind, int type,
-                                  int protocol)
+static struct tern_socket *sock_alloc(struct tern_stack *s, enum tern_sock_kind kind, int type,
+                                      int protocol, bool user)
 {
+    if (s->socks.live >= s->socks.handles.max * 2ull) {
+        errno = ENOBUFS; /* children waiting for accept count too */
+        return NULL;
+    }
     struct tern_socket *so = calloc(1, sizeof(*so));
     if (!so) {
         errno = ENOMEM;
         return NULL;
     }
-    so->handle = handle_alloc(&s->socks.handles, so);
-    if (so->handle < 0) {
+    so->handle = user ? handle_alloc(&s->socks.handles, so) : -1;
+    if (user && so->handle < 0) {
         free(so);
         errno = EMFILE;
         return NULL;
     }
     so->magic = SOCK_MAGIC;
-    so->life = SOCK_LIFE_USER_ONLY; /* the protocol takes its reference at bind */
+    /* A user's socket: the protocol takes its reference at bind/connect.
+     * A protocol's (a passive open): the user's comes at accept. */
+    so->life = user ? SOCK_LIFE_USER_ONLY : SOCK_LIFE_PROTO_ONLY;
     so->kind = kind;
     so->id = ++s->socks.next_id;
     so->type = type;
@@ -144,6 +151,33 @@ struct tern_socket *tern_sock_new(struct tern_stack *s, enum tern_sock_kind kind
     tern_list_push_back(&s->socks.all, &so->all_node);
     s->socks.live++;
     return so;
+}
+
+struct tern_socket *tern_sock_new(struct tern_stack *s, enum tern_sock_kind kind, int type,
+                                  int protocol)
+{
+    return sock_alloc(s, kind, type, protocol, true);
+}
+
+struct tern_socket *tern_sock_new_proto(struct tern_stack *s, enum tern_sock_kind kind, int type,
+                                        int protocol)
+{
+    return sock_alloc(s, kind, type, protocol, false);
+}
+
+int tern_sock_give_handle(struct tern_stack *s, struct tern_socket *so)
+{
+    TERN_ASSERT(s, so->magic == SOCK_MAGIC && so->life == SOCK_LIFE_PROTO_ONLY && so->handle < 0,
+                "socket #%llu: handle given in state %s", (unsigned long long)so->id,
+                tern_sock_life_name(so->life));
+    int h = handle_alloc(&s->socks.handles, so);
+    if (h < 0) {
+        errno = EMFILE;
+        return -1;
+    }
+    so->handle = h;
+    so->life = SOCK_LIFE_BOTH;
+    return 0;
 }
 
 static void sock_dead(struct tern_stack *s, struct tern_socket *so)
@@ -199,6 +233,8 @@ void tern_sock_reap(struct tern_stack *s)
                     "reaping socket #%llu that is still referenced (state %s, handle %d)",
                     (unsigned long long)so->id, tern_sock_life_name(so->life), so->handle);
         tern_pkt_queue_purge_take(s, &so->rcvq);
+        if (so->kind == SOCK_KIND_TCP)
+            tern_tcp_detach(s, so);
         tern_list_remove(&so->all_node);
         so->magic = SOCK_MAGIC_FREED;
         s->socks.live--;
@@ -209,12 +245,19 @@ void tern_sock_reap(struct tern_stack *s)
 void tern_sock_destroy_all(struct tern_stack *s)
 {
     struct tern_list *it, *tmp;
+    /* TCP first lets go of its timers and of every listener queue, so
+     * that the references below are the only ones left. */
+    tern_list_for_each(it, &s->socks.all) {
+        struct tern_socket *so = tern_container_of(it, struct tern_socket, all_node);
+        if (so->kind == SOCK_KIND_TCP)
+            tern_tcp_teardown(s, so);
+    }
     tern_list_for_each_safe(it, tmp, &s->socks.all) {
         struct tern_socket *so = tern_container_of(it, struct tern_socket, all_node);
-        if (so->pcb.table) {
+        if (so->pcb.table)
             tern_pcb_remove(s, &so->pcb);
+        if (so->life == SOCK_LIFE_BOTH || so->life == SOCK_LIFE_PROTO_ONLY)
             tern_sock_release_proto(s, so);
-        }
         if (so->handle >= 0)
             tern_sock_release_user(s, so);
     }

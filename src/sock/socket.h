@@ -41,7 +41,9 @@ enum tern_sock_life {
     SOCK_LIFE_DEAD,
 };
 
-enum tern_sock_kind { SOCK_KIND_UDP, SOCK_KIND_PING };
+enum tern_sock_kind { SOCK_KIND_UDP, SOCK_KIND_PING, SOCK_KIND_TCP };
+
+struct tern_tcpcb;
 
 struct tern_socket {
     struct tern_list all_node;  /* the stack's list of sockets */
@@ -63,6 +65,7 @@ struct tern_socket {
     uint32_t rcvq_count;
     uint64_t rx_dropped;        /* datagrams lost to a full buffer */
     struct tern_inpcb pcb;      /* protocol reference = PCB in a table */
+    struct tern_tcpcb *tcb;     /* TCP only: owned, freed by the reaper */
 };
 
 static inline struct tern_socket *tern_sock_of_pcb(struct tern_inpcb *pcb)
@@ -98,6 +101,12 @@ void tern_handles_destroy(struct tern_handle_table *h);
 
 struct tern_socket *tern_sock_new(struct tern_stack *s, enum tern_sock_kind kind, int type,
                                   int protocol);
+/* A socket the protocol makes for a connection nobody has accepted yet:
+ * only the protocol's reference, no handle. */
+struct tern_socket *tern_sock_new_proto(struct tern_stack *s, enum tern_sock_kind kind, int type,
+                                        int protocol);
+/* accept: give it a handle and the user's reference. -1 (EMFILE). */
+int tern_sock_give_handle(struct tern_stack *s, struct tern_socket *so);
 /* The live socket a handle names, or NULL (errno EBADF). */
 struct tern_socket *tern_sock_lookup(struct tern_stack *s, int handle);
 void tern_sock_release_user(struct tern_stack *s, struct tern_socket *so);

@@ -191,6 +191,40 @@ else
     echo "$out"
 fi
 
+# 2b. TCP echo from the kernel: 2 MB with a position-dependent pattern
+#     through Tern's TCP, both ways at once, then an orderly close.
+if out=$(nsx timeout 30 "$PY" - "$TERN_IP" 7 2>&1 <<'EOF'
+import socket, sys, threading
+addr, port = sys.argv[1], int(sys.argv[2])
+N = 2 * 1024 * 1024
+data = bytes(((i * 7919) ^ (i >> 9)) & 0xff for i in range(N))
+s = socket.create_connection((addr, port), timeout=20)
+def writer():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=writer)
+t.start()
+got = bytearray()
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    got += chunk
+t.join()
+s.close()
+if bytes(got) != data:
+    first = next((i for i in range(min(len(got), N)) if got[i] != data[i]), min(len(got), N))
+    print("  echo of %d bytes differs from byte %d" % (len(got), first)); sys.exit(1)
+print("  %d bytes echoed intact, then EOF" % len(got))
+EOF
+); then
+    pass "kernel TCP client to Tern's TCP echo (2 MB both ways, FIN both ways)"
+    echo "$out"
+else
+    fail "kernel TCP client to Tern's TCP echo"
+    echo "$out"
+fi
+
 # 3. ICMP port unreachable from Tern reaches a connected kernel socket.
 if out=$(nsx timeout 6 "$PY" - "$TERN_IP" 9999 2>&1 <<'EOF'
 import socket, sys

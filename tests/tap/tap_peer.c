@@ -53,8 +53,22 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+#define TCP_CONNS 8
+#define TCP_BUF 65536
+
+/* One TCP echo connection: what was read and not yet written back. */
+struct tcp_conn {
+    int fd; /* -1: free */
+    uint8_t buf[TCP_BUF];
+    size_t off, len;
+    bool eof;
+};
+
 struct peer {
     struct tern_stack *s;
+    int tcp_listener;          /* TCP echo server on port 7 */
+    struct tcp_conn tcp[TCP_CONNS];
+    uint64_t tcp_accepted, tcp_bytes, tcp_errors;
     struct tern_link *link;
     int pollfd;
     int echo_fd;               /* UDP echo server on port 7 */
@@ -110,11 +124,71 @@ static void serve_echo(struct peer *p)
     }
 }
 
-/* Move the stack to the present and serve the echo. */
+/* Accept, read, write back what was read, close after the peer's FIN:
+ * a TCP echo that never blocks. */
+static void serve_tcp(struct peer *p)
+{
+    for (int i = 0; i < TCP_CONNS; i++) {
+        if (p->tcp[i].fd >= 0)
+            continue;
+        int fd = tern_accept(p->s, p->tcp_listener, NULL, NULL);
+        if (fd < 0)
+            break;
+        p->tcp[i] = (struct tcp_conn){.fd = fd};
+        p->tcp_accepted++;
+    }
+    for (int i = 0; i < TCP_CONNS; i++) {
+        struct tcp_conn *c = &p->tcp[i];
+        if (c->fd < 0)
+            continue;
+        for (;;) {
+            if (c->len > 0) {
+                ssize_t w = tern_send(p->s, c->fd, c->buf + c->off, c->len, 0);
+                if (w < 0) {
+                    if (errno != EAGAIN) {
+                        p->tcp_errors++;
+                        printf("tap_peer: tcp send: %s\n", strerror(errno));
+                        c->eof = true;
+                        c->len = 0;
+                    }
+                    break;
+                }
+                c->off += (size_t)w;
+                c->len -= (size_t)w;
+                p->tcp_bytes += (uint64_t)w;
+                if (c->len > 0)
+                    break;
+            }
+            if (c->eof)
+                break;
+            ssize_t r = tern_recv(p->s, c->fd, c->buf, sizeof(c->buf), 0);
+            if (r > 0) {
+                c->off = 0;
+                c->len = (size_t)r;
+                continue;
+            }
+            if (r == 0)
+                c->eof = true;
+            else if (errno != EAGAIN) {
+                p->tcp_errors++;
+                printf("tap_peer: tcp recv: %s\n", strerror(errno));
+                c->eof = true;
+            }
+            break;
+        }
+        if (c->eof && c->len == 0) {
+            tern_close(p->s, c->fd);
+            c->fd = -1;
+        }
+    }
+}
+
+/* Move the stack to the present and serve the echoes. */
 static void tick(struct peer *p)
 {
     tern_stack_poll(p->s, mono_now());
     serve_echo(p);
+    serve_tcp(p);
 }
 
 /* Sleep until the TAP has a frame or the stack's next deadline (at most
@@ -471,6 +545,9 @@ int main(int argc, char **argv)
     }
     int rc = 1;
     p.echo_fd = -1;
+    p.tcp_listener = -1;
+    for (int i = 0; i < TCP_CONNS; i++)
+        p.tcp[i].fd = -1;
     tern_stack_poll(p.s, mono_now());
     int ifindex = tern_if_add(p.s, p.link, NULL);
     if (ifindex < 0 || tern_if_addr_add(p.s, ifindex, addr, prefixlen) < 0) {
@@ -481,6 +558,13 @@ int main(int argc, char **argv)
     struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons(ECHO_PORT)};
     if (p.echo_fd < 0 || tern_bind(p.s, p.echo_fd, (struct sockaddr *)&any, sizeof(any)) < 0) {
         fprintf(stderr, "tap_peer: echo socket on port %d: %s\n", ECHO_PORT, strerror(errno));
+        goto out_stack;
+    }
+    p.tcp_listener = tern_socket(p.s, AF_INET, SOCK_STREAM, 0);
+    if (p.tcp_listener < 0 ||
+        tern_bind(p.s, p.tcp_listener, (struct sockaddr *)&any, sizeof(any)) < 0 ||
+        tern_listen(p.s, p.tcp_listener, 16) < 0) {
+        fprintf(stderr, "tap_peer: tcp listener on port %d: %s\n", ECHO_PORT, strerror(errno));
         goto out_stack;
     }
     uint8_t mac[6];
@@ -504,14 +588,21 @@ int main(int argc, char **argv)
 
     while (!should_stop(&p))
         step(&p);
-    printf("tap_peer: stopping (%s); echoed %llu datagrams, %llu echo errors\n",
+    printf("tap_peer: stopping (%s); echoed %llu datagrams, %llu echo errors; "
+           "tcp: %llu connections, %llu bytes echoed, %llu errors\n",
            stop_requested ? "signal" : "duration over", (unsigned long long)p.echoed,
-           (unsigned long long)p.echo_errors);
-    rc = p.failed == 0 && all_ran ? 0 : 1;
+           (unsigned long long)p.echo_errors, (unsigned long long)p.tcp_accepted,
+           (unsigned long long)p.tcp_bytes, (unsigned long long)p.tcp_errors);
+    rc = p.failed == 0 && all_ran && p.tcp_errors == 0 ? 0 : 1;
 
 out_stack:
     if (p.echo_fd >= 0)
         tern_close(p.s, p.echo_fd);
+    for (int i = 0; i < TCP_CONNS; i++)
+        if (p.tcp[i].fd >= 0)
+            tern_close(p.s, p.tcp[i].fd);
+    if (p.tcp_listener >= 0)
+        tern_close(p.s, p.tcp_listener);
     const struct tern_link_stats *st = &p.link->stats;
     printf("tap_peer: link: tx %llu frames %llu bytes %llu dropped; "
            "rx %llu frames %llu bytes %llu dropped\n",

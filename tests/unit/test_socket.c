@@ -84,7 +84,10 @@ static void test_socket_arguments(void **state)
     struct fixture f;
     fixture_up(&f, 0);
     EXPECT_ERR(tern_socket(f.s, AF_INET6, SOCK_DGRAM, 0), EAFNOSUPPORT);
-    EXPECT_ERR(tern_socket(f.s, AF_INET, SOCK_STREAM, 0), EPROTONOSUPPORT);
+    EXPECT_ERR(tern_socket(f.s, AF_INET, SOCK_STREAM, IPPROTO_UDP), EPROTONOSUPPORT);
+    int tcp = tern_socket(f.s, AF_INET, SOCK_STREAM, 0);
+    assert_true(tcp >= 0);
+    assert_int_equal(tern_close(f.s, tcp), 0);
     EXPECT_ERR(tern_socket(f.s, AF_INET, SOCK_DGRAM, IPPROTO_TCP), EPROTONOSUPPORT);
     EXPECT_ERR(tern_socket(f.s, AF_INET, SOCK_RAW, 0), ESOCKTNOSUPPORT);
     int fd = tern_socket(f.s, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_UDP);

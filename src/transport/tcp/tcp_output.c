@@ -1,0 +1,180 @@
+/* Building and sending segments: what the windows, Nagle and the state
+ * allow (RFC 9293 3.8.6, RFC 896, RFC 5681). */
+#include <errno.h>
+#include <string.h>
+
+#include "core/stack.h"
+#include "net/ipv4.h"
+#include "transport/tcp/tcp.h"
+#include "wire/ipv4.h"
+
+static uint16_t window_field(struct tern_tcpcb *tp, bool syn)
+{
+    uint32_t w = tern_tcp_rcv_window(tp);
+    /* RFC 7323 2.2: the window of a SYN is never scaled. */
+    if (!syn)
+        w >>= tp->rcv_wscale;
+    return w > 65535 ? 65535 : (uint16_t)w;
+}
+
+/* Send one segment: header, options for a SYN, `len` bytes of the send
+ * ring from offset `off`. */
+static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t seq, uint8_t flags,
+                         uint32_t off, uint32_t len)
+{
+    struct tern_socket *so = tp->so;
+    struct tern_tcp_hdr h = {.sport = so->pcb.lport, .dport = so->pcb.fport, .seq = seq,
+                             .flags = flags};
+    bool syn = flags & TERN_TCP_SYN;
+    if (syn) {
+        h.opt.has_mss = true;
+        h.opt.mss = tp->our_mss;
+        /* Offer window scaling on an active SYN; answer it only if the
+         * peer offered (RFC 7323 2.2). */
+        if (tp->state == TCPS_SYN_SENT || tp->wscale_ok) {
+            h.opt.has_wscale = true;
+            h.opt.wscale = tp->rcv_wscale;
+        }
+    }
+    if (flags & TERN_TCP_ACK)
+        h.ack = tp->rcv_nxt;
+    h.wnd = window_field(tp, syn);
+    size_t optlen = tern_tcp_opts_len(&h.opt);
+    h.hlen = (uint8_t)(TERN_TCP_HLEN + optlen);
+    struct tern_pkt *p = tern_pkt_alloc(s, TERN_PKT_HEADROOM, h.hlen + (size_t)len);
+    if (!p)
+        return; /* counted by the pool; the retransmission timer recovers */
+    if (len)
+        tern_ring_peek_at(&tp->snd, off, tern_pkt_data(p) + h.hlen, len);
+    tern_tcp_emit(tern_pkt_data(p), p->len, so->pcb.laddr, so->pcb.faddr, &h);
+    if (flags & TERN_TCP_ACK) {
+        uint32_t edge = tp->rcv_nxt + ((uint32_t)h.wnd << (syn ? 0 : tp->rcv_wscale));
+        if (tern_seq_gt(edge, tp->rcv_adv))
+            tp->rcv_adv = edge;
+        tp->ack_now = false;
+        tp->segs_unacked = 0;
+        tern_timer_cancel(s, &tp->delack);
+    }
+    tern_count(s, TERN_C_TCP_TX);
+    if (flags & TERN_TCP_RST)
+        tern_count(s, TERN_C_TCP_TX_RST);
+    /* DF on: Tern sizes segments from the interface MTU (path MTU
+     * discovery proper, RFC 1191, comes with ICMP handling for TCP). */
+    struct tern_ipv4_out o = {.src = so->pcb.laddr, .dst = so->pcb.faddr,
+                              .proto = TERN_IPPROTO_TCP, .ttl = so->ttl, .tos = so->tos,
+                              .df = true};
+    tern_ipv4_output_take(s, p, &o);
+}
+
+void tern_tcp_send_ctl(struct tern_stack *s, struct tern_tcpcb *tp, uint8_t flags, uint32_t seq)
+{
+    send_segment(s, tp, seq, flags, 0, 0);
+}
+
+void tern_tcp_reset_for(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
+                        uint16_t fport, uint32_t seg_seq, uint32_t seg_ack, uint8_t seg_flags,
+                        uint32_t seg_len)
+{
+    /* RFC 9293 3.10.7.1: never answer a RST; if the segment had an ACK
+     * the reset takes its sequence number from it, else it acks it. */
+    if (seg_flags & TERN_TCP_RST)
+        return;
+    struct tern_tcp_hdr h = {.sport = lport, .dport = fport, .hlen = TERN_TCP_HLEN};
+    if (seg_flags & TERN_TCP_ACK) {
+        h.seq = seg_ack;
+        h.flags = TERN_TCP_RST;
+    } else {
+        h.ack = seg_seq + seg_len;
+        h.flags = TERN_TCP_RST | TERN_TCP_ACK;
+    }
+    struct tern_pkt *p = tern_pkt_alloc(s, TERN_PKT_HEADROOM, TERN_TCP_HLEN);
+    if (!p)
+        return;
+    tern_tcp_emit(tern_pkt_data(p), p->len, laddr, faddr, &h);
+    tern_count(s, TERN_C_TCP_TX);
+    tern_count(s, TERN_C_TCP_TX_RST);
+    struct tern_ipv4_out o = {.src = laddr, .dst = faddr, .proto = TERN_IPPROTO_TCP,
+                              .ttl = s->cfg.ip_default_ttl, .df = true};
+    tern_ipv4_output_take(s, p, &o);
+}
+
+static bool fin_state(enum tern_tcp_state st)
+{
+    return st == TCPS_FIN_WAIT_1 || st == TCPS_CLOSING || st == TCPS_LAST_ACK;
+}
+
+void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    if (tp->state == TCPS_CLOSED || tp->state == TCPS_LISTEN)
+        return;
+    if (tp->state == TCPS_SYN_SENT || tp->state == TCPS_SYN_RECEIVED) {
+        if (tp->snd_nxt == tp->iss) {
+            uint8_t flags = TERN_TCP_SYN | (tp->state == TCPS_SYN_RECEIVED ? TERN_TCP_ACK : 0);
+            if (tern_seq_lt(tp->iss, tp->snd_max))
+                tern_count(s, TERN_C_TCP_RETRANSMIT);
+            send_segment(s, tp, tp->iss, flags, 0, 0);
+            tp->snd_nxt = tp->iss + 1;
+            tp->snd_max = tern_seq_max(tp->snd_max, tp->snd_nxt);
+            if (!tern_timer_armed(&tp->rexmt))
+                tern_tcp_rexmt_arm(s, tp);
+        } else if (tp->ack_now && tp->state == TCPS_SYN_RECEIVED) {
+            send_segment(s, tp, tp->snd_nxt, TERN_TCP_ACK, 0, 0);
+        }
+        return;
+    }
+    for (;;) {
+        uint32_t data_end = tern_tcp_fin_seq(tp);
+        uint32_t avail = tern_seq_lt(tp->snd_nxt, data_end) ? data_end - tp->snd_nxt : 0;
+        uint32_t wnd = tp->snd_wnd < tp->cwnd ? tp->snd_wnd : tp->cwnd;
+        uint32_t inflight = tp->snd_nxt - tp->snd_una;
+        uint32_t usable = wnd > inflight ? wnd - inflight : 0;
+        uint32_t len = avail < usable ? avail : usable;
+        if (len > tp->mss)
+            len = tp->mss;
+        if (tp->persist_probe && len == 0 && avail > 0 && tp->snd_nxt == tp->snd_una)
+            len = 1; /* the window probe: one byte past a zero window */
+        bool fin = tp->fin_queued && fin_state(tp->state) && tp->snd_nxt + len == data_end &&
+                   tern_seq_le(tp->snd_nxt, data_end);
+        if (len > 0 && len < tp->mss && !fin && !tp->persist_probe) {
+            /* Nagle (RFC 896) and silly window avoidance (RFC 9293
+             * 3.8.6.2.1): a short segment goes only when it is all we
+             * have and nothing is in flight (or TCP_NODELAY), or when the
+             * window alone holds us to it and nothing is in flight. */
+            bool all_we_have = len == avail;
+            bool idle = tp->snd_nxt == tp->snd_una;
+            if (!((all_we_have && (tp->nodelay || idle)) || (!all_we_have && idle)))
+                len = 0;
+        }
+        if (len == 0 && !fin)
+            break;
+        uint8_t flags = TERN_TCP_ACK;
+        if (len && tp->snd_nxt + len == data_end)
+            flags |= TERN_TCP_PSH;
+        if (fin)
+            flags |= TERN_TCP_FIN;
+        if (tern_seq_lt(tp->snd_nxt, tp->snd_max))
+            tern_count(s, TERN_C_TCP_RETRANSMIT);
+        else if (!tp->rtt_timing && len) {
+            tp->rtt_timing = true;
+            tp->rtt_seq = tp->snd_nxt;
+            tp->rtt_start = s->now;
+        }
+        send_segment(s, tp, tp->snd_nxt, flags, tp->snd_nxt - tp->snd_buf_seq, len);
+        tp->snd_nxt += len + (fin ? 1 : 0);
+        tp->snd_max = tern_seq_max(tp->snd_max, tp->snd_nxt);
+        if (!tern_timer_armed(&tp->rexmt))
+            tern_tcp_rexmt_arm(s, tp);
+        if (fin || tp->persist_probe)
+            break;
+    }
+    if (tp->ack_now)
+        send_segment(s, tp, tp->snd_nxt, TERN_TCP_ACK, 0, 0);
+    /* A zero window with data waiting and nothing in flight: probe it
+     * (RFC 9293 3.8.6.1) instead of waiting for an update that may be
+     * lost. */
+    if (tp->snd_wnd == 0 && tern_seq_lt(tp->snd_nxt, tern_tcp_fin_seq(tp)) &&
+        tp->snd_nxt == tp->snd_una && !tern_timer_armed(&tp->persist)) {
+        tern_timer_cancel(s, &tp->rexmt);
+        tern_timer_arm(s, &tp->persist, s->now + tp->rto);
+    }
+}

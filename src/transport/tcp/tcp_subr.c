@@ -1,0 +1,177 @@
+/* TCB lifecycle, states, the protocol's last word, RTT estimation. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/stack.h"
+#include "transport/tcp/tcp.h"
+
+const char *tern_tcp_state_name(enum tern_tcp_state st)
+{
+    switch (st) {
+    case TCPS_CLOSED: return "CLOSED";
+    case TCPS_LISTEN: return "LISTEN";
+    case TCPS_SYN_SENT: return "SYN_SENT";
+    case TCPS_SYN_RECEIVED: return "SYN_RECEIVED";
+    case TCPS_ESTABLISHED: return "ESTABLISHED";
+    case TCPS_FIN_WAIT_1: return "FIN_WAIT_1";
+    case TCPS_FIN_WAIT_2: return "FIN_WAIT_2";
+    case TCPS_CLOSE_WAIT: return "CLOSE_WAIT";
+    case TCPS_CLOSING: return "CLOSING";
+    case TCPS_LAST_ACK: return "LAST_ACK";
+    case TCPS_TIME_WAIT: return "TIME_WAIT";
+    }
+    return "?";
+}
+
+int tern_tcp_attach(struct tern_stack *s, struct tern_socket *so)
+{
+    struct tern_tcpcb *tp = calloc(1, sizeof(*tp));
+    if (!tp)
+        return ENOMEM;
+    tp->so = so;
+    tp->state = TCPS_CLOSED;
+    tp->rto = TERN_TCP_RTO_INIT_NS;
+    tp->mss = 536; /* RFC 9293 3.7.1: until the peer says otherwise */
+    tern_ring_init(&tp->snd, so->sndbuf);
+    tern_ring_init(&tp->rcv, so->rcvbuf);
+    tern_tcp_reass_init(&tp->ooo, so->rcvbuf);
+    tern_list_init(&tp->syn_q);
+    tern_list_init(&tp->accept_q);
+    tern_list_init(&tp->child_node);
+    tern_tcp_timers_init(tp);
+    so->tcb = tp;
+    (void)s;
+    return 0;
+}
+
+void tern_tcp_detach(struct tern_stack *s, struct tern_socket *so)
+{
+    struct tern_tcpcb *tp = so->tcb;
+    if (!tp)
+        return;
+    TERN_ASSERT(s, !tern_timer_armed(&tp->rexmt) && !tern_timer_armed(&tp->delack) &&
+                       !tern_timer_armed(&tp->persist) && !tern_timer_armed(&tp->twtimer),
+                "socket #%llu freed with a TCP timer armed (state %s)",
+                (unsigned long long)so->id, tern_tcp_state_name(tp->state));
+    TERN_ASSERT(s, tern_list_empty(&tp->syn_q) && tern_list_empty(&tp->accept_q) &&
+                       !tern_list_linked(&tp->child_node),
+                "socket #%llu freed while on a listener's queue or holding children",
+                (unsigned long long)so->id);
+    tern_ring_destroy(&tp->snd);
+    tern_ring_destroy(&tp->rcv);
+    tern_tcp_reass_destroy(&tp->ooo);
+    free(tp);
+    so->tcb = NULL;
+}
+
+static void cancel_timers(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    tern_timer_cancel(s, &tp->rexmt);
+    tern_timer_cancel(s, &tp->delack);
+    tern_timer_cancel(s, &tp->persist);
+    tern_timer_cancel(s, &tp->twtimer);
+}
+
+void tern_tcp_teardown(struct tern_stack *s, struct tern_socket *so)
+{
+    struct tern_tcpcb *tp = so->tcb;
+    cancel_timers(s, tp);
+    if (tern_list_linked(&tp->child_node))
+        tern_list_remove(&tp->child_node);
+    /* Unlink each child, so that its own teardown finds itself on no
+     * list whatever the order sockets are visited in. */
+    while (tern_list_pop_front(&tp->syn_q) != NULL) {
+    }
+    while (tern_list_pop_front(&tp->accept_q) != NULL) {
+    }
+    tp->state = TCPS_CLOSED;
+}
+
+void tern_tcp_set_state(struct tern_stack *s, struct tern_tcpcb *tp, enum tern_tcp_state st)
+{
+    (void)s;
+    tp->state = st;
+}
+
+/* The protocol holds the socket while its PCB is in the table or while it
+ * waits on a listener's accept queue (where accept will find it even if
+ * it was reset meanwhile, as on Linux). Let go when neither holds. */
+static void maybe_release(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    struct tern_socket *so = tp->so;
+    if (so->pcb.table || tern_list_linked(&tp->child_node))
+        return;
+    if (so->life == SOCK_LIFE_BOTH || so->life == SOCK_LIFE_PROTO_ONLY)
+        tern_sock_release_proto(s, so);
+}
+
+void tern_tcp_drop(struct tern_stack *s, struct tern_tcpcb *tp, int err)
+{
+    struct tern_socket *so = tp->so;
+    if (err)
+        so->so_error = err;
+    if (tp->state != TCPS_CLOSED)
+        tern_count(s, TERN_C_TCP_CONN_CLOSED);
+    tern_tcp_set_state(s, tp, TCPS_CLOSED);
+    cancel_timers(s, tp);
+    tern_tcp_reass_purge(&tp->ooo);
+    /* A child that never reached ESTABLISHED is nobody's business: off
+     * the SYN queue. One on the accept queue stays for accept to find. */
+    if (tp->listener && tern_list_linked(&tp->child_node) && tp->in_syn_q) {
+        struct tern_tcpcb *ltp = tp->listener->tcb;
+        tern_list_remove(&tp->child_node);
+        ltp->syn_q_len--;
+        tp->in_syn_q = false;
+    }
+    if (so->pcb.table)
+        tern_pcb_remove(s, &so->pcb);
+    maybe_release(s, tp);
+}
+
+/* Accept hands a queued child to the user (the user's reference is
+ * already taken); a child reset while it waited is let go now. */
+void tern_tcp_unqueue_child(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    struct tern_tcpcb *ltp = tp->listener->tcb;
+    tern_list_remove(&tp->child_node);
+    ltp->accept_q_len--;
+    tp->listener = NULL;
+    maybe_release(s, tp);
+}
+
+/* RFC 6298 section 2: the first sample sets SRTT and RTTVAR, later ones
+ * smooth with alpha 1/8 and beta 1/4; RTO = SRTT + max(G, 4 RTTVAR),
+ * bounded below (Linux's 200 ms rather than 1 s, as every stack does
+ * today) and above. */
+void tern_tcp_rtt_sample(struct tern_stack *s, struct tern_tcpcb *tp, uint64_t rtt)
+{
+    (void)s;
+    if (tp->srtt == 0) {
+        tp->srtt = rtt;
+        tp->rttvar = rtt / 2;
+    } else {
+        uint64_t diff = tp->srtt > rtt ? tp->srtt - rtt : rtt - tp->srtt;
+        tp->rttvar = (3 * tp->rttvar + diff) / 4;
+        tp->srtt = (7 * tp->srtt + rtt) / 8;
+    }
+    uint64_t var = 4 * tp->rttvar;
+    if (var < TERN_TIMER_TICK_NS)
+        var = TERN_TIMER_TICK_NS;
+    tp->rto = tp->srtt + var;
+    if (tp->rto < TERN_TCP_RTO_MIN_NS)
+        tp->rto = TERN_TCP_RTO_MIN_NS;
+    if (tp->rto > TERN_TCP_RTO_MAX_NS)
+        tp->rto = TERN_TCP_RTO_MAX_NS;
+}
+
+uint32_t tern_tcp_rcv_window(const struct tern_tcpcb *tp)
+{
+    uint32_t space = tern_ring_space(&tp->rcv);
+    uint32_t held = tern_tcp_reass_bytes_held(&tp->ooo);
+    space = space > held ? space - held : 0;
+    /* Never move the right edge left (RFC 9293 3.8.6.2.2 "shrinking"). */
+    uint32_t promised = tern_seq_gt(tp->rcv_adv, tp->rcv_nxt) ? tp->rcv_adv - tp->rcv_nxt : 0;
+    return space > promised ? space : promised;
+}

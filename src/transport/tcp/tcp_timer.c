@@ -1,0 +1,89 @@
+/* TCP's timers: retransmission (RFC 6298), delayed ACK (RFC 1122
+ * 4.2.3.2), persist (RFC 9293 3.8.6.1) and TIME_WAIT / orphan timeouts. */
+#include <errno.h>
+
+#include "core/stack.h"
+#include "transport/tcp/tcp.h"
+
+static struct tern_tcpcb *tcb_of(struct tern_timer *t, size_t off)
+{
+    return (struct tern_tcpcb *)(void *)((char *)t - off);
+}
+
+static void rexmt_fire(struct tern_stack *s, struct tern_timer *t)
+{
+    struct tern_tcpcb *tp = tcb_of(t, offsetof(struct tern_tcpcb, rexmt));
+    bool handshake = tp->state == TCPS_SYN_SENT || tp->state == TCPS_SYN_RECEIVED;
+    if (++tp->retransmits > (handshake ? TERN_TCP_SYN_RETRIES : TERN_TCP_MAX_RETRIES)) {
+        tern_count(s, TERN_C_TCP_TIMEOUT_DROP);
+        if (handshake || tp->state == TCPS_ESTABLISHED || tp->state == TCPS_CLOSE_WAIT ||
+            tp->state == TCPS_FIN_WAIT_1 || tp->state == TCPS_CLOSING ||
+            tp->state == TCPS_LAST_ACK)
+            tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_nxt);
+        tern_tcp_drop(s, tp, ETIMEDOUT);
+        return;
+    }
+    tern_count(s, TERN_C_TCP_RETRANSMIT_TIMEOUT);
+    tp->total_retransmits++;
+    /* RFC 6298 5.5-5.7: back off, go back to snd_una; Karn: the sample
+     * in flight is void. RFC 5681 (4): after a loss, one segment. */
+    tp->rto = tp->rto * 2 > TERN_TCP_RTO_MAX_NS ? TERN_TCP_RTO_MAX_NS : tp->rto * 2;
+    tp->rtt_timing = false;
+    if (!handshake) {
+        uint32_t flight = tp->snd_max - tp->snd_una;
+        tp->ssthresh = flight / 2 > 2u * tp->mss ? flight / 2 : 2u * tp->mss;
+        tp->cwnd = tp->mss;
+        tp->in_recovery = false;
+        tp->dupacks = 0;
+    }
+    tp->snd_nxt = tp->snd_una; /* the FIN, if sent, goes again after the data */
+    tern_tcp_output(s, tp);
+}
+
+static void delack_fire(struct tern_stack *s, struct tern_timer *t)
+{
+    struct tern_tcpcb *tp = tcb_of(t, offsetof(struct tern_tcpcb, delack));
+    tp->ack_now = true;
+    tern_tcp_output(s, tp);
+}
+
+static void persist_fire(struct tern_stack *s, struct tern_timer *t)
+{
+    struct tern_tcpcb *tp = tcb_of(t, offsetof(struct tern_tcpcb, persist));
+    tp->persist_probe = true;
+    tern_tcp_output(s, tp);
+    tp->persist_probe = false;
+    if (tp->snd_wnd == 0 && tern_ring_len(&tp->snd) > 0 && tp->state != TCPS_CLOSED) {
+        uint64_t wait = tp->rto << (tp->backoff < 6 ? tp->backoff : 6);
+        if (tp->backoff < 6)
+            tp->backoff++;
+        tern_timer_arm(s, &tp->persist, s->now + (wait > TERN_TCP_RTO_MAX_NS ? TERN_TCP_RTO_MAX_NS : wait));
+    }
+}
+
+static void tw_fire(struct tern_stack *s, struct tern_timer *t)
+{
+    struct tern_tcpcb *tp = tcb_of(t, offsetof(struct tern_tcpcb, twtimer));
+    if (tp->orphan_timer)
+        tern_count(s, TERN_C_TCP_ORPHAN_TIMEOUT);
+    tern_tcp_drop(s, tp, 0);
+}
+
+void tern_tcp_timers_init(struct tern_tcpcb *tp)
+{
+    tern_timer_init(&tp->rexmt, rexmt_fire, "tcp-rexmt");
+    tern_timer_init(&tp->delack, delack_fire, "tcp-delack");
+    tern_timer_init(&tp->persist, persist_fire, "tcp-persist");
+    tern_timer_init(&tp->twtimer, tw_fire, "tcp-2msl");
+}
+
+void tern_tcp_rexmt_arm(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    tern_timer_arm(s, &tp->rexmt, s->now + tp->rto);
+}
+
+void tern_tcp_delack_arm(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    if (!tern_timer_armed(&tp->delack))
+        tern_timer_arm(s, &tp->delack, s->now + TERN_TCP_DELACK_NS);
+}

@@ -1,0 +1,226 @@
+/* What the user's calls do to a TCP connection (RFC 9293 3.10.1-3.10.5,
+ * "user calls"), with Linux's errno where RFC and POSIX leave a choice. */
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "core/stack.h"
+#include "transport/tcp/tcp.h"
+
+int tern_tcp_connect(struct tern_stack *s, struct tern_socket *so, uint32_t src, uint32_t dst,
+                     uint16_t dport)
+{
+    struct tern_tcpcb *tp = so->tcb;
+    (void)src;
+    (void)dst;
+    (void)dport;
+    tern_tcp_prepare(s, tp);
+    tern_tcp_set_state(s, tp, TCPS_SYN_SENT);
+    tp->rtt_start = s->now;
+    tern_tcp_output(s, tp); /* the SYN */
+    return 0;
+}
+
+int tern_tcp_listen(struct tern_stack *s, struct tern_socket *so, int backlog)
+{
+    struct tern_tcpcb *tp = so->tcb;
+    (void)s;
+    if (tp->state != TCPS_CLOSED && tp->state != TCPS_LISTEN)
+        return EINVAL;
+    /* Linux clamps to somaxconn (4096) and treats <= 0 as... at least 1. */
+    if (backlog < 1)
+        backlog = 1;
+    if (backlog > 4096)
+        backlog = 4096;
+    tp->backlog = (uint32_t)backlog;
+    tern_tcp_set_state(s, tp, TCPS_LISTEN);
+    return 0;
+}
+
+struct tern_socket *tern_tcp_accept(struct tern_stack *s, struct tern_socket *so)
+{
+    struct tern_tcpcb *ltp = so->tcb;
+    if (ltp->state != TCPS_LISTEN) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (tern_list_empty(&ltp->accept_q)) {
+        errno = EAGAIN;
+        return NULL;
+    }
+    struct tern_tcpcb *tp = tern_container_of(ltp->accept_q.next, struct tern_tcpcb, child_node);
+    struct tern_socket *child = tp->so;
+    if (tern_sock_give_handle(s, child) < 0)
+        return NULL; /* EMFILE: the child waits for a later accept */
+    tern_tcp_unqueue_child(s, tp);
+    return child;
+}
+
+long tern_tcp_send(struct tern_stack *s, struct tern_socket *so, const struct iovec *iov,
+                   size_t iovcnt, size_t len)
+{
+    struct tern_tcpcb *tp = so->tcb;
+    if (so->so_error) {
+        int err = so->so_error;
+        so->so_error = 0;
+        return -err;
+    }
+    switch (tp->state) {
+    case TCPS_ESTABLISHED:
+    case TCPS_CLOSE_WAIT:
+        break;
+    case TCPS_SYN_SENT:
+    case TCPS_SYN_RECEIVED:
+        return -EAGAIN; /* not yet connected; a blocking stack would wait */
+    case TCPS_CLOSED:
+    case TCPS_LISTEN:
+        return tp->fin_queued ? -EPIPE : -ENOTCONN;
+    default:
+        return -EPIPE; /* we sent our FIN (no SIGPIPE: a library sends no signals) */
+    }
+    if (tp->fin_queued || so->shut_wr)
+        return -EPIPE;
+    if (len == 0)
+        return 0;
+    uint32_t took = tern_ring_write_iov(&tp->snd, iov, iovcnt, len);
+    if (took == 0)
+        return -EAGAIN;
+    tern_tcp_output(s, tp);
+    return took;
+}
+
+long tern_tcp_recv(struct tern_stack *s, struct tern_socket *so, const struct iovec *iov,
+                   size_t iovcnt, size_t len, int flags)
+{
+    struct tern_tcpcb *tp = so->tcb;
+    if (tp->state == TCPS_LISTEN)
+        return -ENOTCONN;
+    uint32_t have = tern_ring_len(&tp->rcv);
+    if (have == 0) {
+        if (so->so_error) {
+            int err = so->so_error;
+            so->so_error = 0;
+            return -err;
+        }
+        if (tp->fin_received || so->shut_rd)
+            return 0;
+        if (tp->state == TCPS_CLOSED)
+            return tp->snd_max == 0 ? -ENOTCONN : 0;
+        return -EAGAIN;
+    }
+    if ((flags & MSG_WAITALL) && have < len && !tp->fin_received && tp->state != TCPS_CLOSED)
+        return -EAGAIN; /* all or nothing in a stack that cannot wait */
+    uint32_t before = tern_tcp_rcv_window(tp);
+    uint32_t got = tern_ring_read_iov(&tp->rcv, iov, iovcnt, len, (flags & MSG_PEEK) != 0);
+    /* Tell the peer when reading opened the window a lot (RFC 9293
+     * 3.8.6.2.2: by an MSS or half the buffer). */
+    uint32_t after = tern_tcp_rcv_window(tp);
+    if (!(flags & MSG_PEEK) && after - before >= tp->mss &&
+        (tp->state == TCPS_ESTABLISHED || tp->state == TCPS_FIN_WAIT_1 ||
+         tp->state == TCPS_FIN_WAIT_2)) {
+        uint32_t advertised = tern_seq_gt(tp->rcv_adv, tp->rcv_nxt) ? tp->rcv_adv - tp->rcv_nxt : 0;
+        if (after - advertised >= 2u * tp->mss || after - advertised >= tern_ring_limit(&tp->rcv) / 2) {
+            tp->ack_now = true;
+            tern_tcp_output(s, tp);
+        }
+    }
+    return got;
+}
+
+int tern_tcp_shutdown(struct tern_stack *s, struct tern_socket *so, bool rd, bool wr)
+{
+    struct tern_tcpcb *tp = so->tcb;
+    if (tp->state == TCPS_CLOSED || tp->state == TCPS_SYN_SENT || tp->state == TCPS_LISTEN) {
+        if (tp->state == TCPS_LISTEN && rd) {
+            /* Linux: shutting a listener down stops it (wakes accept). */
+            tern_tcp_close(s, so);
+            return 0;
+        }
+        return ENOTCONN;
+    }
+    if (rd)
+        so->shut_rd = true;
+    if (wr && !tp->fin_queued) {
+        so->shut_wr = true;
+        tp->fin_queued = true;
+        if (tp->state == TCPS_ESTABLISHED || tp->state == TCPS_SYN_RECEIVED)
+            tern_tcp_set_state(s, tp, TCPS_FIN_WAIT_1);
+        else if (tp->state == TCPS_CLOSE_WAIT)
+            tern_tcp_set_state(s, tp, TCPS_LAST_ACK);
+        tern_tcp_output(s, tp);
+    }
+    return 0;
+}
+
+static void abort_child(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    if (tp->state != TCPS_CLOSED)
+        tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_nxt);
+    if (tp->in_syn_q) {
+        tern_tcp_drop(s, tp, ECONNABORTED); /* also takes it off the SYN queue */
+        return;
+    }
+    tern_tcp_drop(s, tp, ECONNABORTED);
+    tern_tcp_unqueue_child(s, tp);
+}
+
+void tern_tcp_close(struct tern_stack *s, struct tern_socket *so)
+{
+    struct tern_tcpcb *tp = so->tcb;
+    switch (tp->state) {
+    case TCPS_LISTEN: {
+        /* Every connection not yet accepted is reset and let go. */
+        struct tern_list *it, *tmp;
+        tern_list_for_each_safe(it, tmp, &tp->syn_q)
+            abort_child(s, tern_container_of(it, struct tern_tcpcb, child_node));
+        tern_list_for_each_safe(it, tmp, &tp->accept_q)
+            abort_child(s, tern_container_of(it, struct tern_tcpcb, child_node));
+        tern_tcp_drop(s, tp, 0);
+        return;
+    }
+    case TCPS_CLOSED:
+        tern_tcp_drop(s, tp, 0); /* leaves the table if it was bound */
+        return;
+    case TCPS_SYN_SENT:
+        tern_tcp_drop(s, tp, 0);
+        return;
+    default:
+        break;
+    }
+    /* Unread data or SO_LINGER 0: abort with a RST (RFC 9293 3.10.4,
+     * RFC 2525 2.17), as Linux does. */
+    if (tern_ring_len(&tp->rcv) > 0 || tp->linger_zero) {
+        if (tp->state != TCPS_TIME_WAIT)
+            tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_nxt);
+        tern_tcp_drop(s, tp, 0);
+        return;
+    }
+    if (!tp->fin_queued)
+        tern_tcp_shutdown(s, so, false, true);
+    if (tp->state == TCPS_FIN_WAIT_2 && !tern_timer_armed(&tp->twtimer)) {
+        tp->orphan_timer = true;
+        tern_timer_arm(s, &tp->twtimer, s->now + 2 * TERN_TCP_MSL_NS);
+    }
+}
+
+short tern_tcp_poll(struct tern_socket *so)
+{
+    struct tern_tcpcb *tp = so->tcb;
+    short r = 0;
+    if (tp->state == TCPS_LISTEN)
+        return tern_list_empty(&tp->accept_q) ? 0 : (POLLIN | POLLRDNORM);
+    if (tern_ring_len(&tp->rcv) > 0 || tp->fin_received || so->shut_rd)
+        r |= POLLIN | POLLRDNORM;
+    if ((tp->state == TCPS_ESTABLISHED || tp->state == TCPS_CLOSE_WAIT) && !tp->fin_queued &&
+        tern_ring_space(&tp->snd) > 0)
+        r |= POLLOUT | POLLWRNORM;
+    if (so->so_error)
+        r |= POLLERR;
+    if (tp->state == TCPS_CLOSED && tp->snd_max != 0)
+        r |= POLLHUP | POLLIN;
+    if (tp->fin_received && tp->fin_queued)
+        r |= POLLHUP;
+    if (tp->fin_received)
+        r |= POLLRDHUP;
+    return r;
+}

@@ -1,0 +1,325 @@
+/* TCP between two stacks on the wire, in virtual time: the handshake,
+ * data both ways checked with a position-dependent pattern, every way of
+ * closing, resets, and the lifecycle stories of issue 3. Each test ends
+ * with zero live objects (sim_finish). */
+#include "testing.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pcapcheck.h"
+#include "sim.h"
+
+#define MS TERN_NS_PER_MS
+#define SEC TERN_NS_PER_SEC
+
+static uint8_t pattern_byte(uint64_t pos) { return (uint8_t)((pos * 7919u + (pos >> 9)) & 0xff); }
+
+struct conn {
+    int listener, server, client;
+};
+
+static bool accepted(struct sim *sim, void *arg)
+{
+    struct conn *c = arg;
+    c->server = tern_accept(sim->st[1], c->listener, NULL, NULL);
+    return c->server >= 0;
+}
+
+/* Stack 1 listens on port 4242, stack 0 connects: returns both ends. */
+static struct conn open_conn(struct sim *sim)
+{
+    struct conn c = {.server = -1};
+    c.listener = tern_socket(sim->st[1], AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = sim_sin(1, 4242);
+    assert_int_equal(tern_bind(sim->st[1], c.listener, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(tern_listen(sim->st[1], c.listener, 16), 0);
+    c.client = tern_socket(sim->st[0], AF_INET, SOCK_STREAM, 0);
+    errno = 0;
+    assert_int_equal(tern_connect(sim->st[0], c.client, (struct sockaddr *)&a, sizeof(a)), -1);
+    assert_int_equal(errno, EINPROGRESS);
+    assert_true(sim_run_until(sim, accepted, &c, 5 * SEC));
+    struct pollfd pfd = {.fd = c.client, .events = POLLOUT};
+    assert_int_equal(tern_poll(sim->st[0], &pfd, 1, 0), 1);
+    int err = -1;
+    socklen_t el = sizeof(err);
+    assert_int_equal(tern_getsockopt(sim->st[0], c.client, SOL_SOCKET, SO_ERROR, &err, &el), 0);
+    assert_int_equal(err, 0);
+    return c;
+}
+
+struct transfer {
+    int from_stack, from_fd, to_stack, to_fd;
+    uint64_t total, sent, received;
+    bool eof;
+    int error;
+};
+
+static bool pump(struct sim *sim, void *arg)
+{
+    struct transfer *t = arg;
+    static uint8_t buf[65536];
+    while (t->sent < t->total) {
+        size_t n = t->total - t->sent < sizeof(buf) ? (size_t)(t->total - t->sent) : sizeof(buf);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = pattern_byte(t->sent + i);
+        ssize_t w = tern_send(sim->st[t->from_stack], t->from_fd, buf, n, 0);
+        if (w <= 0)
+            break;
+        t->sent += (uint64_t)w;
+    }
+    for (;;) {
+        ssize_t r = tern_recv(sim->st[t->to_stack], t->to_fd, buf, sizeof(buf), 0);
+        if (r < 0) {
+            if (errno != EAGAIN)
+                t->error = errno;
+            break;
+        }
+        if (r == 0) {
+            t->eof = true;
+            break;
+        }
+        for (ssize_t i = 0; i < r; i++)
+            if (buf[i] != pattern_byte(t->received + (uint64_t)i))
+                fail_msg("byte %llu wrong", (unsigned long long)(t->received + (uint64_t)i));
+        t->received += (uint64_t)r;
+    }
+    return t->received == t->total || t->error;
+}
+
+static void test_handshake_data_and_orderly_close(void **state)
+{
+    (void)state;
+    char pcap[256];
+    sim_tmp_path(pcap, sizeof(pcap), "tcp-clean.pcap");
+    struct sim_opts o = {.pcap = pcap};
+    struct sim sim;
+    sim_init(&sim, 2, &o);
+    struct conn c = open_conn(&sim);
+    struct sockaddr_in peer;
+    socklen_t pl = sizeof(peer);
+    assert_int_equal(tern_getpeername(sim.st[1], c.server, (struct sockaddr *)&peer, &pl), 0);
+    assert_int_equal(peer.sin_addr.s_addr, sim_addr(0).s_addr);
+    /* Data both ways. */
+    struct transfer up = {.from_stack = 0, .from_fd = c.client, .to_stack = 1, .to_fd = c.server,
+                          .total = 300000};
+    assert_true(sim_run_until(&sim, pump, &up, 30 * SEC));
+    assert_int_equal(up.received, 300000);
+    struct transfer down = {.from_stack = 1, .from_fd = c.server, .to_stack = 0,
+                            .to_fd = c.client, .total = 100000};
+    assert_true(sim_run_until(&sim, pump, &down, 30 * SEC));
+    /* The client closes first: the server reads EOF, then closes too. */
+    assert_int_equal(tern_close(sim.st[0], c.client), 0);
+    sim_run(&sim, 100 * MS);
+    char b;
+    assert_int_equal(tern_recv(sim.st[1], c.server, &b, 1, 0), 0);
+    assert_int_equal(tern_close(sim.st[1], c.server), 0);
+    assert_int_equal(tern_close(sim.st[1], c.listener), 0);
+    sim_run(&sim, 100 * MS);
+    assert_int_equal(sim_counter(&sim, 0, "tcp.tx_rst") + sim_counter(&sim, 1, "tcp.tx_rst"), 0);
+    sim_finish(&sim); /* TIME_WAIT ends after 60 s; then nothing is left */
+    /* Handshake, 400 KB, both FINs: tshark finds nothing to complain of. */
+    assert_int_equal(pcap_check(pcap), 0);
+    remove(pcap);
+}
+
+static void bulk_under(const struct tern_impair_config *imp, uint64_t seed, uint64_t total)
+{
+    struct sim_opts o = {.tx = imp, .seed = seed};
+    struct sim sim;
+    sim_init(&sim, 2, &o);
+    struct conn c = open_conn(&sim);
+    struct transfer t = {.from_stack = 0, .from_fd = c.client, .to_stack = 1, .to_fd = c.server,
+                         .total = total};
+    assert_true(sim_run_until(&sim, pump, &t, 600 * SEC));
+    assert_int_equal(t.error, 0);
+    assert_int_equal(t.received, total); /* every byte once, in order (checked in pump) */
+    if (getenv("TCP_VERBOSE")) {
+        fprintf(stderr, "seed %llu: %llu bytes in %.3f s virtual\n", (unsigned long long)seed,
+                (unsigned long long)total, (double)sim.now / 1e9);
+        tern_counters_dump(sim.st[0], stderr, true);
+    }
+    tern_close(sim.st[0], c.client);
+    tern_close(sim.st[1], c.server);
+    tern_close(sim.st[1], c.listener);
+    sim_finish(&sim);
+}
+
+static void test_bulk_clean_and_impaired(void **state)
+{
+    (void)state;
+    struct tern_impair_config clean = {.delay_ns = MS};
+    bulk_under(&clean, 1, 2u << 20);
+    struct tern_impair_config lossy = {.delay_ns = 5 * MS, .loss_ppm = 20000,
+                                       .reorder_ppm = 20000, .reorder_ns = 2 * MS,
+                                       .duplicate_ppm = 10000};
+    bulk_under(&lossy, 2, 1u << 20);
+    struct tern_impair_config bad = {.delay_ns = 2 * MS, .loss_ppm = 100000,
+                                     .jitter_ns = 3 * MS};
+    bulk_under(&bad, 3, 256u << 10);
+}
+
+static void test_connect_to_closed_port_is_refused(void **state)
+{
+    (void)state;
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    int c = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = sim_sin(1, 81);
+    assert_int_equal(tern_connect(sim.st[0], c, (struct sockaddr *)&a, sizeof(a)), -1);
+    sim_run(&sim, 100 * MS);
+    struct pollfd pfd = {.fd = c, .events = POLLOUT};
+    assert_int_equal(tern_poll(sim.st[0], &pfd, 1, 0), 1);
+    assert_true(pfd.revents & POLLERR);
+    int err = 0;
+    socklen_t el = sizeof(err);
+    tern_getsockopt(sim.st[0], c, SOL_SOCKET, SO_ERROR, &err, &el);
+    assert_int_equal(err, ECONNREFUSED);
+    assert_int_equal(sim_counter(&sim, 1, "drop.tcp.no_socket"), 1);
+    tern_close(sim.st[0], c);
+    sim_finish(&sim);
+}
+
+static void test_peer_fin_and_rst_before_accept(void **state)
+{
+    (void)state;
+    /* The story of issue 3: the peer's FIN (or RST) is processed before
+     * the server accepts and before it closes. */
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct conn c = open_conn(&sim); /* accepts one; two more come next */
+    struct sockaddr_in a = sim_sin(1, 4242);
+    int fin_client = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
+    int rst_client = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
+    tern_connect(sim.st[0], fin_client, (struct sockaddr *)&a, sizeof(a));
+    tern_connect(sim.st[0], rst_client, (struct sockaddr *)&a, sizeof(a));
+    sim_run(&sim, 100 * MS);
+    assert_int_equal(tern_send(sim.st[0], fin_client, "bye", 3, 0), 3);
+    tern_close(sim.st[0], fin_client); /* FIN after data */
+    struct linger l0 = {.l_onoff = 1, .l_linger = 0};
+    tern_setsockopt(sim.st[0], rst_client, SOL_SOCKET, SO_LINGER, &l0, sizeof(l0));
+    tern_close(sim.st[0], rst_client); /* RST */
+    sim_run(&sim, 100 * MS);
+    /* Both are still there to accept, as on Linux. */
+    int s1 = tern_accept(sim.st[1], c.listener, NULL, NULL);
+    int s2 = tern_accept(sim.st[1], c.listener, NULL, NULL);
+    assert_true(s1 >= 0 && s2 >= 0);
+    char buf[8];
+    assert_int_equal(tern_recv(sim.st[1], s1, buf, sizeof(buf), 0), 3);
+    assert_int_equal(tern_recv(sim.st[1], s1, buf, sizeof(buf), 0), 0); /* then EOF */
+    errno = 0;
+    assert_int_equal(tern_recv(sim.st[1], s2, buf, sizeof(buf), 0), -1);
+    assert_int_equal(errno, ECONNRESET);
+    /* Closing after the protocol is done frees once, in either order. */
+    assert_int_equal(tern_close(sim.st[1], s1), 0);
+    assert_int_equal(tern_close(sim.st[1], s2), 0);
+    errno = 0;
+    assert_int_equal(tern_close(sim.st[1], s2), -1);
+    assert_int_equal(errno, EBADF);
+    tern_close(sim.st[0], c.client);
+    tern_close(sim.st[1], c.server);
+    tern_close(sim.st[1], c.listener);
+    sim_finish(&sim);
+}
+
+static void test_close_with_unread_data_resets(void **state)
+{
+    (void)state;
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct conn c = open_conn(&sim);
+    tern_send(sim.st[0], c.client, "unread", 6, 0);
+    sim_run(&sim, 100 * MS);
+    assert_int_equal(tern_close(sim.st[1], c.server), 0); /* 6 bytes never read */
+    sim_run(&sim, 100 * MS);
+    assert_int_equal(sim_counter(&sim, 1, "tcp.tx_rst"), 1);
+    char b;
+    errno = 0;
+    assert_int_equal(tern_recv(sim.st[0], c.client, &b, 1, 0), -1);
+    assert_int_equal(errno, ECONNRESET);
+    tern_close(sim.st[0], c.client);
+    tern_close(sim.st[1], c.listener);
+    sim_finish(&sim);
+}
+
+static void test_listener_close_resets_pending_connections(void **state)
+{
+    (void)state;
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct conn c = open_conn(&sim);
+    struct sockaddr_in a = sim_sin(1, 4242);
+    int pending[3];
+    for (int i = 0; i < 3; i++) {
+        pending[i] = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
+        tern_connect(sim.st[0], pending[i], (struct sockaddr *)&a, sizeof(a));
+    }
+    sim_run(&sim, 100 * MS);
+    assert_int_equal(tern_close(sim.st[1], c.listener), 0);
+    sim_run(&sim, 100 * MS);
+    for (int i = 0; i < 3; i++) {
+        char b;
+        errno = 0;
+        assert_int_equal(tern_recv(sim.st[0], pending[i], &b, 1, 0), -1);
+        assert_int_equal(errno, ECONNRESET);
+        tern_close(sim.st[0], pending[i]);
+    }
+    /* The accepted connection lives on. */
+    assert_int_equal(tern_send(sim.st[0], c.client, "ok", 2, 0), 2);
+    sim_run(&sim, 100 * MS);
+    char buf[4];
+    assert_int_equal(tern_recv(sim.st[1], c.server, buf, sizeof(buf), 0), 2);
+    tern_close(sim.st[0], c.client);
+    tern_close(sim.st[1], c.server);
+    sim_finish(&sim);
+}
+
+static void test_half_close_and_simultaneous_close(void **state)
+{
+    (void)state;
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct conn c = open_conn(&sim);
+    /* Half close: the client stops writing but still reads. */
+    assert_int_equal(tern_shutdown(sim.st[0], c.client, SHUT_WR), 0);
+    sim_run(&sim, 100 * MS);
+    char buf[8];
+    assert_int_equal(tern_recv(sim.st[1], c.server, buf, sizeof(buf), 0), 0);
+    errno = 0;
+    assert_int_equal(tern_send(sim.st[0], c.client, "x", 1, 0), -1);
+    assert_int_equal(errno, EPIPE);
+    assert_int_equal(tern_send(sim.st[1], c.server, "late", 4, 0), 4);
+    sim_run(&sim, 100 * MS);
+    assert_int_equal(tern_recv(sim.st[0], c.client, buf, sizeof(buf), 0), 4);
+    tern_close(sim.st[1], c.server);
+    tern_close(sim.st[0], c.client);
+    /* Simultaneous close on a second connection: both FINs cross. */
+    struct sockaddr_in a = sim_sin(1, 4242);
+    int x = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
+    tern_connect(sim.st[0], x, (struct sockaddr *)&a, sizeof(a));
+    sim_run(&sim, 100 * MS);
+    int y = tern_accept(sim.st[1], c.listener, NULL, NULL);
+    assert_true(y >= 0);
+    tern_close(sim.st[0], x);
+    tern_close(sim.st[1], y); /* before either FIN arrived */
+    sim_run(&sim, 100 * MS);
+    assert_int_equal(sim_counter(&sim, 0, "tcp.tx_rst") + sim_counter(&sim, 1, "tcp.tx_rst"), 0);
+    tern_close(sim.st[1], c.listener);
+    sim_finish(&sim);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_handshake_data_and_orderly_close),
+        cmocka_unit_test(test_bulk_clean_and_impaired),
+        cmocka_unit_test(test_connect_to_closed_port_is_refused),
+        cmocka_unit_test(test_peer_fin_and_rst_before_accept),
+        cmocka_unit_test(test_close_with_unread_data_resets),
+        cmocka_unit_test(test_listener_close_resets_pending_connections),
+        cmocka_unit_test(test_half_close_and_simultaneous_close),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
