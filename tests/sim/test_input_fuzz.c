@@ -35,8 +35,19 @@ static void collect(struct sim *sim, struct corpus *c)
 }
 
 /* Traffic of every kind we parse, captured as stack 1 sends it. */
-static void build_corpus(struct sim *sim, struct corpus *c)
+static void build_corpus(struct sim *sim, struct corpus *c, int *listener)
 {
+    /* A TCP connection too: SYN, SYN-ACK's answer, data, FIN. */
+    *listener = tern_socket(sim->st[0], AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in l = sim_sin(0, 80);
+    tern_bind(sim->st[0], *listener, (struct sockaddr *)&l, sizeof(l));
+    tern_listen(sim->st[0], *listener, 64);
+    int tc = tern_socket(sim->st[1], AF_INET, SOCK_STREAM, 0);
+    tern_connect(sim->st[1], tc, (struct sockaddr *)&l, sizeof(l));
+    sim_run(sim, 10 * MS);
+    static char text[3000];
+    tern_send(sim->st[1], tc, text, sizeof(text), 0);
+    tern_shutdown(sim->st[1], tc, SHUT_WR);
     int s1 = sim_udp(sim, 1, 0);
     int ping = tern_socket(sim->st[1], AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
     struct sockaddr_in to = sim_sin(0, 7), closed = sim_sin(0, 9), far = sim_sin(0, 0);
@@ -48,6 +59,7 @@ static void build_corpus(struct sim *sim, struct corpus *c)
     tern_sendto(sim->st[1], ping, echo, sizeof(echo), 0, (struct sockaddr *)&far, sizeof(far));
     sim_run(sim, 10 * MS);
     collect(sim, c);
+    tern_close(sim->st[1], tc);
     tern_close(sim->st[1], s1);
     tern_close(sim->st[1], ping);
 }
@@ -57,6 +69,30 @@ static void fix_ip_checksum(uint8_t *f, size_t len)
     size_t ihl = len > 14 ? (size_t)(f[14] & 0xf) * 4 : 0;
     if (len >= 34 && f[12] == 0x08 && f[13] == 0x00 && ihl >= 20 && 14 + ihl <= len)
         sim_ip_fix_checksum(f + 14);
+}
+
+/* Recompute a TCP checksum over what the IP header says is the segment,
+ * so that mutations of TCP fields reach the state machine. */
+static void fix_tcp_checksum(uint8_t *f, size_t len)
+{
+    if (len < 34 || f[12] != 0x08 || f[13] != 0x00 || f[23] != 6)
+        return;
+    size_t ihl = (size_t)(f[14] & 0xf) * 4;
+    size_t total = (size_t)(f[16] << 8 | f[17]);
+    if (ihl < 20 || total < ihl + 20 || 14 + total > len)
+        return;
+    uint8_t *t = f + 14 + ihl;
+    size_t tl = total - ihl;
+    t[16] = t[17] = 0;
+    uint32_t sum = (uint32_t)(f[26] << 8 | f[27]) + (uint32_t)(f[28] << 8 | f[29]) +
+                   (uint32_t)(f[30] << 8 | f[31]) + (uint32_t)(f[32] << 8 | f[33]) + 6 +
+                   (uint32_t)tl;
+    for (size_t i = 0; i < tl; i += 2)
+        sum += (uint32_t)(t[i] << 8 | (i + 1 < tl ? t[i + 1] : 0));
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    t[16] = (uint8_t)(~sum >> 8);
+    t[17] = (uint8_t)~sum;
 }
 
 static size_t mutate(struct tern_rng *r, uint8_t *f, size_t len, size_t cap)
@@ -95,8 +131,10 @@ static size_t mutate(struct tern_rng *r, uint8_t *f, size_t len, size_t cap)
             break;
         }
     }
-    if (tern_rng_below(r, 2))
+    if (tern_rng_below(r, 2)) {
         fix_ip_checksum(f, len);
+        fix_tcp_checksum(f, len);
+    }
     return len;
 }
 
@@ -107,7 +145,8 @@ static void test_mutated_frames_never_hurt_the_stack(void **state)
     sim_init(&sim, 2, NULL);
     static struct corpus corpus;
     corpus.n = 0;
-    build_corpus(&sim, &corpus);
+    int listener;
+    build_corpus(&sim, &corpus, &listener);
     assert_true(corpus.n >= 8);
     /* Stack 0 listens where the traffic goes, so mutations can climb. */
     int u7 = sim_udp(&sim, 0, 7);
@@ -136,6 +175,9 @@ static void test_mutated_frames_never_hurt_the_stack(void **state)
             }
             while (sim_raw_recv(&sim, -1, sink, sizeof(sink)) > 0) {
             }
+            int a;
+            while ((a = tern_accept(sim.st[0], listener, NULL, NULL)) >= 0)
+                tern_close(sim.st[0], a);
         }
     }
     sim_run(&sim, 10 * MS);
@@ -144,7 +186,7 @@ static void test_mutated_frames_never_hurt_the_stack(void **state)
         "drop.ip.bad_checksum", "drop.ip.too_short", "drop.ip.bad_header_len",
         "drop.ip.bad_version", "drop.udp.bad_checksum", "drop.udp.too_short",
         "drop.eth.unknown_type", "drop.arp.malformed", "drop.icmp.bad_checksum",
-        "drop.ip.not_for_us"};
+        "drop.ip.not_for_us", "drop.tcp.bad_checksum", "drop.tcp.no_socket"};
     int reached = 0;
     for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
         reached += sim_counter(&sim, 0, reasons[i]) > 0;
@@ -152,6 +194,8 @@ static void test_mutated_frames_never_hurt_the_stack(void **state)
         tern_counters_dump(sim.st[0], stderr, true);
     assert_true(reached >= 8);
     assert_true(sim_counter(&sim, 0, "udp.rx") > 100);
+    assert_true(sim_counter(&sim, 0, "tcp.rx") > 100);
+    tern_close(sim.st[0], listener);
     tern_close(sim.st[0], u7);
     tern_close(sim.st[0], uany);
     sim_finish(&sim);
