@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/stack.h"
 #include "pcapcheck.h"
+#include "transport/tcp/tcp.h"
 #include "sim.h"
 
 #define MS TERN_NS_PER_MS
@@ -110,6 +112,16 @@ static void test_handshake_data_and_orderly_close(void **state)
     struct transfer down = {.from_stack = 1, .from_fd = c.server, .to_stack = 0,
                             .to_fd = c.client, .total = 100000};
     assert_true(sim_run_until(&sim, pump, &down, 30 * SEC));
+    /* Drained both ways and all acked: an idle connection holds no
+     * buffer memory (the plan's 1 KB per idle connection). */
+    sim_run(&sim, 100 * MS);
+    for (int side = 0; side < 2; side++) {
+        struct tern_socket *so = tern_sock_lookup(sim.st[side], side ? c.server : c.client);
+        assert_non_null(so);
+        assert_int_equal(tern_ring_alloc_bytes(&so->tcb->snd), 0);
+        assert_int_equal(tern_ring_alloc_bytes(&so->tcb->rcv), 0);
+        assert_true(tern_tcp_reass_empty(&so->tcb->ooo));
+    }
     /* The client closes first: the server reads EOF, then closes too. */
     assert_int_equal(tern_close(sim.st[0], c.client), 0);
     sim_run(&sim, 100 * MS);

@@ -7,7 +7,7 @@
 static uint64_t sip_msg_prefix(size_t len)
 {
     struct tern_siphash_key k;
-    uint8_t key[16], msg[64];
+    uint8_t key[16], msg[64] = {0};
     for (int i = 0; i < 16; i++)
         key[i] = (uint8_t)i;
     for (size_t i = 0; i < len; i++)

@@ -502,6 +502,13 @@ static void test_spans_cover_exactly(void **state)
     assert_int_equal(sp[0].len, 1);
     assert_int_equal(*sp[0].base, flat[799]);
     assert_int_equal(tern_ring_spans(&r, UINT32_MAX, 1, sp), 0);
+    /* A drained ring starts again at the front of its block, so the next
+     * segment's worth of bytes is one span, not two. */
+    assert_int_equal(tern_ring_discard(&r, 800), 800);
+    assert_int_equal(tern_ring_write(&r, b, 1000), 1000);
+    assert_int_equal(tern_ring_spans(&r, 0, 1000, sp), 1000);
+    assert_int_equal(sp[0].len, 1000);
+    assert_int_equal(sp[1].len, 0);
     tern_ring_destroy(&r);
 }
 

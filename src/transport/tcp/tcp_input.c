@@ -285,6 +285,7 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         if (tern_seq_gt(upto, tp->snd_buf_seq)) {
             tern_ring_discard(&tp->snd, upto - tp->snd_buf_seq);
             tp->snd_buf_seq = upto;
+            tern_ring_shrink_idle(&tp->snd); /* all acked: give the block back */
         }
         if (tp->rtt_timing && tern_seq_gt(sg->ack, tp->rtt_seq)) {
             tp->rtt_timing = false;
@@ -390,10 +391,12 @@ static void data_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg *
         tp->state != TCPS_FIN_WAIT_2)
         return; /* after the peer's FIN, more data is ignored (RFC 9293) */
     if (sg->seq == tp->rcv_nxt) {
+        uint32_t nomem = tp->rcv.nomem;
         uint32_t took = tern_ring_write(&tp->rcv, sg->data, sg->len);
         tp->rcv_nxt += took;
         if (took < sg->len)
-            tern_count(s, TERN_C_DROP_TCP_RCVBUF_FULL);
+            tern_count(s, tp->rcv.nomem != nomem ? TERN_C_DROP_TCP_NOMEM
+                                                 : TERN_C_DROP_TCP_RCVBUF_FULL);
         if (!tern_tcp_reass_empty(&tp->ooo)) {
             tp->rcv_nxt += (uint32_t)tern_tcp_reass_take_in_order(&tp->ooo, tp->rcv_nxt, rcv_sink,
                                                                  &tp->rcv);

@@ -84,7 +84,9 @@ long tern_tcp_send(struct tern_stack *s, struct tern_socket *so, const struct io
         return 0;
     uint32_t took = tern_ring_write_iov(&tp->snd, iov, iovcnt, len);
     if (took == 0)
-        return -EAGAIN;
+        /* Room by the limit but no memory to grow into is not "full":
+         * say so, or a non-blocking writer would spin on EAGAIN. */
+        return tern_ring_space(&tp->snd) > 0 ? -ENOBUFS : -EAGAIN;
     tern_tcp_output(s, tp);
     return took;
 }
@@ -112,6 +114,7 @@ long tern_tcp_recv(struct tern_stack *s, struct tern_socket *so, const struct io
         return -EAGAIN; /* all or nothing in a stack that cannot wait */
     uint32_t before = tern_tcp_rcv_window(tp);
     uint32_t got = tern_ring_read_iov(&tp->rcv, iov, iovcnt, len, (flags & MSG_PEEK) != 0);
+    tern_ring_shrink_idle(&tp->rcv); /* an idle connection holds no buffer */
     /* Tell the peer when reading opened the window a lot (RFC 9293
      * 3.8.6.2.2: by an MSS or half the buffer). */
     uint32_t after = tern_tcp_rcv_window(tp);
