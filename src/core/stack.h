@@ -59,6 +59,10 @@ struct tern_stack {
     uint64_t icmp_tokens_ns;  /* accumulated credit in ns of rate */
     uint64_t icmp_last_ns;
 
+    /* RFC 5961 section 7: challenge ACKs sent in the current second. */
+    uint64_t chack_second;
+    uint32_t chack_sent;
+
     /* RFC 6056 algorithm 3's table of per-hash increments. */
     uint16_t port_table[256];
 

@@ -69,6 +69,7 @@
     X(TCP_RX_DUPACK, "tcp.rx_dupack", "duplicate ACKs received")                          \
     X(TCP_RX_OUT_OF_ORDER, "tcp.rx_out_of_order", "segments held out of order")           \
     X(TCP_CHALLENGE_ACK, "tcp.challenge_ack", "challenge ACKs sent (RFC 5961)")           \
+    X(DROP_TCP_CHALLENGE_ACK_LIMIT, "drop.tcp.challenge_ack_limit", "challenge ACKs not sent: rate limit") \
     X(TCP_CONN_ESTABLISHED, "tcp.conn_established", "connections that reached ESTABLISHED") \
     X(TCP_CONN_CLOSED, "tcp.conn_closed", "connections that reached CLOSED")              \
     X(TCP_TIMEOUT_DROP, "tcp.timeout_drop", "connections dropped after too many timeouts") \

@@ -322,6 +322,51 @@ static void test_half_close_and_simultaneous_close(void **state)
     sim_finish(&sim);
 }
 
+static void test_blind_resets_get_rate_limited_challenge_acks(void **state)
+{
+    (void)state;
+    /* RFC 5961 3.2: a RST inside the window but not exactly at RCV.NXT
+     * only earns a challenge ACK, and those are rate limited (section 7).
+     * The connection survives them all. */
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct conn c = open_conn(&sim);
+    struct tern_socket *so = tern_sock_lookup(sim.st[1], c.server);
+    assert_non_null(so);
+    uint32_t rcv_nxt = so->tcb->rcv_nxt;
+    static uint8_t frame[128];
+    for (int i = 0; i < 1510; i++) {
+        if (i % 500 == 0)
+            sim_run(&sim, MS); /* in batches the wire's queue can hold */
+        if (i == 1500)
+            sim_run(&sim, TERN_NS_PER_SEC); /* a new second, a new budget */
+        uint8_t seg[20];
+        struct tern_tcp_hdr h = {.sport = so->pcb.fport, .dport = so->pcb.lport,
+                                 .seq = rcv_nxt + 100 + (uint32_t)i, .flags = TERN_TCP_RST,
+                                 .hlen = 20};
+        tern_tcp_emit(seg, sizeof(seg), ntohl(sim_addr(0).s_addr), ntohl(sim_addr(1).s_addr), &h);
+        size_t fl = sim_raw_ipv4(&sim, 1, frame, 6, (uint16_t)i, 0, false, seg, sizeof(seg));
+        struct in_addr client_ip = sim_addr(0);
+        memcpy(frame + 14 + 12, &client_ip.s_addr, 4); /* from the client's address */
+        sim_ip_fix_checksum(frame + 14);
+        sim_raw_send(&sim, frame, fl);
+    }
+    sim_run(&sim, 10 * MS);
+    if (getenv("TCP_VERBOSE"))
+        tern_counters_dump(sim.st[1], stderr, true);
+    assert_int_equal(sim_counter(&sim, 1, "tcp.challenge_ack"), 1010);
+    assert_int_equal(sim_counter(&sim, 1, "drop.tcp.challenge_ack_limit"), 500);
+    assert_int_equal(sim_counter(&sim, 1, "tcp.rx_rst"), 0);
+    assert_int_equal(tern_send(sim.st[0], c.client, "alive", 5, 0), 5);
+    sim_run(&sim, 100 * MS);
+    char buf[8];
+    assert_int_equal(tern_recv(sim.st[1], c.server, buf, sizeof(buf), 0), 5);
+    tern_close(sim.st[0], c.client);
+    tern_close(sim.st[1], c.server);
+    tern_close(sim.st[1], c.listener);
+    sim_finish(&sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_close_with_unread_data_resets),
         cmocka_unit_test(test_listener_close_resets_pending_connections),
         cmocka_unit_test(test_half_close_and_simultaneous_close),
+        cmocka_unit_test(test_blind_resets_get_rate_limited_challenge_acks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -166,5 +166,6 @@ void tern_tcp_rtt_sample(struct tern_stack *s, struct tern_tcpcb *tp, uint64_t r
 #define TERN_TCP_DELACK_NS (40 * 1000000ull)
 #define TERN_TCP_MAX_RETRIES 15
 #define TERN_TCP_SYN_RETRIES 6
+#define TERN_TCP_CHALLENGE_ACKS_PER_SEC 1000
 
 #endif

@@ -214,8 +214,19 @@ static bool seq_acceptable(const struct tern_tcpcb *tp, const struct seg *sg, ui
 
 static void challenge_ack(struct tern_stack *s, struct tern_tcpcb *tp)
 {
-    /* RFC 5961 sections 3.2, 4.2, 5.2 (rate limiting comes with the
-     * hardening work of issue 3). */
+    /* RFC 5961 sections 3.2, 4.2, 5.2, rate limited per stack as its
+     * section 7 asks (a 1000/s budget, like Linux's old default, renewed
+     * each second). */
+    uint64_t second = s->now / TERN_NS_PER_SEC;
+    if (second != s->chack_second) {
+        s->chack_second = second;
+        s->chack_sent = 0;
+    }
+    if (s->chack_sent >= TERN_TCP_CHALLENGE_ACKS_PER_SEC) {
+        tern_count(s, TERN_C_DROP_TCP_CHALLENGE_ACK_LIMIT);
+        return;
+    }
+    s->chack_sent++;
     tern_count(s, TERN_C_TCP_CHALLENGE_ACK);
     tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_nxt);
 }
