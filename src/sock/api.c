@@ -653,6 +653,15 @@ int tern_getsockopt(struct tern_stack *s, int fd, int level, int name, void *val
         switch (name) {
         case TCP_NODELAY: v = so->tcb->nodelay; break;
         case TCP_MAXSEG: v = so->tcb->mss; break;
+        case TCP_INFO: {
+            /* Linux's struct, truncated to the caller's room as Linux does. */
+            struct tcp_info ti;
+            tern_tcp_get_info(so->tcb, &ti);
+            size_t n = *len < sizeof(ti) ? *len : sizeof(ti);
+            memcpy(val, &ti, n);
+            *len = (socklen_t)n;
+            return tern_api_return(&g, 0);
+        }
         default:
             return tern_api_fail(&g, ENOPROTOOPT);
         }

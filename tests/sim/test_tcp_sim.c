@@ -5,6 +5,7 @@
 #include "testing.h"
 
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,17 @@ static void test_handshake_data_and_orderly_close(void **state)
                           .total = 300000};
     assert_true(sim_run_until(&sim, pump, &up, 30 * SEC));
     assert_int_equal(up.received, 300000);
+    /* A TCP_INFO snapshot, in Linux's struct and units. */
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+    assert_int_equal(tern_getsockopt(sim.st[0], c.client, IPPROTO_TCP, TCP_INFO, &ti, &tl), 0);
+    assert_int_equal(tl, sizeof(ti));
+    assert_int_equal(ti.tcpi_state, 1); /* TCP_ESTABLISHED */
+    assert_int_equal(ti.tcpi_snd_mss, 1460);
+    assert_true(ti.tcpi_rtt < 1000); /* microseconds: this wire has no delay */
+    assert_true(ti.tcpi_rto >= 200000);                   /* at least the 200 ms floor */
+    assert_true(ti.tcpi_snd_cwnd >= 10);                  /* segments, RFC 6928 start */
+    assert_int_equal(ti.tcpi_total_retrans, 0);
     struct transfer down = {.from_stack = 1, .from_fd = c.server, .to_stack = 0,
                             .to_fd = c.client, .total = 100000};
     assert_true(sim_run_until(&sim, pump, &down, 30 * SEC));
@@ -148,6 +160,13 @@ static void bulk_under(const struct tern_impair_config *imp, uint64_t seed, uint
     assert_true(sim_run_until(&sim, pump, &t, 600 * SEC));
     assert_int_equal(t.error, 0);
     assert_int_equal(t.received, total); /* every byte once, in order (checked in pump) */
+    if (imp->loss_ppm == 0) {
+        /* 1 ms each way plus queueing: the estimator should say so. */
+        struct tcp_info ti;
+        socklen_t tl = sizeof(ti);
+        assert_int_equal(tern_getsockopt(sim.st[0], c.client, IPPROTO_TCP, TCP_INFO, &ti, &tl), 0);
+        assert_in_range(ti.tcpi_rtt, 2000, 20000);
+    }
     if (getenv("TCP_VERBOSE")) {
         fprintf(stderr, "seed %llu: %llu bytes in %.3f s virtual\n", (unsigned long long)seed,
                 (unsigned long long)total, (double)sim.now / 1e9);

@@ -127,6 +127,9 @@ int tern_tcp_shutdown(struct tern_stack *s, struct tern_socket *so, bool rd, boo
 /* The user closes: the connection goes on (or is reset) on its own. */
 void tern_tcp_close(struct tern_stack *s, struct tern_socket *so);
 short tern_tcp_poll(struct tern_socket *so);
+struct tcp_info;
+/* Fill Linux's struct tcp_info (the fields Tern keeps; others zero). */
+void tern_tcp_get_info(const struct tern_tcpcb *tp, struct tcp_info *ti);
 
 /* ---- The protocol. ---- */
 void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p);

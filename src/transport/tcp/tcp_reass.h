@@ -24,10 +24,15 @@
  * ever copied twice on the way in.
  *
  * Overlap. A segment is trimmed against what is held: bytes already held
- * keep their first copy, and only the new pieces are copied, as RFC 9293
- * section 3.10.7.4 does at RCV.NXT ("only the new parts are processed") and
- * as Linux and FreeBSD do in their out-of-order queues. Nothing below
- * RCV.NXT is ever held: that part of a segment is trimmed off.
+ * keep their first copy and only the new pieces are copied. That is RFC
+ * 9293 section 3.10.7.4's rule at RCV.NXT ("only the new parts are
+ * processed") applied to every held byte; the RFC says nothing about
+ * overlaps among held segments. Other stacks differ: 4.4BSD's tcp_reass
+ * (and FreeBSD after it) trims a new segment against the one before it
+ * but lets it trim or replace the ones after it, and Linux replaces a held
+ * segment that a new one covers whole. An honest sender resends the same
+ * bytes, so only forged or corrupted data can tell the difference, and
+ * keeping what is held costs no copy. Nothing below RCV.NXT is ever held.
  *
  * Bounds (DESIGN.md rule 7). `limit` bounds the memory charged: every
  * chunk is charged its bytes plus TERN_TCP_REASS_CHUNK_COST and every block
@@ -39,7 +44,8 @@
  * a malloc failure is reported the same way as the limit. Nothing already
  * held is evicted to make room (no reneging, RFC 2018 section 8).
  * Because of the per-chunk charge, a window's worth of data needs a limit a
- * little above the window (about 1/40 more for 1460-byte segments); the
+ * little above the window (about 2% more for 1460-byte segments, more for
+ * smaller ones); the
  * caller sizes it, e.g. from SO_RCVBUF, and counts each refusal (DESIGN.md
  * rule 6); the sender retransmits what was refused.
  *
@@ -67,11 +73,12 @@
 #include "wire/tcp.h"
 
 /* The most blocks (runs of held bytes, one per hole before them) a queue
- * keeps: the answer to SegmentSmack-style floods of tiny segments with
- * holes between (CVE-2018-6922), cheap to walk, and above what honest loss
- * leaves in a window. FreeBSD caps its queue at 100 segments
- * (net.inet.tcp.reass.maxqueuelen); counting runs, not segments, lets a
- * long train of small in-window segments behind one hole through. */
+ * keeps: the answer to floods of tiny segments with holes between
+ * (SegmentSmack: CVE-2018-5390 in Linux, CVE-2018-6922 in FreeBSD), cheap
+ * to walk, and well above what ordinary loss leaves in one window.
+ * FreeBSD caps its queue at 100 segments (net.inet.tcp.reass.maxqueuelen);
+ * counting runs, not segments, lets a long train of small in-window
+ * segments behind one hole through. */
 #define TERN_TCP_REASS_MAX_BLOCKS 256u
 /* Memory charged per chunk and per block, beyond the data bytes: the
  * header of each allocation plus malloc's own overhead, rounded up. Fixed,

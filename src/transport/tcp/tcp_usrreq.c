@@ -1,6 +1,8 @@
 /* What the user's calls do to a TCP connection (RFC 9293 3.10.1-3.10.5,
  * "user calls"), with Linux's errno where RFC and POSIX leave a choice. */
 #include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -204,6 +206,37 @@ void tern_tcp_close(struct tern_stack *s, struct tern_socket *so)
         tp->orphan_timer = true;
         tern_timer_arm(s, &tp->twtimer, s->now + 2 * TERN_TCP_MSL_NS);
     }
+}
+
+void tern_tcp_get_info(const struct tern_tcpcb *tp, struct tcp_info *ti)
+{
+    /* Linux's numbering of states in tcpi_state. */
+    static const uint8_t linux_state[] = {
+        [TCPS_CLOSED] = 7,     [TCPS_LISTEN] = 10,     [TCPS_SYN_SENT] = 2,
+        [TCPS_SYN_RECEIVED] = 3, [TCPS_ESTABLISHED] = 1, [TCPS_FIN_WAIT_1] = 4,
+        [TCPS_FIN_WAIT_2] = 5, [TCPS_CLOSE_WAIT] = 8,  [TCPS_CLOSING] = 11,
+        [TCPS_LAST_ACK] = 9,   [TCPS_TIME_WAIT] = 6,
+    };
+    memset(ti, 0, sizeof(*ti));
+    ti->tcpi_state = linux_state[tp->state];
+    ti->tcpi_ca_state = tp->in_recovery ? 3 /* TCP_CA_Recovery */ : 0;
+    ti->tcpi_retransmits = (uint8_t)(tp->retransmits > 255 ? 255 : tp->retransmits);
+    ti->tcpi_backoff = tp->backoff;
+    ti->tcpi_options = tp->wscale_ok ? 4 /* TCPI_OPT_WSCALE */ : 0;
+    ti->tcpi_snd_wscale = tp->snd_wscale & 0xf;
+    ti->tcpi_rcv_wscale = tp->rcv_wscale & 0xf;
+    ti->tcpi_rto = (uint32_t)(tp->rto / 1000);
+    ti->tcpi_snd_mss = tp->mss;
+    ti->tcpi_rcv_mss = tp->our_mss;
+    ti->tcpi_advmss = tp->our_mss;
+    uint32_t mss = tp->mss ? tp->mss : 1;
+    ti->tcpi_unacked = (tp->snd_max - tp->snd_una + mss - 1) / mss;
+    ti->tcpi_rtt = (uint32_t)(tp->srtt / 1000);
+    ti->tcpi_rttvar = (uint32_t)(tp->rttvar / 1000);
+    ti->tcpi_snd_ssthresh = tp->ssthresh == UINT32_MAX ? 0x7fffffff : tp->ssthresh / mss;
+    ti->tcpi_snd_cwnd = tp->cwnd / mss;
+    ti->tcpi_total_retrans = (uint32_t)tp->total_retransmits;
+    ti->tcpi_rcv_space = tern_tcp_rcv_window(tp);
 }
 
 short tern_tcp_poll(struct tern_socket *so)
