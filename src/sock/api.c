@@ -572,7 +572,7 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
             so->rcvbuf = clamp_buf(v);
             if (so->tcb) {
                 tern_ring_set_limit(&so->tcb->rcv, so->rcvbuf);
-                tern_tcp_reass_set_limit(&so->tcb->ooo, so->rcvbuf);
+                tern_tcp_reass_set_limit(&so->tcb->ooo, tern_tcp_ooo_limit(so->rcvbuf));
             }
             break;
         case SO_SNDBUF:

@@ -160,6 +160,12 @@ void tern_tcp_prepare(struct tern_stack *s, struct tern_tcpcb *tp);
 void tern_tcp_rexmt_arm(struct tern_stack *s, struct tern_tcpcb *tp);
 void tern_tcp_delack_arm(struct tern_stack *s, struct tern_tcpcb *tp);
 uint32_t tern_tcp_rcv_window(const struct tern_tcpcb *tp);
+/* The out-of-order queue's memory budget for a receive buffer: the window
+ * plus its per-piece bookkeeping, so a whole window can be held. */
+static inline uint32_t tern_tcp_ooo_limit(uint32_t rcvbuf)
+{
+    return rcvbuf + rcvbuf / 16 + 64u * TERN_TCP_REASS_BLOCK_COST;
+}
 void tern_tcp_rtt_sample(struct tern_stack *s, struct tern_tcpcb *tp, uint64_t rtt);
 
 #define TERN_TCP_MSL_NS (30 * 1000000000ull)  /* 2MSL = 60 s, as Linux's TIME_WAIT */

@@ -36,7 +36,7 @@ int tern_tcp_attach(struct tern_stack *s, struct tern_socket *so)
     tp->mss = 536; /* RFC 9293 3.7.1: until the peer says otherwise */
     tern_ring_init(&tp->snd, so->sndbuf);
     tern_ring_init(&tp->rcv, so->rcvbuf);
-    tern_tcp_reass_init(&tp->ooo, so->rcvbuf);
+    tern_tcp_reass_init(&tp->ooo, tern_tcp_ooo_limit(so->rcvbuf));
     tern_list_init(&tp->syn_q);
     tern_list_init(&tp->accept_q);
     tern_list_init(&tp->child_node);
