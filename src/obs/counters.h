@@ -66,10 +66,12 @@
     X(TCP_RETRANSMIT, "tcp.retransmit", "segments sent again")                            \
     X(TCP_RETRANSMIT_TIMEOUT, "tcp.retransmit_timeout", "retransmission timer expiries")  \
     X(TCP_FAST_RETRANSMIT, "tcp.fast_retransmit", "fast retransmits (three duplicate ACKs)") \
+    X(TCP_WINDOW_PROBE, "tcp.window_probe", "zero-window probes sent") \
     X(TCP_RX_DUPACK, "tcp.rx_dupack", "duplicate ACKs received")                          \
     X(TCP_RX_OUT_OF_ORDER, "tcp.rx_out_of_order", "segments held out of order")           \
     X(TCP_CHALLENGE_ACK, "tcp.challenge_ack", "challenge ACKs sent (RFC 5961)")           \
     X(DROP_TCP_CHALLENGE_ACK_LIMIT, "drop.tcp.challenge_ack_limit", "challenge ACKs not sent: rate limit") \
+    X(TCP_TIME_WAIT_REUSED, "tcp.time_wait_reused", "TIME_WAIT ended early by a new SYN") \
     X(TCP_CONN_ESTABLISHED, "tcp.conn_established", "connections that reached ESTABLISHED") \
     X(TCP_CONN_CLOSED, "tcp.conn_closed", "connections that reached CLOSED")              \
     X(TCP_TIMEOUT_DROP, "tcp.timeout_drop", "connections dropped after too many timeouts") \

@@ -208,17 +208,42 @@ int tern_connect(struct tern_stack *s, int fd, const struct sockaddr *addr, sock
     struct tern_api_guard g = tern_api_enter(s);
     GET_SOCK(so, g, fd);
     if (so->kind == SOCK_KIND_TCP) {
-        /* Linux's inet_stream_connect: one attempt per socket. */
-        enum tern_tcp_state st = so->tcb->state;
+        /* Linux's inet_stream_connect: EALREADY while the handshake
+         * runs; 0 once after it completes, EISCONN after that; after a
+         * failure the error once, then a new attempt may start. */
+        struct tern_tcpcb *tp = so->tcb;
+        enum tern_tcp_state st = tp->state;
         if (st == TCPS_SYN_SENT || st == TCPS_SYN_RECEIVED)
             return tern_api_fail(&g, EALREADY);
-        if (st != TCPS_CLOSED || so->pcb.connected) {
-            if (st == TCPS_CLOSED && so->so_error) {
+        if (st != TCPS_CLOSED && st != TCPS_LISTEN && tp->opened && !tp->connect_reported &&
+            !tp->listener) {
+            tp->connect_reported = true;
+            return tern_api_return(&g, 0);
+        }
+        if (st != TCPS_CLOSED)
+            return tern_api_fail(&g, EISCONN);
+        if (tp->opened) {
+            if (so->so_error) {
                 int e = so->so_error;
                 so->so_error = 0;
                 return tern_api_fail(&g, e);
             }
-            return tern_api_fail(&g, st == TCPS_CLOSED ? ECONNABORTED : EISCONN);
+            /* A fresh connection block for the new attempt. */
+            bool nodelay = tp->nodelay, linger_zero = tp->linger_zero;
+            tern_tcp_detach(s, so);
+            if (tern_tcp_attach(s, so) != 0)
+                return tern_api_fail(&g, ENOMEM);
+            so->tcb->nodelay = nodelay;
+            so->tcb->linger_zero = linger_zero;
+            struct tern_inpcb *pcb = &so->pcb;
+            pcb->connected = false;
+            pcb->faddr = 0;
+            pcb->fport = 0;
+            if (!pcb->bound_addr)
+                pcb->laddr = 0;
+            if (!pcb->bound_port)
+                pcb->lport = 0;
+            so->shut_rd = so->shut_wr = false;
         }
     }
     if (addr && len >= (socklen_t)sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {

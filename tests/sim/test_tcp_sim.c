@@ -386,6 +386,127 @@ static void test_blind_resets_get_rate_limited_challenge_acks(void **state)
     sim_finish(&sim);
 }
 
+static void test_zero_window_survives_a_slow_reader(void **state)
+{
+    (void)state;
+    /* A live peer that does not read for half an hour keeps the
+     * connection: window probes are answered, nothing times out, and the
+     * data arrives intact when it reads again. */
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct conn c = open_conn(&sim);
+    struct transfer t = {.from_stack = 0, .from_fd = c.client, .to_stack = 1, .to_fd = -1,
+                         .total = 600000};
+    static uint8_t buf[65536];
+    for (int i = 0; i < 50 && t.sent < t.total; i++) {
+        size_t n = t.total - t.sent < sizeof(buf) ? (size_t)(t.total - t.sent) : sizeof(buf);
+        for (size_t k = 0; k < n; k++)
+            buf[k] = pattern_byte(t.sent + k);
+        ssize_t w = tern_send(sim.st[0], c.client, buf, n, 0);
+        if (w > 0)
+            t.sent += (uint64_t)w;
+        sim_run(&sim, 50 * MS);
+    }
+    sim_run(&sim, 1800 * SEC);
+    assert_true(sim_counter(&sim, 0, "tcp.window_probe") > 5);
+    assert_int_equal(sim_counter(&sim, 0, "tcp.timeout_drop"), 0);
+    t.to_fd = c.server;
+    assert_true(sim_run_until(&sim, pump, &t, 60 * SEC));
+    assert_int_equal(t.error, 0);
+    assert_int_equal(t.received, t.total);
+    tern_close(sim.st[0], c.client);
+    tern_close(sim.st[1], c.server);
+    tern_close(sim.st[1], c.listener);
+    sim_finish(&sim);
+}
+
+static void test_connect_and_send_errno_as_linux(void **state)
+{
+    (void)state;
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct sockaddr_in a = sim_sin(1, 4242), closed = sim_sin(1, 4243);
+    /* Refused, reported once by connect; then a new attempt may start. */
+    int c = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
+    errno = 0;
+    assert_int_equal(tern_connect(sim.st[0], c, (struct sockaddr *)&closed, sizeof(closed)), -1);
+    assert_int_equal(errno, EINPROGRESS);
+    errno = 0;
+    assert_int_equal(tern_connect(sim.st[0], c, (struct sockaddr *)&closed, sizeof(closed)), -1);
+    assert_int_equal(errno, EALREADY);
+    sim_run(&sim, 100 * MS);
+    errno = 0;
+    assert_int_equal(tern_connect(sim.st[0], c, (struct sockaddr *)&closed, sizeof(closed)), -1);
+    assert_int_equal(errno, ECONNREFUSED);
+    int l = tern_socket(sim.st[1], AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(tern_bind(sim.st[1], l, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(tern_listen(sim.st[1], l, 4), 0);
+    /* shutdown(SHUT_WR) on a listener succeeds and changes nothing. */
+    assert_int_equal(tern_shutdown(sim.st[1], l, SHUT_WR), 0);
+    errno = 0;
+    assert_int_equal(tern_connect(sim.st[0], c, (struct sockaddr *)&a, sizeof(a)), -1);
+    assert_int_equal(errno, EINPROGRESS);
+    sim_run(&sim, 100 * MS);
+    /* Completed: 0 once, then EISCONN. */
+    assert_int_equal(tern_connect(sim.st[0], c, (struct sockaddr *)&a, sizeof(a)), 0);
+    errno = 0;
+    assert_int_equal(tern_connect(sim.st[0], c, (struct sockaddr *)&a, sizeof(a)), -1);
+    assert_int_equal(errno, EISCONN);
+    int srv = tern_accept(sim.st[1], l, NULL, NULL);
+    assert_true(srv >= 0);
+    /* Reset by the peer: ECONNRESET once, then EPIPE. */
+    struct linger l0 = {.l_onoff = 1, .l_linger = 0};
+    tern_setsockopt(sim.st[1], srv, SOL_SOCKET, SO_LINGER, &l0, sizeof(l0));
+    tern_close(sim.st[1], srv);
+    sim_run(&sim, 100 * MS);
+    errno = 0;
+    assert_int_equal(tern_send(sim.st[0], c, "x", 1, 0), -1);
+    assert_int_equal(errno, ECONNRESET);
+    errno = 0;
+    assert_int_equal(tern_send(sim.st[0], c, "x", 1, 0), -1);
+    assert_int_equal(errno, EPIPE);
+    tern_close(sim.st[0], c);
+    /* shutdown during the handshake aborts it, as Linux. */
+    int d = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
+    tern_connect(sim.st[0], d, (struct sockaddr *)&a, sizeof(a));
+    assert_int_equal(tern_shutdown(sim.st[0], d, SHUT_RDWR), 0);
+    tern_close(sim.st[0], d);
+    tern_close(sim.st[1], l);
+    sim_finish(&sim);
+}
+
+static void test_new_syn_ends_time_wait(void **state)
+{
+    (void)state;
+    /* The server closes first and keeps TIME_WAIT; the client comes back
+     * from the same port at once and is accepted, not refused for 60 s. */
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct conn c = open_conn(&sim);
+    struct sockaddr_in mine;
+    socklen_t ml = sizeof(mine);
+    tern_getsockname(sim.st[0], c.client, (struct sockaddr *)&mine, &ml);
+    tern_close(sim.st[1], c.server);
+    sim_run(&sim, 100 * MS);
+    tern_close(sim.st[0], c.client);
+    sim_run(&sim, 100 * MS);
+    int again = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    tern_setsockopt(sim.st[0], again, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    assert_int_equal(tern_bind(sim.st[0], again, (struct sockaddr *)&mine, sizeof(mine)), 0);
+    struct sockaddr_in a = sim_sin(1, 4242);
+    tern_connect(sim.st[0], again, (struct sockaddr *)&a, sizeof(a));
+    sim_run(&sim, 100 * MS);
+    assert_int_equal(sim_counter(&sim, 1, "tcp.time_wait_reused"), 1);
+    int srv = tern_accept(sim.st[1], c.listener, NULL, NULL);
+    assert_true(srv >= 0);
+    assert_int_equal(tern_connect(sim.st[0], again, (struct sockaddr *)&a, sizeof(a)), 0);
+    tern_close(sim.st[0], again);
+    tern_close(sim.st[1], srv);
+    tern_close(sim.st[1], c.listener);
+    sim_finish(&sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +518,9 @@ int main(void)
         cmocka_unit_test(test_listener_close_resets_pending_connections),
         cmocka_unit_test(test_half_close_and_simultaneous_close),
         cmocka_unit_test(test_blind_resets_get_rate_limited_challenge_acks),
+        cmocka_unit_test(test_zero_window_survives_a_slow_reader),
+        cmocka_unit_test(test_connect_and_send_errno_as_linux),
+        cmocka_unit_test(test_new_syn_ends_time_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

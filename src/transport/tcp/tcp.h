@@ -99,7 +99,8 @@ struct tern_tcpcb {
     struct tern_socket *listener;
     bool in_syn_q;     /* on syn_q (not yet established) rather than accept_q */
     bool orphan_timer; /* twtimer runs as the orphaned FIN_WAIT_2 timeout */
-    bool persist_probe; /* the persist timer asks output for one byte past the window */
+    bool opened;       /* a SYN was sent or received: it has been a connection */
+    bool connect_reported; /* connect() has returned 0 after EINPROGRESS */
     uint32_t snd_buf_seq; /* sequence number of the first byte of the send ring */
     uint32_t rcv_fin_seq; /* where the peer's FIN is, once seen out of order */
     bool rcv_fin_pending;

@@ -136,6 +136,7 @@ static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, const str
     tp->snd_wl2 = tp->iss;
     init_cwnd(tp);
     tp->listener = lso;
+    tp->opened = true;
     tp->in_syn_q = true;
     tern_list_push_back(&ltp->syn_q, &tp->child_node);
     ltp->syn_q_len++;
@@ -191,6 +192,9 @@ static void syn_sent_input(struct tern_stack *s, struct tern_tcpcb *tp, const st
         return;
     }
     /* Simultaneous open: answer with SYN,ACK from the same ISS. */
+    tp->snd_wnd = sg->wnd;
+    tp->snd_wl1 = sg->seq;
+    tp->snd_wl2 = tp->iss;
     tern_tcp_set_state(s, tp, TCPS_SYN_RECEIVED);
     tp->snd_nxt = tp->iss;
     tern_tcp_output(s, tp);
@@ -275,6 +279,8 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         tp->snd_wl1 = sg->seq;
         tp->snd_wl2 = sg->ack;
         child_established(s, tp);
+        if (tp->fin_queued)
+            tern_tcp_set_state(s, tp, TCPS_FIN_WAIT_1); /* the user shut down meanwhile */
     }
     if (tern_seq_gt(sg->ack, tp->snd_max)) {
         /* Acks what we never sent: ACK and drop. */
@@ -461,6 +467,14 @@ static void fin_input(struct tern_stack *s, struct tern_tcpcb *tp)
 static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg *sg)
 {
     uint32_t rcv_wnd = tern_tcp_rcv_window(tp);
+    if (tp->state == TCPS_SYN_RECEIVED && (sg->flags & TERN_TCP_SYN) &&
+        !(sg->flags & (TERN_TCP_ACK | TERN_TCP_RST)) && sg->seq == tp->irs) {
+        /* The peer did not hear our SYN,ACK: say it again now, as Linux
+         * does, rather than at our retransmission timeout. */
+        tp->snd_nxt = tp->iss;
+        tern_tcp_output(s, tp);
+        return;
+    }
     /* First: is the sequence number acceptable? */
     if (!seq_acceptable(tp, sg, rcv_wnd)) {
         tern_count(s, TERN_C_DROP_TCP_OUT_OF_WINDOW);
@@ -608,6 +622,23 @@ void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
         return;
     }
     struct tern_tcpcb *tp = tern_sock_of_pcb(pcb)->tcb;
+    if (tp->state == TCPS_TIME_WAIT && (sg.flags & TERN_TCP_SYN) &&
+        !(sg.flags & (TERN_TCP_ACK | TERN_TCP_RST)) && tern_seq_gt(sg.seq, tp->rcv_nxt)) {
+        /* A new incarnation of the same 4-tuple, beyond the old one's
+         * sequence space (RFC 9293 3.10.7.4 note, as Linux and BSD): end
+         * TIME_WAIT and let a listener take the SYN. */
+        tern_count(s, TERN_C_TCP_TIME_WAIT_REUSED);
+        tern_tcp_drop(s, tp, 0);
+        pcb = tern_pcb_lookup(s, &s->tcp_pcbs, dst, h.dport, src, h.sport);
+        if (!pcb) {
+            tern_count(s, TERN_C_DROP_TCP_NO_SOCKET);
+            tern_tcp_reset_for(s, dst, h.dport, src, h.sport, sg.seq, sg.ack, sg.flags,
+                               seg_len(&sg));
+            tern_pkt_free_take(s, p);
+            return;
+        }
+        tp = tern_sock_of_pcb(pcb)->tcb;
+    }
     switch (tp->state) {
     case TCPS_LISTEN:
         listen_input(s, tp, &sg);

@@ -107,7 +107,7 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
 {
     if (tp->state == TCPS_CLOSED || tp->state == TCPS_LISTEN)
         return;
-    if (tp->state == TCPS_SYN_SENT || tp->state == TCPS_SYN_RECEIVED) {
+    if (tp->state == TCPS_SYN_SENT || tp->state == TCPS_SYN_RECEIVED || tp->snd_una == tp->iss) {
         if (tp->snd_nxt == tp->iss) {
             uint8_t flags = TERN_TCP_SYN | (tp->state == TCPS_SYN_RECEIVED ? TERN_TCP_ACK : 0);
             if (tern_seq_lt(tp->iss, tp->snd_max))
@@ -131,11 +131,9 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
         uint32_t len = avail < usable ? avail : usable;
         if (len > tp->mss)
             len = tp->mss;
-        if (tp->persist_probe && len == 0 && avail > 0 && tp->snd_nxt == tp->snd_una)
-            len = 1; /* the window probe: one byte past a zero window */
         bool fin = tp->fin_queued && fin_state(tp->state) && tp->snd_nxt + len == data_end &&
                    tern_seq_le(tp->snd_nxt, data_end);
-        if (len > 0 && len < tp->mss && !fin && !tp->persist_probe) {
+        if (len > 0 && len < tp->mss && !fin) {
             /* Nagle (RFC 896) and silly window avoidance (RFC 9293
              * 3.8.6.2.1): a short segment goes only when it is all we
              * have and nothing is in flight (or TCP_NODELAY), or when the
@@ -152,9 +150,10 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
             flags |= TERN_TCP_PSH;
         if (fin)
             flags |= TERN_TCP_FIN;
-        if (tern_seq_lt(tp->snd_nxt, tp->snd_max))
+        if (tern_seq_lt(tp->snd_nxt, tp->snd_max)) {
             tern_count(s, TERN_C_TCP_RETRANSMIT);
-        else if (!tp->rtt_timing && len) {
+            tp->rtt_timing = false; /* Karn: a retransmission voids the sample */
+        } else if (!tp->rtt_timing && len) {
             tp->rtt_timing = true;
             tp->rtt_seq = tp->snd_nxt;
             tp->rtt_start = s->now;
@@ -164,7 +163,7 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
         tp->snd_max = tern_seq_max(tp->snd_max, tp->snd_nxt);
         if (!tern_timer_armed(&tp->rexmt))
             tern_tcp_rexmt_arm(s, tp);
-        if (fin || tp->persist_probe)
+        if (fin)
             break;
     }
     if (tp->ack_now)

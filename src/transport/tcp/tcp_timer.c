@@ -16,7 +16,9 @@ static void rexmt_fire(struct tern_stack *s, struct tern_timer *t)
     bool handshake = tp->state == TCPS_SYN_SENT || tp->state == TCPS_SYN_RECEIVED;
     if (++tp->retransmits > (handshake ? TERN_TCP_SYN_RETRIES : TERN_TCP_MAX_RETRIES)) {
         tern_count(s, TERN_C_TCP_TIMEOUT_DROP);
-        if (handshake || tp->state == TCPS_ESTABLISHED || tp->state == TCPS_CLOSE_WAIT ||
+        /* Linux resets a synchronized connection it gives up on; a
+         * handshake that never finished just ends. */
+        if (tp->state == TCPS_ESTABLISHED || tp->state == TCPS_CLOSE_WAIT ||
             tp->state == TCPS_FIN_WAIT_1 || tp->state == TCPS_CLOSING ||
             tp->state == TCPS_LAST_ACK)
             tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_nxt);
@@ -50,9 +52,12 @@ static void delack_fire(struct tern_stack *s, struct tern_timer *t)
 static void persist_fire(struct tern_stack *s, struct tern_timer *t)
 {
     struct tern_tcpcb *tp = tcb_of(t, offsetof(struct tern_tcpcb, persist));
-    tp->persist_probe = true;
-    tern_tcp_output(s, tp);
-    tp->persist_probe = false;
+    /* The probe Linux sends: an ACK for an old sequence number (snd_una
+     * - 1) carries no data, so a receiver with no room cannot reject it
+     * and answers with its window. Any answer keeps the connection: a
+     * live peer with a closed window is not a dead one. */
+    tern_count(s, TERN_C_TCP_WINDOW_PROBE);
+    tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_una - 1);
     if (tp->snd_wnd == 0 && tern_ring_len(&tp->snd) > 0 && tp->state != TCPS_CLOSED) {
         uint64_t wait = tp->rto << (tp->backoff < 6 ? tp->backoff : 6);
         if (tp->backoff < 6)

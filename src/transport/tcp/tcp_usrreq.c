@@ -18,6 +18,7 @@ int tern_tcp_connect(struct tern_stack *s, struct tern_socket *so, uint32_t src,
     (void)dport;
     tern_tcp_prepare(s, tp);
     tern_tcp_set_state(s, tp, TCPS_SYN_SENT);
+    tp->opened = true;
     tp->rtt_start = s->now;
     tern_tcp_output(s, tp); /* the SYN */
     return 0;
@@ -75,8 +76,9 @@ long tern_tcp_send(struct tern_stack *s, struct tern_socket *so, const struct io
     case TCPS_SYN_RECEIVED:
         return -EAGAIN; /* not yet connected; a blocking stack would wait */
     case TCPS_CLOSED:
+        return tp->opened ? -EPIPE : -ENOTCONN; /* after a reset or close: Linux's EPIPE */
     case TCPS_LISTEN:
-        return tp->fin_queued ? -EPIPE : -ENOTCONN;
+        return -ENOTCONN;
     default:
         return -EPIPE; /* we sent our FIN (no SIGPIPE: a library sends no signals) */
     }
@@ -109,7 +111,7 @@ long tern_tcp_recv(struct tern_stack *s, struct tern_socket *so, const struct io
         if (tp->fin_received || so->shut_rd)
             return 0;
         if (tp->state == TCPS_CLOSED)
-            return tp->snd_max == 0 ? -ENOTCONN : 0;
+            return tp->opened ? 0 : -ENOTCONN;
         return -EAGAIN;
     }
     if ((flags & MSG_WAITALL) && have < len && !tp->fin_received && tp->state != TCPS_CLOSED)
@@ -135,20 +137,27 @@ long tern_tcp_recv(struct tern_stack *s, struct tern_socket *so, const struct io
 int tern_tcp_shutdown(struct tern_stack *s, struct tern_socket *so, bool rd, bool wr)
 {
     struct tern_tcpcb *tp = so->tcb;
-    if (tp->state == TCPS_CLOSED || tp->state == TCPS_SYN_SENT || tp->state == TCPS_LISTEN) {
-        if (tp->state == TCPS_LISTEN && rd) {
-            /* Linux: shutting a listener down stops it (wakes accept). */
+    if (tp->state == TCPS_LISTEN) {
+        /* Linux: shutting a listener's reading down stops it; SHUT_WR
+         * alone does nothing and succeeds. */
+        if (rd)
             tern_tcp_close(s, so);
-            return 0;
-        }
-        return ENOTCONN;
+        return 0;
     }
+    if (tp->state == TCPS_SYN_SENT) {
+        tern_tcp_drop(s, tp, 0); /* Linux aborts the attempt */
+        return 0;
+    }
+    if (tp->state == TCPS_CLOSED)
+        return ENOTCONN;
     if (rd)
         so->shut_rd = true;
     if (wr && !tp->fin_queued) {
         so->shut_wr = true;
         tp->fin_queued = true;
-        if (tp->state == TCPS_ESTABLISHED || tp->state == TCPS_SYN_RECEIVED)
+        /* In SYN_RECEIVED the FIN waits for ESTABLISHED (RFC 9293
+         * 3.10.4): it cannot follow a SYN not yet acknowledged. */
+        if (tp->state == TCPS_ESTABLISHED)
             tern_tcp_set_state(s, tp, TCPS_FIN_WAIT_1);
         else if (tp->state == TCPS_CLOSE_WAIT)
             tern_tcp_set_state(s, tp, TCPS_LAST_ACK);
@@ -252,7 +261,7 @@ short tern_tcp_poll(struct tern_socket *so)
         r |= POLLOUT | POLLWRNORM;
     if (so->so_error)
         r |= POLLERR;
-    if (tp->state == TCPS_CLOSED && tp->snd_max != 0)
+    if (tp->state == TCPS_CLOSED && tp->opened)
         r |= POLLHUP | POLLIN;
     if (tp->fin_received && tp->fin_queued)
         r |= POLLHUP;
