@@ -66,6 +66,8 @@
     X(TCP_RETRANSMIT, "tcp.retransmit", "segments sent again")                            \
     X(TCP_RETRANSMIT_TIMEOUT, "tcp.retransmit_timeout", "retransmission timer expiries")  \
     X(TCP_FAST_RETRANSMIT, "tcp.fast_retransmit", "fast retransmits (three duplicate ACKs)") \
+    X(TCP_KEEPALIVE_PROBE, "tcp.keepalive_probe", "keepalive probes sent") \
+    X(TCP_KEEPALIVE_DROP, "tcp.keepalive_drop", "connections dropped: keepalive unanswered") \
     X(TCP_WINDOW_PROBE, "tcp.window_probe", "zero-window probes sent") \
     X(TCP_RX_DUPACK, "tcp.rx_dupack", "duplicate ACKs received")                          \
     X(TCP_RX_OUT_OF_ORDER, "tcp.rx_out_of_order", "segments held out of order")           \

@@ -605,6 +605,14 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
             if (so->tcb)
                 tern_ring_set_limit(&so->tcb->snd, so->sndbuf);
             break;
+        case SO_KEEPALIVE:
+            if (!so->tcb)
+                return tern_api_fail(&g, ENOPROTOOPT);
+            so->tcb->keepalive_on = v != 0;
+            if (!so->tcb->last_rx)
+                so->tcb->last_rx = s->now;
+            tern_tcp_keepalive_arm(s, so->tcb);
+            break;
         case SO_LINGER: {
             struct linger l;
             if (len < (socklen_t)sizeof(l) || so->kind != SOCK_KIND_TCP)
@@ -624,6 +632,22 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
             so->tcb->nodelay = v != 0;
             if (v)
                 tern_tcp_output(s, so->tcb);
+            break;
+        case TCP_KEEPIDLE:
+        case TCP_KEEPINTVL:
+            if (v < 1 || v > 32767) /* Linux's MAX_TCP_KEEPIDLE/INTVL */
+                return tern_api_fail(&g, EINVAL);
+            if (name == TCP_KEEPIDLE)
+                so->tcb->keep_idle_s = (uint32_t)v;
+            else
+                so->tcb->keep_intvl_s = (uint32_t)v;
+            tern_timer_cancel(s, &so->tcb->keepalive); /* re-armed with the new time */
+            tern_tcp_keepalive_arm(s, so->tcb);
+            break;
+        case TCP_KEEPCNT:
+            if (v < 1 || v > 127)
+                return tern_api_fail(&g, EINVAL);
+            so->tcb->keep_cnt = (uint32_t)v;
             break;
         default:
             return tern_api_fail(&g, ENOPROTOOPT);
@@ -666,6 +690,7 @@ int tern_getsockopt(struct tern_stack *s, int fd, int level, int name, void *val
         case SO_TYPE: v = so->type; break;
         case SO_PROTOCOL: v = so->protocol; break;
         case SO_DOMAIN: v = AF_INET; break;
+        case SO_KEEPALIVE: v = so->tcb && so->tcb->keepalive_on; break;
         case SO_ACCEPTCONN: v = so->tcb && so->tcb->state == TCPS_LISTEN; break;
         case SO_ERROR:
             v = so->so_error;
@@ -677,6 +702,9 @@ int tern_getsockopt(struct tern_stack *s, int fd, int level, int name, void *val
     } else if (level == IPPROTO_TCP && so->kind == SOCK_KIND_TCP) {
         switch (name) {
         case TCP_NODELAY: v = so->tcb->nodelay; break;
+        case TCP_KEEPIDLE: v = (int)so->tcb->keep_idle_s; break;
+        case TCP_KEEPINTVL: v = (int)so->tcb->keep_intvl_s; break;
+        case TCP_KEEPCNT: v = (int)so->tcb->keep_cnt; break;
         case TCP_MAXSEG: v = so->tcb->mss; break;
         case TCP_INFO: {
             /* Linux's struct, truncated to the caller's room as Linux does. */

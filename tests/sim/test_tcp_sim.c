@@ -507,6 +507,50 @@ static void test_new_syn_ends_time_wait(void **state)
     sim_finish(&sim);
 }
 
+static void set_opt(struct sim *sim, int st, int fd, int level, int name, int v)
+{
+    assert_int_equal(tern_setsockopt(sim->st[st], fd, level, name, &v, sizeof(v)), 0);
+}
+
+static void test_keepalive_keeps_live_peers_and_drops_dead_ones(void **state)
+{
+    (void)state;
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct conn c = open_conn(&sim);
+    set_opt(&sim, 0, c.client, SOL_SOCKET, SO_KEEPALIVE, 1);
+    set_opt(&sim, 0, c.client, IPPROTO_TCP, TCP_KEEPIDLE, 10);
+    set_opt(&sim, 0, c.client, IPPROTO_TCP, TCP_KEEPINTVL, 2);
+    set_opt(&sim, 0, c.client, IPPROTO_TCP, TCP_KEEPCNT, 3);
+    int v = 0;
+    socklen_t vl = sizeof(v);
+    errno = 0;
+    assert_int_equal(tern_setsockopt(sim.st[0], c.client, IPPROTO_TCP, TCP_KEEPIDLE, &v,
+                                     sizeof(v)), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(tern_getsockopt(sim.st[0], c.client, IPPROTO_TCP, TCP_KEEPCNT, &v, &vl), 0);
+    assert_int_equal(v, 3);
+    /* A live, silent peer answers every probe: a minute later all is well. */
+    sim_run(&sim, 60 * SEC);
+    uint64_t probes = sim_counter(&sim, 0, "tcp.keepalive_probe");
+    assert_in_range(probes, 4, 7); /* one per idle period of 10 s */
+    assert_int_equal(sim_counter(&sim, 0, "tcp.keepalive_drop"), 0);
+    /* The peer vanishes (its address goes): 10 s idle + 3 probes 2 s
+     * apart, then ETIMEDOUT. */
+    assert_int_equal(tern_if_addr_del(sim.st[1], sim.ifindex[1], sim_addr(1)), 0);
+    sim_run(&sim, 30 * SEC);
+    assert_int_equal(sim_counter(&sim, 0, "tcp.keepalive_drop"), 1);
+    char b;
+    errno = 0;
+    assert_int_equal(tern_recv(sim.st[0], c.client, &b, 1, 0), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_int_equal(tern_if_addr_add(sim.st[1], sim.ifindex[1], sim_addr(1), 24), 0);
+    tern_close(sim.st[0], c.client);
+    tern_close(sim.st[1], c.server);
+    tern_close(sim.st[1], c.listener);
+    sim_finish(&sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -521,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_zero_window_survives_a_slow_reader),
         cmocka_unit_test(test_connect_and_send_errno_as_linux),
         cmocka_unit_test(test_new_syn_ends_time_wait),
+        cmocka_unit_test(test_keepalive_keeps_live_peers_and_drops_dead_ones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

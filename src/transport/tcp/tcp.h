@@ -89,7 +89,13 @@ struct tern_tcpcb {
     struct tern_ring snd, rcv;
     struct tern_tcp_reass ooo;
 
-    struct tern_timer rexmt, delack, persist, twtimer;
+    struct tern_timer rexmt, delack, persist, twtimer, keepalive;
+
+    /* Keepalive (RFC 1122 4.2.3.6, Linux's knobs and defaults). */
+    bool keepalive_on;
+    uint32_t keep_idle_s, keep_intvl_s, keep_cnt;
+    uint32_t keep_probes;  /* sent since the peer was last heard */
+    uint64_t last_rx;      /* when a segment last arrived */
 
     /* Listener: children in SYN_RECEIVED and children ready to accept. */
     struct tern_list syn_q, accept_q;
@@ -160,6 +166,8 @@ void tern_tcp_timers_init(struct tern_tcpcb *tp);
 void tern_tcp_prepare(struct tern_stack *s, struct tern_tcpcb *tp);
 void tern_tcp_rexmt_arm(struct tern_stack *s, struct tern_tcpcb *tp);
 void tern_tcp_delack_arm(struct tern_stack *s, struct tern_tcpcb *tp);
+/* (Re)start keepalive timing if it is on and the connection synchronized. */
+void tern_tcp_keepalive_arm(struct tern_stack *s, struct tern_tcpcb *tp);
 uint32_t tern_tcp_rcv_window(const struct tern_tcpcb *tp);
 /* The out-of-order queue's memory budget for a receive buffer: the window
  * plus its per-piece bookkeeping, so a whole window can be held. */

@@ -137,6 +137,10 @@ static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, const str
     init_cwnd(tp);
     tp->listener = lso;
     tp->opened = true;
+    tp->keepalive_on = ltp->keepalive_on; /* inherited, as on Linux */
+    tp->keep_idle_s = ltp->keep_idle_s;
+    tp->keep_intvl_s = ltp->keep_intvl_s;
+    tp->keep_cnt = ltp->keep_cnt;
     tp->in_syn_q = true;
     tern_list_push_back(&ltp->syn_q, &tp->child_node);
     ltp->syn_q_len++;
@@ -187,6 +191,7 @@ static void syn_sent_input(struct tern_stack *s, struct tern_tcpcb *tp, const st
             tern_tcp_rtt_sample(s, tp, s->now - tp->rtt_start);
         tern_tcp_set_state(s, tp, TCPS_ESTABLISHED);
         tern_count(s, TERN_C_TCP_CONN_ESTABLISHED);
+        tp->last_rx = s->now;
         tp->ack_now = true;
         tern_tcp_output(s, tp);
         return;
@@ -466,6 +471,8 @@ static void fin_input(struct tern_stack *s, struct tern_tcpcb *tp)
 
 static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg *sg)
 {
+    tp->last_rx = s->now; /* the peer is alive: keepalive starts over */
+    tp->keep_probes = 0;
     uint32_t rcv_wnd = tern_tcp_rcv_window(tp);
     if (tp->state == TCPS_SYN_RECEIVED && (sg->flags & TERN_TCP_SYN) &&
         !(sg->flags & (TERN_TCP_ACK | TERN_TCP_RST)) && sg->seq == tp->irs) {
@@ -653,6 +660,8 @@ void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
         synced_input(s, tp, &sg);
         break;
     }
+    if (tp->keepalive_on)
+        tern_tcp_keepalive_arm(s, tp);
     tern_pkt_free_take(s, p);
 }
 

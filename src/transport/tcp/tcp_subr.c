@@ -34,6 +34,9 @@ int tern_tcp_attach(struct tern_stack *s, struct tern_socket *so)
     tp->state = TCPS_CLOSED;
     tp->rto = TERN_TCP_RTO_INIT_NS;
     tp->mss = 536; /* RFC 9293 3.7.1: until the peer says otherwise */
+    tp->keep_idle_s = 7200; /* Linux's tcp_keepalive_time, _intvl, _probes */
+    tp->keep_intvl_s = 75;
+    tp->keep_cnt = 9;
     tern_ring_init(&tp->snd, so->sndbuf);
     tern_ring_init(&tp->rcv, so->rcvbuf);
     tern_tcp_reass_init(&tp->ooo, tern_tcp_ooo_limit(so->rcvbuf));
@@ -52,7 +55,8 @@ void tern_tcp_detach(struct tern_stack *s, struct tern_socket *so)
     if (!tp)
         return;
     TERN_ASSERT(s, !tern_timer_armed(&tp->rexmt) && !tern_timer_armed(&tp->delack) &&
-                       !tern_timer_armed(&tp->persist) && !tern_timer_armed(&tp->twtimer),
+                       !tern_timer_armed(&tp->persist) && !tern_timer_armed(&tp->twtimer) &&
+                       !tern_timer_armed(&tp->keepalive),
                 "socket #%llu freed with a TCP timer armed (state %s)",
                 (unsigned long long)so->id, tern_tcp_state_name(tp->state));
     TERN_ASSERT(s, tern_list_empty(&tp->syn_q) && tern_list_empty(&tp->accept_q) &&
@@ -72,6 +76,7 @@ static void cancel_timers(struct tern_stack *s, struct tern_tcpcb *tp)
     tern_timer_cancel(s, &tp->delack);
     tern_timer_cancel(s, &tp->persist);
     tern_timer_cancel(s, &tp->twtimer);
+    tern_timer_cancel(s, &tp->keepalive);
 }
 
 void tern_tcp_teardown(struct tern_stack *s, struct tern_socket *so)

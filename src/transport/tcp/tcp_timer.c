@@ -74,8 +74,55 @@ static void tw_fire(struct tern_stack *s, struct tern_timer *t)
     tern_tcp_drop(s, tp, 0);
 }
 
+static bool keepalive_state(enum tern_tcp_state st)
+{
+    return st == TCPS_ESTABLISHED || st == TCPS_CLOSE_WAIT || st == TCPS_FIN_WAIT_2;
+}
+
+static void keepalive_fire(struct tern_stack *s, struct tern_timer *t)
+{
+    struct tern_tcpcb *tp = tcb_of(t, offsetof(struct tern_tcpcb, keepalive));
+    if (!tp->keepalive_on || !keepalive_state(tp->state))
+        return;
+    uint64_t idle = (uint64_t)tp->keep_idle_s * TERN_NS_PER_SEC;
+    uint64_t intvl = (uint64_t)tp->keep_intvl_s * TERN_NS_PER_SEC;
+    /* Only an idle connection is probed: with data in flight the
+     * retransmission timer is the judge. */
+    if (tp->snd_una != tp->snd_max || s->now - tp->last_rx < idle) {
+        tp->keep_probes = 0;
+        uint64_t base = tp->last_rx > s->now ? s->now : tp->last_rx;
+        uint64_t next = base + idle;
+        tern_timer_arm(s, t, next > s->now ? next : s->now + idle);
+        return;
+    }
+    if (tp->keep_probes >= tp->keep_cnt) {
+        tern_count(s, TERN_C_TCP_KEEPALIVE_DROP);
+        tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_nxt);
+        tern_tcp_drop(s, tp, ETIMEDOUT);
+        return;
+    }
+    /* RFC 1122 4.2.3.6: a segment the peer must acknowledge, with no
+     * data: an ACK for snd_una - 1, as BSD and Linux send. */
+    tp->keep_probes++;
+    tern_count(s, TERN_C_TCP_KEEPALIVE_PROBE);
+    tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_una - 1);
+    tern_timer_arm(s, t, s->now + intvl);
+}
+
+void tern_tcp_keepalive_arm(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    if (!tp->keepalive_on || !keepalive_state(tp->state)) {
+        tern_timer_cancel(s, &tp->keepalive);
+        return;
+    }
+    if (!tern_timer_armed(&tp->keepalive))
+        tern_timer_arm(s, &tp->keepalive,
+                       tp->last_rx + (uint64_t)tp->keep_idle_s * TERN_NS_PER_SEC);
+}
+
 void tern_tcp_timers_init(struct tern_tcpcb *tp)
 {
+    tern_timer_init(&tp->keepalive, keepalive_fire, "tcp-keepalive");
     tern_timer_init(&tp->rexmt, rexmt_fire, "tcp-rexmt");
     tern_timer_init(&tp->delack, delack_fire, "tcp-delack");
     tern_timer_init(&tp->persist, persist_fire, "tcp-persist");
