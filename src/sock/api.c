@@ -644,6 +644,11 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
             tern_timer_cancel(s, &so->tcb->keepalive); /* re-armed with the new time */
             tern_tcp_keepalive_arm(s, so->tcb);
             break;
+        case TCP_USER_TIMEOUT:
+            if (v < 0)
+                return tern_api_fail(&g, EINVAL);
+            so->tcb->user_timeout_ns = (uint64_t)v * TERN_NS_PER_MS;
+            break;
         case TCP_KEEPCNT:
             if (v < 1 || v > 127)
                 return tern_api_fail(&g, EINVAL);
@@ -705,6 +710,7 @@ int tern_getsockopt(struct tern_stack *s, int fd, int level, int name, void *val
         case TCP_KEEPIDLE: v = (int)so->tcb->keep_idle_s; break;
         case TCP_KEEPINTVL: v = (int)so->tcb->keep_intvl_s; break;
         case TCP_KEEPCNT: v = (int)so->tcb->keep_cnt; break;
+        case TCP_USER_TIMEOUT: v = (int)(so->tcb->user_timeout_ns / TERN_NS_PER_MS); break;
         case TCP_MAXSEG: v = so->tcb->mss; break;
         case TCP_INFO: {
             /* Linux's struct, truncated to the caller's room as Linux does. */

@@ -551,6 +551,35 @@ static void test_keepalive_keeps_live_peers_and_drops_dead_ones(void **state)
     sim_finish(&sim);
 }
 
+static void test_user_timeout_bounds_unacknowledged_data(void **state)
+{
+    (void)state;
+    /* RFC 5482: with TCP_USER_TIMEOUT at 5 s, data the vanished peer
+     * never acknowledges ends the connection after about 5 s, not after
+     * fifteen backed-off retransmissions (many minutes). */
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct conn c = open_conn(&sim);
+    set_opt(&sim, 0, c.client, IPPROTO_TCP, TCP_USER_TIMEOUT, 5000);
+    assert_int_equal(tern_if_addr_del(sim.st[1], sim.ifindex[1], sim_addr(1)), 0);
+    uint64_t t0 = sim.now;
+    assert_int_equal(tern_send(sim.st[0], c.client, "lost", 4, 0), 4);
+    sim_run(&sim, 4 * SEC);
+    assert_int_equal(sim_counter(&sim, 0, "tcp.timeout_drop"), 0);
+    sim_run(&sim, 6 * SEC);
+    assert_int_equal(sim_counter(&sim, 0, "tcp.timeout_drop"), 1);
+    assert_true(sim.now - t0 <= 11 * SEC);
+    char b;
+    errno = 0;
+    assert_int_equal(tern_recv(sim.st[0], c.client, &b, 1, 0), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_int_equal(tern_if_addr_add(sim.st[1], sim.ifindex[1], sim_addr(1), 24), 0);
+    tern_close(sim.st[0], c.client);
+    tern_close(sim.st[1], c.server);
+    tern_close(sim.st[1], c.listener);
+    sim_finish(&sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -566,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_connect_and_send_errno_as_linux),
         cmocka_unit_test(test_new_syn_ends_time_wait),
         cmocka_unit_test(test_keepalive_keeps_live_peers_and_drops_dead_ones),
+        cmocka_unit_test(test_user_timeout_bounds_unacknowledged_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

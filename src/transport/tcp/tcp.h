@@ -96,6 +96,10 @@ struct tern_tcpcb {
     uint32_t keep_idle_s, keep_intvl_s, keep_cnt;
     uint32_t keep_probes;  /* sent since the peer was last heard */
     uint64_t last_rx;      /* when a segment last arrived */
+    /* TCP_USER_TIMEOUT (RFC 5482): how long sent data may stay
+     * unacknowledged, 0 = no limit beyond the retry count. */
+    uint64_t user_timeout_ns;
+    uint64_t unacked_since; /* when the oldest unacknowledged data left */
 
     /* Listener: children in SYN_RECEIVED and children ready to accept. */
     struct tern_list syn_q, accept_q;

@@ -314,6 +314,7 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
             tern_tcp_rtt_sample(s, tp, s->now - tp->rtt_start);
         }
         tp->snd_una = sg->ack;
+        tp->unacked_since = s->now; /* progress: what is left is younger */
         if (tern_seq_lt(tp->snd_nxt, tp->snd_una))
             tp->snd_nxt = tp->snd_una;
         tp->retransmits = 0;

@@ -158,6 +158,8 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
             tp->rtt_seq = tp->snd_nxt;
             tp->rtt_start = s->now;
         }
+        if (tp->snd_una == tp->snd_max)
+            tp->unacked_since = s->now;
         send_segment(s, tp, tp->snd_nxt, flags, tp->snd_nxt - tp->snd_buf_seq, len);
         tp->snd_nxt += len + (fin ? 1 : 0);
         tp->snd_max = tern_seq_max(tp->snd_max, tp->snd_nxt);

@@ -14,7 +14,10 @@ static void rexmt_fire(struct tern_stack *s, struct tern_timer *t)
 {
     struct tern_tcpcb *tp = tcb_of(t, offsetof(struct tern_tcpcb, rexmt));
     bool handshake = tp->state == TCPS_SYN_SENT || tp->state == TCPS_SYN_RECEIVED;
-    if (++tp->retransmits > (handshake ? TERN_TCP_SYN_RETRIES : TERN_TCP_MAX_RETRIES)) {
+    bool user_timeout = tp->user_timeout_ns && !handshake &&
+                        s->now - tp->unacked_since >= tp->user_timeout_ns;
+    if (++tp->retransmits > (handshake ? TERN_TCP_SYN_RETRIES : TERN_TCP_MAX_RETRIES) ||
+        user_timeout) {
         tern_count(s, TERN_C_TCP_TIMEOUT_DROP);
         /* Linux resets a synchronized connection it gives up on; a
          * handshake that never finished just ends. */
