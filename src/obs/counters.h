@@ -69,6 +69,7 @@
     X(TCP_KEEPALIVE_PROBE, "tcp.keepalive_probe", "keepalive probes sent") \
     X(TCP_KEEPALIVE_DROP, "tcp.keepalive_drop", "connections dropped: keepalive unanswered") \
     X(TCP_WINDOW_PROBE, "tcp.window_probe", "zero-window probes sent") \
+    X(TCP_TX_SACK, "tcp.tx_sack", "ACKs sent with SACK blocks") \
     X(TCP_RX_DUPACK, "tcp.rx_dupack", "duplicate ACKs received")                          \
     X(TCP_RX_OUT_OF_ORDER, "tcp.rx_out_of_order", "segments held out of order")           \
     X(TCP_CHALLENGE_ACK, "tcp.challenge_ack", "challenge ACKs sent (RFC 5961)")           \

@@ -63,6 +63,7 @@ struct tern_tcpcb {
     uint16_t mss;      /* what we send per segment (RFC 9293 3.7.1) */
     uint16_t our_mss;  /* what we announced */
     bool wscale_ok;
+    bool sack_ok;      /* both sides sent SACK-permitted (RFC 2018 2) */
 
     /* RFC 6298 estimator, in ns. */
     uint64_t srtt, rttvar, rto;

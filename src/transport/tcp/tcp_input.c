@@ -53,6 +53,7 @@ static void take_syn_options(struct tern_tcpcb *tp, const struct seg *sg)
     if (peer_mss < 64)
         peer_mss = 64; /* a peer asking for less is not believed (Linux: 48+) */
     tp->mss = peer_mss < tp->our_mss ? peer_mss : tp->our_mss;
+    tp->sack_ok = sg->opt.sack_permitted;
     if (sg->opt.has_wscale) {
         tp->wscale_ok = true;
         tp->snd_wscale = sg->opt.wscale > 14 ? 14 : sg->opt.wscale; /* RFC 7323 2.3 */

@@ -35,6 +35,19 @@ static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t s
             h.opt.has_wscale = true;
             h.opt.wscale = tp->rcv_wscale;
         }
+        /* SACK-permitted likewise (RFC 2018 section 2). */
+        h.opt.sack_permitted = tp->state == TCPS_SYN_SENT || tp->sack_ok;
+    } else if (tp->sack_ok && (flags & TERN_TCP_ACK) && !tern_tcp_reass_empty(&tp->ooo)) {
+        /* Tell the sender what arrived beyond the hole (RFC 2018 4), in
+         * the room the segment leaves under the MTU: a full data segment
+         * has none, a pure ACK has room for four blocks. */
+        uint32_t room = tp->mss > len ? tp->mss - len : 0;
+        size_t max = room >= 12 ? (room - 4) / 8 : 0;
+        if (max > TERN_TCP_MAX_SACK)
+            max = TERN_TCP_MAX_SACK;
+        h.opt.nsack = (uint8_t)tern_tcp_reass_sack_blocks(&tp->ooo, tp->rcv_nxt, h.opt.sack, max);
+        if (h.opt.nsack)
+            tern_count(s, TERN_C_TCP_TX_SACK);
     }
     if (flags & TERN_TCP_ACK)
         h.ack = tp->rcv_nxt;
