@@ -510,6 +510,47 @@ static void test_new_syn_ends_time_wait(void **state)
     sim_finish(&sim);
 }
 
+static void test_paws_refuses_old_timestamps(void **state)
+{
+    (void)state;
+    /* RFC 7323 5: a segment at RCV.NXT whose timestamp is older than the
+     * last one echoed is an old duplicate: refused, not delivered. */
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct conn c = open_conn(&sim);
+    struct tern_socket *so = tern_sock_lookup(sim.st[1], c.server);
+    assert_true(so->tcb->ts_ok && so->tcb->sack_ok && so->tcb->wscale_ok);
+    static uint8_t frame[256];
+    uint8_t seg[20 + 12 + 5];
+    struct tern_tcp_hdr h = {.sport = so->pcb.fport, .dport = so->pcb.lport,
+                             .seq = so->tcb->rcv_nxt, .ack = so->tcb->snd_nxt,
+                             .flags = TERN_TCP_ACK | TERN_TCP_PSH, .wnd = 1000, .hlen = 32};
+    h.opt.has_ts = true;
+    h.opt.ts_val = so->tcb->ts_recent - 1000;
+    memcpy(seg + 32, "stale", 5);
+    tern_tcp_emit(seg, sizeof(seg), ntohl(sim_addr(0).s_addr), ntohl(sim_addr(1).s_addr), &h);
+    size_t fl = sim_raw_ipv4(&sim, 1, frame, 6, 1, 0, false, seg, sizeof(seg));
+    struct in_addr client_ip = sim_addr(0);
+    memcpy(frame + 14 + 12, &client_ip.s_addr, 4);
+    sim_ip_fix_checksum(frame + 14);
+    sim_raw_send(&sim, frame, fl);
+    sim_run(&sim, 10 * MS);
+    assert_int_equal(sim_counter(&sim, 1, "drop.tcp.paws"), 1);
+    char buf[8];
+    errno = 0;
+    assert_int_equal(tern_recv(sim.st[1], c.server, buf, sizeof(buf), 0), -1);
+    assert_int_equal(errno, EAGAIN);
+    /* The real peer's data, with a fresh timestamp, still flows. */
+    assert_int_equal(tern_send(sim.st[0], c.client, "fresh", 5, 0), 5);
+    sim_run(&sim, 10 * MS);
+    assert_int_equal(tern_recv(sim.st[1], c.server, buf, sizeof(buf), 0), 5);
+    assert_memory_equal(buf, "fresh", 5);
+    tern_close(sim.st[0], c.client);
+    tern_close(sim.st[1], c.server);
+    tern_close(sim.st[1], c.listener);
+    sim_finish(&sim);
+}
+
 static void set_opt(struct sim *sim, int st, int fd, int level, int name, int v)
 {
     assert_int_equal(tern_setsockopt(sim->st[st], fd, level, name, &v, sizeof(v)), 0);
@@ -599,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_new_syn_ends_time_wait),
         cmocka_unit_test(test_keepalive_keeps_live_peers_and_drops_dead_ones),
         cmocka_unit_test(test_user_timeout_bounds_unacknowledged_data),
+        cmocka_unit_test(test_paws_refuses_old_timestamps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

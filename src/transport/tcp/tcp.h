@@ -64,6 +64,10 @@ struct tern_tcpcb {
     uint16_t our_mss;  /* what we announced */
     bool wscale_ok;
     bool sack_ok;      /* both sides sent SACK-permitted (RFC 2018 2) */
+    bool ts_ok;        /* both sides sent timestamps (RFC 7323 3.2) */
+    uint32_t ts_recent;     /* the peer's TSval to echo (RFC 7323 4.3) */
+    uint64_t ts_recent_at;  /* when it was taken, for PAWS's 24-day rule */
+    uint32_t ts_offset;     /* per-connection TSval offset: no uptime leak */
 
     /* RFC 6298 estimator, in ns. */
     uint64_t srtt, rttvar, rto;
@@ -155,6 +159,17 @@ void tern_tcp_send_ctl(struct tern_stack *s, struct tern_tcpcb *tp, uint8_t flag
 void tern_tcp_reset_for(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
                         uint16_t fport, uint32_t seg_seq, uint32_t seg_ack, uint8_t seg_flags,
                         uint32_t seg_len);
+/* Our timestamp clock: 1 ms ticks (RFC 7323 5.4 asks 1 ms..1 s). */
+static inline uint32_t tern_tcp_ts_now(const struct tern_tcpcb *tp, uint64_t now)
+{
+    return (uint32_t)(now / 1000000u) + tp->ts_offset;
+}
+/* Payload bytes per segment once the options every segment carries are
+ * paid for (the timestamp option, 12 bytes, as Linux). */
+static inline uint32_t tern_tcp_seg_size(const struct tern_tcpcb *tp)
+{
+    return tp->mss - (tp->ts_ok ? 12u : 0u);
+}
 /* The sequence number of our FIN (valid once fin_queued). */
 static inline uint32_t tern_tcp_fin_seq(const struct tern_tcpcb *tp)
 {

@@ -54,6 +54,10 @@ static void take_syn_options(struct tern_tcpcb *tp, const struct seg *sg)
         peer_mss = 64; /* a peer asking for less is not believed (Linux: 48+) */
     tp->mss = peer_mss < tp->our_mss ? peer_mss : tp->our_mss;
     tp->sack_ok = sg->opt.sack_permitted;
+    tp->ts_ok = sg->opt.has_ts;
+    if (tp->ts_ok) {
+        tp->ts_recent = sg->opt.ts_val;
+    }
     if (sg->opt.has_wscale) {
         tp->wscale_ok = true;
         tp->snd_wscale = sg->opt.wscale > 14 ? 14 : sg->opt.wscale; /* RFC 7323 2.3 */
@@ -72,6 +76,8 @@ void tern_tcp_prepare(struct tern_stack *s, struct tern_tcpcb *tp)
     tp->iss = isn(s, tp->so->pcb.laddr, tp->so->pcb.lport, tp->so->pcb.faddr, tp->so->pcb.fport);
     tp->snd_una = tp->snd_nxt = tp->snd_max = tp->iss;
     tp->snd_buf_seq = tp->iss + 1;
+    uint32_t key[2] = {tp->iss, tp->so->pcb.fport};
+    tp->ts_offset = (uint32_t)tern_siphash(&s->key_isn, key, sizeof(key));
     /* RFC 6928: an initial window of 10 segments, set once MSS is known. */
     tp->ssthresh = UINT32_MAX;
 }
@@ -129,6 +135,7 @@ static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, const str
     }
     tern_tcp_prepare(s, tp);
     take_syn_options(tp, sg);
+    tp->ts_recent_at = s->now;
     tp->irs = sg->seq;
     tp->rcv_nxt = sg->seq + 1;
     tp->rcv_adv = tp->rcv_nxt;
@@ -175,6 +182,7 @@ static void syn_sent_input(struct tern_stack *s, struct tern_tcpcb *tp, const st
     if (!(sg->flags & TERN_TCP_SYN))
         return;
     take_syn_options(tp, sg);
+    tp->ts_recent_at = s->now;
     init_cwnd(tp);
     tp->irs = sg->seq;
     tp->rcv_nxt = sg->seq + 1;
@@ -476,6 +484,22 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
     tp->last_rx = s->now; /* the peer is alive: keepalive starts over */
     tp->keep_probes = 0;
     uint32_t rcv_wnd = tern_tcp_rcv_window(tp);
+    /* RFC 7323 5.3, PAWS: a timestamp older than the last one echoed
+     * marks an old duplicate (unless the last is over 24 days old). */
+    if (tp->ts_ok && sg->opt.has_ts && !(sg->flags & TERN_TCP_RST) &&
+        (int32_t)(sg->opt.ts_val - tp->ts_recent) < 0 &&
+        s->now - tp->ts_recent_at < 24ull * 86400 * TERN_NS_PER_SEC) {
+        tern_count(s, TERN_C_DROP_TCP_PAWS);
+        tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_nxt);
+        return;
+    }
+    /* RFC 7323 4.3: take the peer's TSval from a segment covering the
+     * left edge of the window. */
+    if (tp->ts_ok && sg->opt.has_ts && tern_seq_le(sg->seq, tp->rcv_nxt) &&
+        tern_seq_le(tp->rcv_nxt, sg->seq + seg_len(sg))) {
+        tp->ts_recent = sg->opt.ts_val;
+        tp->ts_recent_at = s->now;
+    }
     if (tp->state == TCPS_SYN_RECEIVED && (sg->flags & TERN_TCP_SYN) &&
         !(sg->flags & (TERN_TCP_ACK | TERN_TCP_RST)) && sg->seq == tp->irs) {
         /* The peer did not hear our SYN,ACK: say it again now, as Linux

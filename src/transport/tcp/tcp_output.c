@@ -35,13 +35,25 @@ static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t s
             h.opt.has_wscale = true;
             h.opt.wscale = tp->rcv_wscale;
         }
-        /* SACK-permitted likewise (RFC 2018 section 2). */
+        /* SACK-permitted and timestamps likewise (RFC 2018 2, 7323 3.2). */
         h.opt.sack_permitted = tp->state == TCPS_SYN_SENT || tp->sack_ok;
-    } else if (tp->sack_ok && (flags & TERN_TCP_ACK) && !tern_tcp_reass_empty(&tp->ooo)) {
+        h.opt.has_ts = tp->state == TCPS_SYN_SENT || tp->ts_ok;
+    } else {
+        h.opt.has_ts = tp->ts_ok;
+    }
+    if (h.opt.has_ts && !(flags & TERN_TCP_RST)) {
+        h.opt.ts_val = tern_tcp_ts_now(tp, s->now);
+        h.opt.ts_ecr = (flags & TERN_TCP_ACK) ? tp->ts_recent : 0;
+    } else {
+        h.opt.has_ts = false; /* RFC 7323 allows it on RST, Linux omits it */
+    }
+    if (!syn && tp->sack_ok && (flags & TERN_TCP_ACK) && !tern_tcp_reass_empty(&tp->ooo)) {
         /* Tell the sender what arrived beyond the hole (RFC 2018 4), in
          * the room the segment leaves under the MTU: a full data segment
-         * has none, a pure ACK has room for four blocks. */
-        uint32_t room = tp->mss > len ? tp->mss - len : 0;
+         * has none, a pure ACK room for four blocks (three beside a
+         * timestamp). */
+        uint32_t seg = tern_tcp_seg_size(tp);
+        uint32_t room = seg > len ? seg - len : 0;
         size_t max = room >= 12 ? (room - 4) / 8 : 0;
         if (max > TERN_TCP_MAX_SACK)
             max = TERN_TCP_MAX_SACK;
@@ -142,11 +154,12 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
         uint32_t inflight = tp->snd_nxt - tp->snd_una;
         uint32_t usable = wnd > inflight ? wnd - inflight : 0;
         uint32_t len = avail < usable ? avail : usable;
-        if (len > tp->mss)
-            len = tp->mss;
+        uint32_t seg_size = tern_tcp_seg_size(tp);
+        if (len > seg_size)
+            len = seg_size;
         bool fin = tp->fin_queued && fin_state(tp->state) && tp->snd_nxt + len == data_end &&
                    tern_seq_le(tp->snd_nxt, data_end);
-        if (len > 0 && len < tp->mss && !fin) {
+        if (len > 0 && len < seg_size && !fin) {
             /* Nagle (RFC 896) and silly window avoidance (RFC 9293
              * 3.8.6.2.1): a short segment goes only when it is all we
              * have and nothing is in flight (or TCP_NODELAY), or when the
