@@ -282,7 +282,7 @@ int tern_connect(struct tern_stack *s, int fd, const struct sockaddr *addr, sock
     if (tern_pcb_rehash(s, pcb) < 0)
         return tern_api_fail(&g, ENOMEM);
     if (so->kind == SOCK_KIND_TCP) {
-        tern_tcp_connect(s, so, src, faddr, fport);
+        tern_tcp_connect(s, so);
         /* An owned stack cannot wait for the handshake. */
         return tern_api_fail(&g, EINPROGRESS);
     }

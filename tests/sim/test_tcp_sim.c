@@ -53,6 +53,36 @@ static struct conn open_conn(struct sim *sim)
     return c;
 }
 
+/* Close whatever of the connection is still open, then check that time
+ * leaves nothing alive. */
+static void close_conn_and_finish(struct sim *sim, struct conn *c)
+{
+    if (c->client >= 0)
+        tern_close(sim->st[0], c->client);
+    if (c->server >= 0)
+        tern_close(sim->st[1], c->server);
+    if (c->listener >= 0)
+        tern_close(sim->st[1], c->listener);
+    sim_finish(sim);
+}
+
+/* A segment that claims to come from the client, crafted on the raw port:
+ * what a blind attacker or an old duplicate would put on the wire. */
+static void inject_as_client(struct sim *sim, const struct tern_tcp_hdr *h, const void *payload,
+                             size_t len)
+{
+    static uint8_t seg[128], frame[256];
+    assert_true(h->hlen + len <= sizeof(seg));
+    if (len)
+        memcpy(seg + h->hlen, payload, len);
+    tern_tcp_emit(seg, h->hlen + len, ntohl(sim_addr(0).s_addr), ntohl(sim_addr(1).s_addr), h);
+    size_t fl = sim_raw_ipv4(sim, 1, frame, 6, 1, 0, false, seg, h->hlen + len);
+    struct in_addr client_ip = sim_addr(0);
+    memcpy(frame + 14 + 12, &client_ip.s_addr, 4);
+    sim_ip_fix_checksum(frame + 14);
+    sim_raw_send(sim, frame, fl);
+}
+
 struct transfer {
     int from_stack, from_fd, to_stack, to_fd;
     uint64_t total, sent, received;
@@ -175,10 +205,7 @@ static void bulk_under(const struct tern_impair_config *imp, uint64_t seed, uint
                 (unsigned long long)total, (double)sim.now / 1e9);
         tern_counters_dump(sim.st[0], stderr, true);
     }
-    tern_close(sim.st[0], c.client);
-    tern_close(sim.st[1], c.server);
-    tern_close(sim.st[1], c.listener);
-    sim_finish(&sim);
+    close_conn_and_finish(&sim, &c);
 }
 
 static void test_bulk_clean_and_impaired(void **state)
@@ -252,10 +279,7 @@ static void test_peer_fin_and_rst_before_accept(void **state)
     errno = 0;
     assert_int_equal(tern_close(sim.st[1], s2), -1);
     assert_int_equal(errno, EBADF);
-    tern_close(sim.st[0], c.client);
-    tern_close(sim.st[1], c.server);
-    tern_close(sim.st[1], c.listener);
-    sim_finish(&sim);
+    close_conn_and_finish(&sim, &c);
 }
 
 static void test_close_with_unread_data_resets(void **state)
@@ -356,22 +380,15 @@ static void test_blind_resets_get_rate_limited_challenge_acks(void **state)
     struct tern_socket *so = tern_sock_lookup(sim.st[1], c.server);
     assert_non_null(so);
     uint32_t rcv_nxt = so->tcb->rcv_nxt;
-    static uint8_t frame[128];
     for (int i = 0; i < 1510; i++) {
         if (i % 500 == 0)
             sim_run(&sim, MS); /* in batches the wire's queue can hold */
         if (i == 1500)
             sim_run(&sim, TERN_NS_PER_SEC); /* a new second, a new budget */
-        uint8_t seg[20];
         struct tern_tcp_hdr h = {.sport = so->pcb.fport, .dport = so->pcb.lport,
                                  .seq = rcv_nxt + 100 + (uint32_t)i, .flags = TERN_TCP_RST,
                                  .hlen = 20};
-        tern_tcp_emit(seg, sizeof(seg), ntohl(sim_addr(0).s_addr), ntohl(sim_addr(1).s_addr), &h);
-        size_t fl = sim_raw_ipv4(&sim, 1, frame, 6, (uint16_t)i, 0, false, seg, sizeof(seg));
-        struct in_addr client_ip = sim_addr(0);
-        memcpy(frame + 14 + 12, &client_ip.s_addr, 4); /* from the client's address */
-        sim_ip_fix_checksum(frame + 14);
-        sim_raw_send(&sim, frame, fl);
+        inject_as_client(&sim, &h, NULL, 0);
     }
     sim_run(&sim, 10 * MS);
     if (getenv("TCP_VERBOSE"))
@@ -383,10 +400,7 @@ static void test_blind_resets_get_rate_limited_challenge_acks(void **state)
     sim_run(&sim, 100 * MS);
     char buf[8];
     assert_int_equal(tern_recv(sim.st[1], c.server, buf, sizeof(buf), 0), 5);
-    tern_close(sim.st[0], c.client);
-    tern_close(sim.st[1], c.server);
-    tern_close(sim.st[1], c.listener);
-    sim_finish(&sim);
+    close_conn_and_finish(&sim, &c);
 }
 
 static void test_zero_window_survives_a_slow_reader(void **state)
@@ -417,10 +431,7 @@ static void test_zero_window_survives_a_slow_reader(void **state)
     assert_true(sim_run_until(&sim, pump, &t, 60 * SEC));
     assert_int_equal(t.error, 0);
     assert_int_equal(t.received, t.total);
-    tern_close(sim.st[0], c.client);
-    tern_close(sim.st[1], c.server);
-    tern_close(sim.st[1], c.listener);
-    sim_finish(&sim);
+    close_conn_and_finish(&sim, &c);
 }
 
 static void test_connect_and_send_errno_as_linux(void **state)
@@ -520,20 +531,12 @@ static void test_paws_refuses_old_timestamps(void **state)
     struct conn c = open_conn(&sim);
     struct tern_socket *so = tern_sock_lookup(sim.st[1], c.server);
     assert_true(so->tcb->ts_ok && so->tcb->sack_ok && so->tcb->wscale_ok);
-    static uint8_t frame[256];
-    uint8_t seg[20 + 12 + 5];
     struct tern_tcp_hdr h = {.sport = so->pcb.fport, .dport = so->pcb.lport,
                              .seq = so->tcb->rcv_nxt, .ack = so->tcb->snd_nxt,
                              .flags = TERN_TCP_ACK | TERN_TCP_PSH, .wnd = 1000, .hlen = 32};
     h.opt.has_ts = true;
     h.opt.ts_val = so->tcb->ts_recent - 1000;
-    memcpy(seg + 32, "stale", 5);
-    tern_tcp_emit(seg, sizeof(seg), ntohl(sim_addr(0).s_addr), ntohl(sim_addr(1).s_addr), &h);
-    size_t fl = sim_raw_ipv4(&sim, 1, frame, 6, 1, 0, false, seg, sizeof(seg));
-    struct in_addr client_ip = sim_addr(0);
-    memcpy(frame + 14 + 12, &client_ip.s_addr, 4);
-    sim_ip_fix_checksum(frame + 14);
-    sim_raw_send(&sim, frame, fl);
+    inject_as_client(&sim, &h, "stale", 5);
     sim_run(&sim, 10 * MS);
     assert_int_equal(sim_counter(&sim, 1, "drop.tcp.paws"), 1);
     char buf[8];
@@ -545,10 +548,7 @@ static void test_paws_refuses_old_timestamps(void **state)
     sim_run(&sim, 10 * MS);
     assert_int_equal(tern_recv(sim.st[1], c.server, buf, sizeof(buf), 0), 5);
     assert_memory_equal(buf, "fresh", 5);
-    tern_close(sim.st[0], c.client);
-    tern_close(sim.st[1], c.server);
-    tern_close(sim.st[1], c.listener);
-    sim_finish(&sim);
+    close_conn_and_finish(&sim, &c);
 }
 
 static void set_opt(struct sim *sim, int st, int fd, int level, int name, int v)
@@ -589,10 +589,7 @@ static void test_keepalive_keeps_live_peers_and_drops_dead_ones(void **state)
     assert_int_equal(tern_recv(sim.st[0], c.client, &b, 1, 0), -1);
     assert_int_equal(errno, ETIMEDOUT);
     assert_int_equal(tern_if_addr_add(sim.st[1], sim.ifindex[1], sim_addr(1), 24), 0);
-    tern_close(sim.st[0], c.client);
-    tern_close(sim.st[1], c.server);
-    tern_close(sim.st[1], c.listener);
-    sim_finish(&sim);
+    close_conn_and_finish(&sim, &c);
 }
 
 static void test_user_timeout_bounds_unacknowledged_data(void **state)
@@ -618,10 +615,7 @@ static void test_user_timeout_bounds_unacknowledged_data(void **state)
     assert_int_equal(tern_recv(sim.st[0], c.client, &b, 1, 0), -1);
     assert_int_equal(errno, ETIMEDOUT);
     assert_int_equal(tern_if_addr_add(sim.st[1], sim.ifindex[1], sim_addr(1), 24), 0);
-    tern_close(sim.st[0], c.client);
-    tern_close(sim.st[1], c.server);
-    tern_close(sim.st[1], c.listener);
-    sim_finish(&sim);
+    close_conn_and_finish(&sim, &c);
 }
 
 int main(void)

@@ -127,8 +127,8 @@ void tern_tcp_detach(struct tern_stack *s, struct tern_socket *so);
 /* Stack teardown: cancel timers, leave listener queues, send nothing. */
 void tern_tcp_teardown(struct tern_stack *s, struct tern_socket *so);
 /* Each returns 0 or an errno. */
-int tern_tcp_connect(struct tern_stack *s, struct tern_socket *so, uint32_t src, uint32_t dst,
-                     uint16_t dport);
+/* The PCB's addresses are set and it is in the table: send the SYN. */
+int tern_tcp_connect(struct tern_stack *s, struct tern_socket *so);
 int tern_tcp_listen(struct tern_stack *s, struct tern_socket *so, int backlog);
 /* The next established child, with the user's reference taken; NULL
  * (errno EAGAIN or EINVAL) if none. */

@@ -9,13 +9,9 @@
 #include "core/stack.h"
 #include "transport/tcp/tcp.h"
 
-int tern_tcp_connect(struct tern_stack *s, struct tern_socket *so, uint32_t src, uint32_t dst,
-                     uint16_t dport)
+int tern_tcp_connect(struct tern_stack *s, struct tern_socket *so)
 {
     struct tern_tcpcb *tp = so->tcb;
-    (void)src;
-    (void)dst;
-    (void)dport;
     tern_tcp_prepare(s, tp);
     tern_tcp_set_state(s, tp, TCPS_SYN_SENT);
     tp->opened = true;
