@@ -45,6 +45,26 @@ struct tern_stack_config {
     uint8_t ip_default_ttl;       /* default 64 */
     uint32_t udp_rcvbuf;          /* default SO_RCVBUF bytes (default 212992, Linux's) */
     uint32_t udp_sndbuf;          /* default SO_SNDBUF bytes (default 212992) */
+    uint32_t tcp_rcvbuf;          /* TCP's default SO_RCVBUF (default 262144); buffers are
+                                   * allocated as data arrives, so an idle connection
+                                   * costs none of it */
+    uint32_t tcp_sndbuf;          /* TCP's default SO_SNDBUF (default 262144) */
+    tern_time_t tcp_timewait_ns;  /* TIME_WAIT duration, 2MSL (default 60 s, Linux's;
+                                   * RFC 9293 asks 4 min); 1 ms..10 min */
+    uint32_t tcp_timewait_max;    /* TIME_WAIT records kept at once; past it a closing
+                                   * connection skips TIME_WAIT, counted (default 65536,
+                                   * Linux's tcp_max_tw_buckets idea) */
+    uint8_t tcp_syncookies;       /* 0 never, 1 when a listener's SYN queue is full
+                                   * (default, Linux's), 2 always (RFC 4987) */
+    uint8_t tcp_congestion;       /* enum tern_tcp_cc: TERN_TCP_CC_CUBIC (default, as
+                                   * Linux) or TERN_TCP_CC_NEWRENO; TCP_CONGESTION sets
+                                   * it per socket by name */
+};
+
+/* Congestion control algorithms (tern_stack_config.tcp_congestion). */
+enum tern_tcp_cc {
+    TERN_TCP_CC_CUBIC = 0,   /* RFC 9438 */
+    TERN_TCP_CC_NEWRENO = 1, /* RFC 5681, RFC 6582 */
 };
 
 TERN_API void tern_stack_config_default(struct tern_stack_config *cfg);
@@ -86,6 +106,7 @@ struct tern_live {
     uint64_t timers;
     uint64_t arp_entries;
     uint64_t reasm_datagrams;
+    uint64_t tcp_timewait;    /* TIME_WAIT connections (expire on their own) */
 };
 TERN_API void tern_stack_live(const struct tern_stack *s, struct tern_live *out);
 

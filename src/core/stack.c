@@ -30,6 +30,12 @@ void tern_stack_config_default(struct tern_stack_config *cfg)
         .ip_default_ttl = 64,
         .udp_rcvbuf = 212992,
         .udp_sndbuf = 212992,
+        .tcp_rcvbuf = 262144,
+        .tcp_sndbuf = 262144,
+        .tcp_timewait_ns = 60 * TERN_NS_PER_SEC,
+        .tcp_timewait_max = 65536,
+        .tcp_syncookies = 1,
+        .tcp_congestion = TERN_TCP_CC_CUBIC,
     };
 }
 
@@ -39,7 +45,10 @@ static int config_valid(const struct tern_stack_config *c)
            c->arp_cache_max >= 1 && c->arp_retries >= 1 && c->arp_retry_ns > 0 &&
            c->reasm_timeout_ns > 0 && c->ephemeral_lo >= 1 &&
            c->ephemeral_lo <= c->ephemeral_hi && c->ip_default_ttl >= 1 &&
-           c->udp_rcvbuf >= 256 && c->udp_sndbuf >= 256;
+           c->udp_rcvbuf >= 256 && c->udp_sndbuf >= 256 && c->tcp_rcvbuf >= 2048 &&
+           c->tcp_sndbuf >= 2048 && c->tcp_timewait_ns >= TERN_NS_PER_MS &&
+           c->tcp_timewait_ns <= 600 * TERN_NS_PER_SEC && c->tcp_syncookies <= 2 &&
+           c->tcp_congestion <= TERN_TCP_CC_NEWRENO;
 }
 
 static void derive_key(struct tern_stack *s, struct tern_siphash_key *k)
@@ -202,6 +211,7 @@ void tern_stack_live(const struct tern_stack *s, struct tern_live *out)
     out->timers = s->wheel.armed;
     out->arp_entries = s->arp.count;
     out->reasm_datagrams = s->reasm.count;
+    out->tcp_timewait = s->tcp_timewait_count;
 }
 
 void tern_drop_take(struct tern_stack *s, struct tern_pkt *p, enum tern_counter_id why)

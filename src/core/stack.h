@@ -63,6 +63,9 @@ struct tern_stack {
     uint64_t chack_second;
     uint32_t chack_sent;
 
+    /* TCP connections in TIME_WAIT (tern_live.tcp_timewait). */
+    uint64_t tcp_timewait_count;
+
     /* RFC 6056 algorithm 3's table of per-hash increments. */
     uint16_t port_table[256];
 

@@ -143,8 +143,8 @@ static struct tern_socket *sock_alloc(struct tern_stack *s, enum tern_sock_kind 
     so->ttl = s->cfg.ip_default_ttl;
     /* Stored as Linux does: twice the requested size, as its accounting
      * includes overhead. */
-    so->rcvbuf = s->cfg.udp_rcvbuf;
-    so->sndbuf = s->cfg.udp_sndbuf;
+    so->rcvbuf = kind == SOCK_KIND_TCP ? s->cfg.tcp_rcvbuf : s->cfg.udp_rcvbuf;
+    so->sndbuf = kind == SOCK_KIND_TCP ? s->cfg.tcp_sndbuf : s->cfg.udp_sndbuf;
     tern_list_init(&so->rcvq);
     tern_list_init(&so->reap_node);
     tern_pcb_init(&so->pcb);

@@ -197,7 +197,7 @@ static inline uint32_t tern_tcp_ooo_limit(uint32_t rcvbuf)
 }
 void tern_tcp_rtt_sample(struct tern_stack *s, struct tern_tcpcb *tp, uint64_t rtt);
 
-#define TERN_TCP_MSL_NS (30 * 1000000000ull)  /* 2MSL = 60 s, as Linux's TIME_WAIT */
+#define TERN_TCP_FIN_TIMEOUT_NS (60 * 1000000000ull) /* orphaned FIN_WAIT_2, Linux's tcp_fin_timeout */
 #define TERN_TCP_RTO_MIN_NS (200 * 1000000ull) /* Linux's; RFC 6298 says 1 s */
 #define TERN_TCP_RTO_MAX_NS (120 * 1000000000ull)
 #define TERN_TCP_RTO_INIT_NS (1000000000ull)   /* RFC 6298 2.1 */

@@ -255,7 +255,7 @@ static void enter_time_wait(struct tern_stack *s, struct tern_tcpcb *tp)
     tern_timer_cancel(s, &tp->rexmt);
     tern_timer_cancel(s, &tp->persist);
     tp->orphan_timer = false;
-    tern_timer_arm(s, &tp->twtimer, s->now + 2 * TERN_TCP_MSL_NS);
+    tern_timer_arm(s, &tp->twtimer, s->now + s->cfg.tcp_timewait_ns);
 }
 
 /* The child finished its handshake: from the SYN queue to the accept
@@ -395,7 +395,7 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
                 /* Orphaned: do not wait forever for the peer's FIN
                  * (Linux's tcp_fin_timeout, 60 s). */
                 tp->orphan_timer = true;
-                tern_timer_arm(s, &tp->twtimer, s->now + 2 * TERN_TCP_MSL_NS);
+                tern_timer_arm(s, &tp->twtimer, s->now + TERN_TCP_FIN_TIMEOUT_NS);
             }
         }
         break;
@@ -514,7 +514,7 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
         if (!(sg->flags & TERN_TCP_RST)) {
             /* RFC 9293: an unacceptable segment is answered with an ACK. */
             if (tp->state == TCPS_TIME_WAIT && (sg->flags & TERN_TCP_FIN))
-                tern_timer_arm(s, &tp->twtimer, s->now + 2 * TERN_TCP_MSL_NS);
+                tern_timer_arm(s, &tp->twtimer, s->now + s->cfg.tcp_timewait_ns);
             tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_nxt);
         }
         return;
@@ -601,7 +601,7 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
             fin_input(s, tp);
         else if (tp->state == TCPS_TIME_WAIT) {
             tp->ack_now = true; /* a retransmitted FIN: ack it, restart 2MSL */
-            tern_timer_arm(s, &tp->twtimer, s->now + 2 * TERN_TCP_MSL_NS);
+            tern_timer_arm(s, &tp->twtimer, s->now + s->cfg.tcp_timewait_ns);
         } else if (tern_seq_gt(fin_seq, tp->rcv_nxt)) {
             tp->rcv_fin_pending = true;
             tp->rcv_fin_seq = fin_seq;

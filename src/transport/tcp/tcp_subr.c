@@ -91,12 +91,15 @@ void tern_tcp_teardown(struct tern_stack *s, struct tern_socket *so)
     }
     while (tern_list_pop_front(&tp->accept_q) != NULL) {
     }
-    tp->state = TCPS_CLOSED;
+    tern_tcp_set_state(s, tp, TCPS_CLOSED);
 }
 
 void tern_tcp_set_state(struct tern_stack *s, struct tern_tcpcb *tp, enum tern_tcp_state st)
 {
-    (void)s;
+    if (tp->state == TCPS_TIME_WAIT)
+        s->tcp_timewait_count--;
+    if (st == TCPS_TIME_WAIT)
+        s->tcp_timewait_count++;
     tp->state = st;
 }
 

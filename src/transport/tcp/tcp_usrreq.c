@@ -209,7 +209,7 @@ void tern_tcp_close(struct tern_stack *s, struct tern_socket *so)
         tern_tcp_shutdown(s, so, false, true);
     if (tp->state == TCPS_FIN_WAIT_2 && !tern_timer_armed(&tp->twtimer)) {
         tp->orphan_timer = true;
-        tern_timer_arm(s, &tp->twtimer, s->now + 2 * TERN_TCP_MSL_NS);
+        tern_timer_arm(s, &tp->twtimer, s->now + TERN_TCP_FIN_TIMEOUT_NS);
     }
 }
 
