@@ -56,6 +56,8 @@ struct tern_stack_config {
                                    * Linux's tcp_max_tw_buckets idea) */
     uint8_t tcp_syncookies;       /* 0 never, 1 when a listener's SYN queue is full
                                    * (default, Linux's), 2 always (RFC 4987) */
+    bool tcp_sack;                /* offer and accept SACK (RFC 2018) (default on) */
+    bool tcp_timestamps;          /* offer and accept timestamps (RFC 7323) (default on) */
     uint8_t tcp_congestion;       /* enum tern_tcp_cc: TERN_TCP_CC_CUBIC (default, as
                                    * Linux) or TERN_TCP_CC_NEWRENO; TCP_CONGESTION sets
                                    * it per socket by name */

@@ -35,6 +35,8 @@ void tern_stack_config_default(struct tern_stack_config *cfg)
         .tcp_timewait_ns = 60 * TERN_NS_PER_SEC,
         .tcp_timewait_max = 65536,
         .tcp_syncookies = 1,
+        .tcp_sack = true,
+        .tcp_timestamps = true,
         .tcp_congestion = TERN_TCP_CC_CUBIC,
     };
 }
@@ -88,6 +90,7 @@ struct tern_stack *tern_stack_new(const struct tern_stack_config *cfg)
     tern_arp_init(s);
     tern_reasm_init(s);
     tern_ipv4_init(s);
+    tern_tcp_cc_setup(s->tcp_cc);
     tern_list_init(&s->socks.all);
     tern_list_init(&s->socks.reap);
     if (tern_pcb_table_init(&s->udp_pcbs, "udp", false) < 0 ||

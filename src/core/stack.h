@@ -22,6 +22,7 @@
 #include "obs/counters.h"
 #include "sock/pcb.h"
 #include "sock/socket.h"
+#include "transport/tcp/tcp_cc.h"
 
 #define TERN_STACK_MAGIC 0x57ac4e11u
 #define TERN_RX_BATCH 32
@@ -63,6 +64,8 @@ struct tern_stack {
     uint64_t chack_second;
     uint32_t chack_sent;
 
+    /* TCP congestion control tables, by enum tern_tcp_cc (tcp_cc.h). */
+    struct tern_tcp_cc_ops tcp_cc[TERN_TCP_CC_COUNT];
     /* TCP connections in TIME_WAIT (tern_live.tcp_timewait). */
     uint64_t tcp_timewait_count;
 
@@ -88,6 +91,9 @@ static inline void tern_count_n(struct tern_stack *s, enum tern_counter_id id, u
 {
     s->counters[id] += n;
 }
+/* The congestion control a TCP connection uses. */
+#define TERN_TCP_CC(s, tp) (&(s)->tcp_cc[(tp)->cc])
+
 /* Drop a packet for a reason: the one way packets die on error paths. */
 void tern_drop_take(struct tern_stack *s, struct tern_pkt *p, enum tern_counter_id why);
 

@@ -65,12 +65,19 @@
     X(TCP_RX_RST, "tcp.rx_rst", "resets that ended a connection")                         \
     X(TCP_RETRANSMIT, "tcp.retransmit", "segments sent again")                            \
     X(TCP_RETRANSMIT_TIMEOUT, "tcp.retransmit_timeout", "retransmission timer expiries")  \
-    X(TCP_FAST_RETRANSMIT, "tcp.fast_retransmit", "fast retransmits (three duplicate ACKs)") \
+    X(TCP_FAST_RETRANSMIT, "tcp.fast_retransmit", "fast retransmits: loss recoveries begun by duplicate ACKs or SACK") \
     X(TCP_KEEPALIVE_PROBE, "tcp.keepalive_probe", "keepalive probes sent") \
     X(TCP_KEEPALIVE_DROP, "tcp.keepalive_drop", "connections dropped: keepalive unanswered") \
     X(TCP_WINDOW_PROBE, "tcp.window_probe", "zero-window probes sent") \
     X(TCP_TX_SACK, "tcp.tx_sack", "ACKs sent with SACK blocks") \
     X(TCP_RX_DUPACK, "tcp.rx_dupack", "duplicate ACKs received")                          \
+    X(TCP_RX_SACK, "tcp.rx_sack", "ACKs received with SACK blocks")                       \
+    X(TCP_RX_DSACK, "tcp.rx_dsack", "D-SACK blocks received (RFC 2883): noted, no action") \
+    X(DROP_TCP_SACK_INVALID, "drop.tcp.sack_invalid", "SACK blocks outside the data sent: ignored") \
+    X(DROP_TCP_SACK_BOARD_FULL, "drop.tcp.sack_board_full", "SACK blocks not recorded: scoreboard full") \
+    X(TCP_SACK_RECOVERY, "tcp.sack_recovery", "loss recoveries driven by SACK (RFC 6675)") \
+    X(TCP_NEWRENO_RECOVERY, "tcp.newreno_recovery", "loss recoveries without SACK (RFC 6582)") \
+    X(TCP_LIMITED_TRANSMIT, "tcp.limited_transmit", "segments sent by limited transmit (RFC 3042)") \
     X(TCP_RX_OUT_OF_ORDER, "tcp.rx_out_of_order", "segments held out of order")           \
     X(TCP_CHALLENGE_ACK, "tcp.challenge_ack", "challenge ACKs sent (RFC 5961)")           \
     X(DROP_TCP_CHALLENGE_ACK_LIMIT, "drop.tcp.challenge_ack_limit", "challenge ACKs not sent: rate limit") \

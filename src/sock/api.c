@@ -579,6 +579,21 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
     int v;
     if (!val)
         return tern_api_fail(&g, EFAULT);
+    if (level == IPPROTO_TCP && name == TCP_CONGESTION && so->kind == SOCK_KIND_TCP) {
+        /* A name, not an int: Linux's "reno" or "cubic". */
+        char cc_name[16];
+        size_t n = len < sizeof(cc_name) - 1 ? len : sizeof(cc_name) - 1;
+        memcpy(cc_name, val, n);
+        cc_name[n] = '\0';
+        int cc = tern_tcp_cc_by_name(cc_name);
+        if (cc < 0)
+            return tern_api_fail(&g, ENOENT); /* Linux's answer for an unknown name */
+        if (cc != so->tcb->cc) {
+            so->tcb->cc = (uint8_t)cc;
+            TERN_TCP_CC(s, so->tcb)->init(so->tcb, s->now);
+        }
+        return tern_api_return(&g, 0);
+    }
     if (len < (socklen_t)sizeof(int))
         return tern_api_fail(&g, EINVAL);
     memcpy(&v, val, sizeof(v));
@@ -654,6 +669,13 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
                 return tern_api_fail(&g, EINVAL);
             so->tcb->keep_cnt = (uint32_t)v;
             break;
+        case TCP_MAXSEG:
+            /* A cap on the MSS we announce and send, read when the
+             * connection opens; Linux's bounds (0 = no cap). */
+            if (v != 0 && (v < 88 || v > 32767))
+                return tern_api_fail(&g, EINVAL);
+            so->tcb->user_mss = (uint16_t)v;
+            break;
         default:
             return tern_api_fail(&g, ENOPROTOOPT);
         }
@@ -711,7 +733,20 @@ int tern_getsockopt(struct tern_stack *s, int fd, int level, int name, void *val
         case TCP_KEEPINTVL: v = (int)so->tcb->keep_intvl_s; break;
         case TCP_KEEPCNT: v = (int)so->tcb->keep_cnt; break;
         case TCP_USER_TIMEOUT: v = (int)(so->tcb->user_timeout_ns / TERN_NS_PER_MS); break;
-        case TCP_MAXSEG: v = so->tcb->mss; break;
+        case TCP_MAXSEG:
+            /* Linux: the MSS in use once connected, else the cap or the
+             * default. */
+            v = so->tcb->opened ? so->tcb->mss : (so->tcb->user_mss ? so->tcb->user_mss : 536);
+            break;
+        case TCP_CONGESTION: {
+            const char *nm = TERN_TCP_CC(s, so->tcb)->name;
+            size_t n = strlen(nm) + 1;
+            if (n > *len)
+                n = *len;
+            memcpy(val, nm, n);
+            *len = (socklen_t)n;
+            return tern_api_return(&g, 0);
+        }
         case TCP_INFO: {
             /* Linux's struct, truncated to the caller's room as Linux does. */
             struct tcp_info ti;

@@ -51,6 +51,10 @@ void sim_init(struct sim *sim, int n, const struct sim_opts *o)
             l = tern_impair_new(l, o->tx, NULL, cfg.seed ^ 0x5eed);
             assert_non_null(l);
         }
+        if (o->wrap) {
+            l = o->wrap(l, i, o->wrap_arg);
+            assert_non_null(l);
+        }
         if (i == 0 && o->pcap) {
             l = tern_pcap_tee_new(l, o->pcap);
             assert_non_null(l);

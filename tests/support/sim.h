@@ -17,6 +17,10 @@ struct sim_opts {
     const struct tern_impair_config *tx; /* impairment on every port's sends */
     const char *pcap;                    /* tee on stack 0's link, if set */
     const struct tern_stack_config *cfg; /* base config (seed still per stack) */
+    /* A link of the test's own around stack i's port (inside the pcap
+     * tee, outside impairment), or NULL. Returns the outer link. */
+    struct tern_link *(*wrap)(struct tern_link *inner, int i, void *arg);
+    void *wrap_arg;
 };
 
 struct sim {

@@ -22,7 +22,9 @@
 #include "core/list.h"
 #include "core/timer.h"
 #include "wire/tcp.h"
+#include "transport/tcp/tcp_cc.h"
 #include "transport/tcp/tcp_reass.h"
+#include "transport/tcp/tcp_sack.h"
 
 struct tern_stack;
 struct tern_socket;
@@ -62,6 +64,7 @@ struct tern_tcpcb {
 
     uint16_t mss;      /* what we send per segment (RFC 9293 3.7.1) */
     uint16_t our_mss;  /* what we announced */
+    uint16_t user_mss; /* TCP_MAXSEG: a cap on both, 0 = none */
     bool wscale_ok;
     bool sack_ok;      /* both sides sent SACK-permitted (RFC 2018 2) */
     bool ts_ok;        /* both sides sent timestamps (RFC 7323 3.2) */
@@ -78,11 +81,22 @@ struct tern_tcpcb {
     uint32_t retransmits;    /* consecutive timeouts */
     uint64_t total_retransmits;
 
-    /* Congestion control (RFC 5681, RFC 6582 NewReno). */
+    /* Congestion control: the algorithm's window (tcp_cc.h) and the loss
+     * recovery every algorithm shares: fast retransmit on DupThresh
+     * duplicate ACKs, then RFC 6675 SACK recovery when the peer SACKs,
+     * else RFC 6582 NewReno; limited transmit (RFC 3042) before it. */
+    uint8_t cc;        /* enum tern_tcp_cc: an index into the stack's tables */
+    union tern_tcp_cc_state cc_state;
     uint32_t cwnd, ssthresh;
     uint32_t dupacks;
-    uint32_t recover;
+    uint32_t recover;      /* RecoveryPoint: SND.MAX when recovery began */
+    uint32_t high_rxt;     /* RFC 6675 HighRxt, in SACK recovery */
     bool in_recovery;
+    bool sack_recovery;    /* this recovery is RFC 6675's */
+    bool rto_recovery;     /* resending after a timeout until `recover` is acked:
+                            * no fast retransmit meanwhile (RFC 6582 section 4,
+                            * Linux's CA_Loss) */
+    struct tern_tcp_sackboard sackb;
 
     /* ACK policy (RFC 1122 4.2.3.2, RFC 5681 4.2). */
     uint8_t segs_unacked;
@@ -153,6 +167,13 @@ void tern_tcp_error(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32
                     uint16_t fport, int err, bool hard);
 /* Send what the state and windows allow (data, FIN, a pending ACK). */
 void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp);
+/* Send `len` bytes of the send buffer from `seq` (already sent once if
+ * seq is below SND.MAX: counted as a retransmission), with the FIN if they
+ * end where the FIN goes and the user has shut down writing. Returns the
+ * sequence space used (len, plus one for a FIN). Moves no pointer but
+ * SND.MAX. */
+uint32_t tern_tcp_send_data(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t seq,
+                            uint32_t len);
 /* Send a segment with no data: flags, at seq, acking ack (if ACK set). */
 void tern_tcp_send_ctl(struct tern_stack *s, struct tern_tcpcb *tp, uint8_t flags, uint32_t seq);
 /* A reset for a segment that has no connection (RFC 9293 3.10.7.1). */

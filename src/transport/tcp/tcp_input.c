@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/assert.h"
 #include "core/stack.h"
 #include "net/icmp.h"
 #include "transport/tcp/tcp.h"
@@ -47,14 +48,14 @@ static uint8_t wscale_for(uint32_t rcvbuf)
 }
 
 /* Options of a SYN (RFC 9293 3.7.1 MSS, RFC 7323 2.2 window scale). */
-static void take_syn_options(struct tern_tcpcb *tp, const struct seg *sg)
+static void take_syn_options(struct tern_stack *s, struct tern_tcpcb *tp, const struct seg *sg)
 {
     uint16_t peer_mss = sg->opt.has_mss ? sg->opt.mss : 536;
     if (peer_mss < 64)
         peer_mss = 64; /* a peer asking for less is not believed (Linux: 48+) */
     tp->mss = peer_mss < tp->our_mss ? peer_mss : tp->our_mss;
-    tp->sack_ok = sg->opt.sack_permitted;
-    tp->ts_ok = sg->opt.has_ts;
+    tp->sack_ok = sg->opt.sack_permitted && s->cfg.tcp_sack;
+    tp->ts_ok = sg->opt.has_ts && s->cfg.tcp_timestamps;
     if (tp->ts_ok) {
         tp->ts_recent = sg->opt.ts_val;
     }
@@ -72,6 +73,8 @@ void tern_tcp_prepare(struct tern_stack *s, struct tern_tcpcb *tp)
 {
     uint32_t mtu = tern_ipv4_mtu_to(s, tp->so->pcb.faddr);
     tp->our_mss = (uint16_t)((mtu ? mtu : 576) - 40);
+    if (tp->user_mss && tp->user_mss < tp->our_mss)
+        tp->our_mss = tp->user_mss;
     tp->rcv_wscale = wscale_for(tern_ring_limit(&tp->rcv));
     tp->iss = isn(s, tp->so->pcb.laddr, tp->so->pcb.lport, tp->so->pcb.faddr, tp->so->pcb.fport);
     tp->snd_una = tp->snd_nxt = tp->snd_max = tp->iss;
@@ -82,9 +85,10 @@ void tern_tcp_prepare(struct tern_stack *s, struct tern_tcpcb *tp)
     tp->ssthresh = UINT32_MAX;
 }
 
-static void init_cwnd(struct tern_tcpcb *tp)
+static void init_cwnd(struct tern_stack *s, struct tern_tcpcb *tp)
 {
     tp->cwnd = 10u * tp->mss;
+    TERN_TCP_CC(s, tp)->init(tp, s->now);
 }
 
 /* ---- LISTEN (RFC 9293 3.10.7.2) ---- */
@@ -121,6 +125,8 @@ static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, const str
     }
     struct tern_tcpcb *tp = so->tcb;
     tp->nodelay = ltp->nodelay;
+    tp->user_mss = ltp->user_mss;
+    tp->cc = ltp->cc; /* inherited, as on Linux */
     struct tern_inpcb *pcb = &so->pcb;
     pcb->laddr = sg->laddr;
     pcb->lport = sg->lport;
@@ -134,7 +140,7 @@ static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, const str
         return;
     }
     tern_tcp_prepare(s, tp);
-    take_syn_options(tp, sg);
+    take_syn_options(s, tp, sg);
     tp->ts_recent_at = s->now;
     tp->irs = sg->seq;
     tp->rcv_nxt = sg->seq + 1;
@@ -142,7 +148,7 @@ static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, const str
     tp->snd_wnd = sg->wnd; /* a SYN's window is never scaled */
     tp->snd_wl1 = sg->seq;
     tp->snd_wl2 = tp->iss;
-    init_cwnd(tp);
+    init_cwnd(s, tp);
     tp->listener = lso;
     tp->opened = true;
     tp->keepalive_on = ltp->keepalive_on; /* inherited, as on Linux */
@@ -181,9 +187,9 @@ static void syn_sent_input(struct tern_stack *s, struct tern_tcpcb *tp, const st
     }
     if (!(sg->flags & TERN_TCP_SYN))
         return;
-    take_syn_options(tp, sg);
+    take_syn_options(s, tp, sg);
     tp->ts_recent_at = s->now;
-    init_cwnd(tp);
+    init_cwnd(s, tp);
     tp->irs = sg->seq;
     tp->rcv_nxt = sg->seq + 1;
     tp->rcv_adv = tp->rcv_nxt;
@@ -277,6 +283,56 @@ static size_t rcv_sink(void *arg, const void *p, size_t n)
     return tern_ring_write(arg, p, n);
 }
 
+/* Apply an ACK's SACK blocks to the scoreboard (RFC 2018, RFC 2883). */
+static struct tern_tcp_sack_news sack_input(struct tern_stack *s, struct tern_tcpcb *tp,
+                                            const struct seg *sg)
+{
+    struct tern_tcp_sack_news news = {0};
+    if (!tp->sack_ok || sg->opt.nsack == 0)
+        return news;
+    tern_count(s, TERN_C_TCP_RX_SACK);
+    news = tern_tcp_sack_update(&tp->sackb, tp->snd_una, tp->snd_max, sg->opt.sack,
+                                sg->opt.nsack);
+    tern_count_n(s, TERN_C_TCP_RX_DSACK, news.dsack);
+    tern_count_n(s, TERN_C_DROP_TCP_SACK_INVALID, news.invalid);
+    tern_count_n(s, TERN_C_DROP_TCP_SACK_BOARD_FULL, news.dropped);
+    return news;
+}
+
+/* Fast retransmit, and loss recovery until RecoveryPoint is acknowledged:
+ * RFC 6675 section 5 step (4) with SACK, RFC 6582 section 3.2 without. */
+static void enter_recovery(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    tern_count(s, TERN_C_TCP_FAST_RETRANSMIT);
+    TERN_TCP_CC(s, tp)->congestion(tp, s->now);
+    tp->recover = tp->snd_max;
+    tp->in_recovery = true;
+    uint32_t seg = tern_tcp_seg_size(tp);
+    uint32_t len = tern_tcp_fin_seq(tp) - tp->snd_una;
+    if (len > seg)
+        len = seg;
+    if (tp->sack_ok) {
+        /* NextSeg's rule 2 sends new data from SND.NXT: nothing below
+         * SND.MAX may be waiting there (only a timeout rewinds it, and no
+         * fast retransmit starts until that is over). */
+        TERN_ASSERT(s, tp->snd_nxt == tp->snd_max,
+                    "socket #%llu enters SACK recovery with snd_nxt %u below snd_max %u",
+                    (unsigned long long)tp->so->id, tp->snd_nxt, tp->snd_max);
+        tern_count(s, TERN_C_TCP_SACK_RECOVERY);
+        tp->sack_recovery = true;
+        tp->cwnd = tp->ssthresh;
+        /* Step (4.3): the first unacknowledged segment goes at once,
+         * whatever pipe says; then NextSeg fills cwnd. */
+        tern_tcp_send_data(s, tp, tp->snd_una, len);
+        tp->high_rxt = tp->snd_una + len;
+        tern_tcp_output(s, tp);
+    } else {
+        tern_count(s, TERN_C_TCP_NEWRENO_RECOVERY);
+        tern_tcp_send_data(s, tp, tp->snd_una, len);
+        tp->cwnd = tp->ssthresh + TERN_TCP_DUPTHRESH * tp->mss;
+    }
+}
+
 /* RFC 9293 3.10.7.4, fifth check: the ACK field. Returns false if the
  * segment is to be dropped. */
 static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct seg *sg)
@@ -308,6 +364,9 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         return false;
     }
     uint32_t wnd = sg->wnd << tp->snd_wscale;
+    bool dup_candidate = sg->ack == tp->snd_una && sg->len == 0 &&
+                         !(sg->flags & (TERN_TCP_SYN | TERN_TCP_FIN)) &&
+                         tp->snd_max != tp->snd_una;
     if (tern_seq_gt(sg->ack, tp->snd_una)) {
         uint32_t acked = sg->ack - tp->snd_una;
         /* Data leaves the send ring; the SYN and FIN have no bytes there. */
@@ -326,55 +385,51 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         tp->unacked_since = s->now; /* progress: what is left is younger */
         if (tern_seq_lt(tp->snd_nxt, tp->snd_una))
             tp->snd_nxt = tp->snd_una;
+        if (tern_seq_lt(tp->high_rxt, tp->snd_una))
+            tp->high_rxt = tp->snd_una;
+        tern_tcp_sack_advance(&tp->sackb, tp->snd_una);
+        sack_input(s, tp, sg);
         tp->retransmits = 0;
         tp->backoff = 0;
-        /* RFC 5681 3.1 and RFC 6582: grow the window, or leave recovery. */
-        if (tp->in_recovery) {
-            if (tern_seq_ge(sg->ack, tp->recover)) {
-                tp->in_recovery = false;
-                tp->cwnd = tp->ssthresh;
-            } else {
-                /* Partial ACK: retransmit the next hole at once. */
-                tp->cwnd = tp->cwnd > acked ? tp->cwnd - acked + tp->mss : tp->mss;
-                uint32_t keep = tp->snd_nxt;
-                tp->snd_nxt = tp->snd_una;
-                uint32_t cw = tp->cwnd;
-                tp->cwnd = tp->mss;
-                tern_tcp_output(s, tp);
-                tp->cwnd = cw;
-                tp->snd_nxt = tern_seq_max(keep, tp->snd_nxt);
-            }
-        } else if (tp->cwnd < tp->ssthresh) {
-            tp->cwnd += acked < tp->mss ? acked : tp->mss; /* slow start (RFC 3465 L=1) */
-        } else {
-            uint32_t inc = (uint32_t)((uint64_t)tp->mss * tp->mss / (tp->cwnd ? tp->cwnd : 1));
-            tp->cwnd += inc ? inc : 1; /* congestion avoidance */
-        }
         tp->dupacks = 0;
+        if (tp->rto_recovery && tern_seq_ge(sg->ack, tp->recover))
+            tp->rto_recovery = false;
+        if (tp->in_recovery && tern_seq_ge(sg->ack, tp->recover)) {
+            /* Recovery is over (RFC 6675 section 5, RFC 6582 3.2 step 3). */
+            tp->in_recovery = false;
+            tp->sack_recovery = false;
+            TERN_TCP_CC(s, tp)->recovered(tp, s->now);
+        } else if (tp->in_recovery && !tp->sack_recovery) {
+            /* RFC 6582 3.2 step 3, a partial ACK: retransmit the next
+             * hole at once and deflate by what was acknowledged. */
+            tp->cwnd = tp->cwnd > acked ? tp->cwnd - acked + tp->mss : tp->mss;
+            uint32_t seg = tern_tcp_seg_size(tp);
+            uint32_t len = tern_tcp_fin_seq(tp) - tp->snd_una;
+            tern_tcp_send_data(s, tp, tp->snd_una, len < seg ? len : seg);
+        } else if (!tp->in_recovery) {
+            TERN_TCP_CC(s, tp)->ack(tp, acked, s->now);
+        }
+        /* In SACK recovery a partial ACK needs nothing special: the
+         * scoreboard and pipe decide what goes next (RFC 6675). */
         if (tp->snd_una == tp->snd_max)
             tern_timer_cancel(s, &tp->rexmt);
         else
             tern_tcp_rexmt_arm(s, tp);
-    } else if (sg->ack == tp->snd_una && sg->len == 0 && !(sg->flags & (TERN_TCP_SYN | TERN_TCP_FIN)) &&
-               wnd == tp->snd_wnd && tp->snd_max != tp->snd_una) {
-        /* A duplicate ACK (RFC 5681 2). The third starts fast
-         * retransmit and NewReno recovery (RFC 6582 3.2). */
-        tp->dupacks++;
-        tern_count(s, TERN_C_TCP_RX_DUPACK);
-        if (tp->dupacks == 3 && !tp->in_recovery) {
-            uint32_t flight = tp->snd_max - tp->snd_una;
-            tp->ssthresh = flight / 2 > 2u * tp->mss ? flight / 2 : 2u * tp->mss;
-            tp->recover = tp->snd_max;
-            tp->in_recovery = true;
-            uint32_t keep = tp->snd_nxt;
-            tp->snd_nxt = tp->snd_una;
-            tp->cwnd = tp->mss;
-            tern_count(s, TERN_C_TCP_FAST_RETRANSMIT);
-            tern_tcp_output(s, tp);
-            tp->snd_nxt = tern_seq_max(keep, tp->snd_nxt);
-            tp->cwnd = tp->ssthresh + 3u * tp->mss;
-        } else if (tp->in_recovery) {
-            tp->cwnd += tp->mss; /* each dupack: a segment left the network */
+    } else if (dup_candidate) {
+        struct tern_tcp_sack_news news = sack_input(s, tp, sg);
+        /* A duplicate ACK (RFC 5681 section 2); with SACK, one that
+         * reports new SACKed data (RFC 6675 section 2) even if the
+         * window moved. */
+        bool dup = (tp->sack_ok && sg->opt.nsack) ? news.new_sacked : wnd == tp->snd_wnd;
+        if (dup) {
+            tp->dupacks++;
+            tern_count(s, TERN_C_TCP_RX_DUPACK);
+            if (!tp->in_recovery && !tp->rto_recovery &&
+                (tp->dupacks >= TERN_TCP_DUPTHRESH ||
+                 (tp->sack_ok && tern_tcp_sack_is_lost(&tp->sackb, tp->snd_una, tern_tcp_seg_size(tp)))))
+                enter_recovery(s, tp);
+            else if (tp->in_recovery && !tp->sack_recovery)
+                tp->cwnd += tp->mss; /* RFC 6582: each dupack, a segment left */
         }
     }
     /* Window update (RFC 9293 3.10.7.4, SND.WL1/WL2 rule). */

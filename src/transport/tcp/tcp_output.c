@@ -36,8 +36,8 @@ static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t s
             h.opt.wscale = tp->rcv_wscale;
         }
         /* SACK-permitted and timestamps likewise (RFC 2018 2, 7323 3.2). */
-        h.opt.sack_permitted = tp->state == TCPS_SYN_SENT || tp->sack_ok;
-        h.opt.has_ts = tp->state == TCPS_SYN_SENT || tp->ts_ok;
+        h.opt.sack_permitted = tp->state == TCPS_SYN_SENT ? s->cfg.tcp_sack : tp->sack_ok;
+        h.opt.has_ts = tp->state == TCPS_SYN_SENT ? s->cfg.tcp_timestamps : tp->ts_ok;
     } else {
         h.opt.has_ts = tp->ts_ok;
     }
@@ -128,6 +128,78 @@ static bool fin_state(enum tern_tcp_state st)
     return st == TCPS_FIN_WAIT_1 || st == TCPS_CLOSING || st == TCPS_LAST_ACK;
 }
 
+uint32_t tern_tcp_send_data(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t seq,
+                            uint32_t len)
+{
+    uint32_t data_end = tern_tcp_fin_seq(tp);
+    bool fin = tp->fin_queued && fin_state(tp->state) && seq + len == data_end;
+    uint8_t flags = TERN_TCP_ACK;
+    if (len && seq + len == data_end)
+        flags |= TERN_TCP_PSH;
+    if (fin)
+        flags |= TERN_TCP_FIN;
+    if (tern_seq_lt(seq, tp->snd_max)) {
+        tern_count(s, TERN_C_TCP_RETRANSMIT);
+        tp->rtt_timing = false; /* Karn: a retransmission voids the sample */
+    } else if (!tp->rtt_timing && len) {
+        tp->rtt_timing = true;
+        tp->rtt_seq = seq;
+        tp->rtt_start = s->now;
+    }
+    if (tp->snd_una == tp->snd_max)
+        tp->unacked_since = s->now;
+    send_segment(s, tp, seq, flags, seq - tp->snd_buf_seq, len);
+    uint32_t used = len + (fin ? 1 : 0);
+    tp->snd_max = tern_seq_max(tp->snd_max, seq + used);
+    if (!tern_timer_armed(&tp->rexmt))
+        tern_tcp_rexmt_arm(s, tp);
+    return used;
+}
+
+/* RFC 6675 section 5, step (C): while cwnd - pipe >= 1 SMSS, send what
+ * NextSeg picks: a lost hole (rule 1), new data (rule 2), any other hole
+ * (rule 3). The rescue retransmission of rule 4 is left out (a MAY); the
+ * retransmission timer covers that case. */
+static void sack_output(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    uint32_t smss = tern_tcp_seg_size(tp);
+    /* Each pass sends at least a byte or stops; the bound only guards
+     * against a bug turning into a hang. */
+    for (unsigned guard = 0; guard < 65536; guard++) {
+        uint32_t pipe = tern_tcp_sack_pipe(&tp->sackb, tp->snd_una, tp->snd_max, tp->high_rxt,
+                                           smss);
+        if (pipe >= tp->cwnd || tp->cwnd - pipe < smss)
+            return;
+        uint32_t seq, len;
+        if (tern_tcp_sack_next_hole(&tp->sackb, tp->snd_una, tp->high_rxt, smss, true, &seq,
+                                    &len)) {
+            tern_tcp_send_data(s, tp, seq, len);
+            tp->high_rxt = seq + len;
+            continue;
+        }
+        uint32_t data_end = tern_tcp_fin_seq(tp);
+        uint32_t avail = tern_seq_lt(tp->snd_nxt, data_end) ? data_end - tp->snd_nxt : 0;
+        uint32_t right = tp->snd_una + tp->snd_wnd;
+        uint32_t usable = tern_seq_gt(right, tp->snd_nxt) ? right - tp->snd_nxt : 0;
+        len = avail < usable ? avail : usable;
+        if (len > smss)
+            len = smss;
+        bool fin_due = tp->fin_queued && fin_state(tp->state) && tp->snd_nxt == data_end &&
+                       tp->snd_max == data_end;
+        if (len > 0 || fin_due) {
+            tp->snd_nxt += tern_tcp_send_data(s, tp, tp->snd_nxt, len);
+            continue;
+        }
+        if (tern_tcp_sack_next_hole(&tp->sackb, tp->snd_una, tp->high_rxt, smss, false, &seq,
+                                    &len)) {
+            tern_tcp_send_data(s, tp, seq, len);
+            tp->high_rxt = seq + len;
+            continue;
+        }
+        return;
+    }
+}
+
 void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
 {
     if (tp->state == TCPS_CLOSED || tp->state == TCPS_LISTEN)
@@ -147,52 +219,46 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
         }
         return;
     }
-    for (;;) {
-        uint32_t data_end = tern_tcp_fin_seq(tp);
-        uint32_t avail = tern_seq_lt(tp->snd_nxt, data_end) ? data_end - tp->snd_nxt : 0;
-        uint32_t wnd = tp->snd_wnd < tp->cwnd ? tp->snd_wnd : tp->cwnd;
-        uint32_t inflight = tp->snd_nxt - tp->snd_una;
-        uint32_t usable = wnd > inflight ? wnd - inflight : 0;
-        uint32_t len = avail < usable ? avail : usable;
-        uint32_t seg_size = tern_tcp_seg_size(tp);
-        if (len > seg_size)
-            len = seg_size;
-        bool fin = tp->fin_queued && fin_state(tp->state) && tp->snd_nxt + len == data_end &&
-                   tern_seq_le(tp->snd_nxt, data_end);
-        if (len > 0 && len < seg_size && !fin) {
-            /* Nagle (RFC 896) and silly window avoidance (RFC 9293
-             * 3.8.6.2.1): a short segment goes only when it is all we
-             * have and nothing is in flight (or TCP_NODELAY), or when the
-             * window alone holds us to it and nothing is in flight. */
-            bool all_we_have = len == avail;
-            bool idle = tp->snd_nxt == tp->snd_una;
-            if (!((all_we_have && (tp->nodelay || idle)) || (!all_we_have && idle)))
-                len = 0;
+    if (tp->sack_recovery) {
+        sack_output(s, tp);
+    } else {
+        /* RFC 3042 limited transmit: each of the first two duplicate ACKs
+         * lets one new segment out beyond cwnd. */
+        uint32_t cwnd = tp->cwnd;
+        if (!tp->in_recovery && tp->dupacks > 0 && tp->dupacks < TERN_TCP_DUPTHRESH)
+            cwnd += tp->dupacks * tp->mss;
+        for (;;) {
+            uint32_t data_end = tern_tcp_fin_seq(tp);
+            uint32_t avail = tern_seq_lt(tp->snd_nxt, data_end) ? data_end - tp->snd_nxt : 0;
+            uint32_t wnd = tp->snd_wnd < cwnd ? tp->snd_wnd : cwnd;
+            uint32_t inflight = tp->snd_nxt - tp->snd_una;
+            uint32_t usable = wnd > inflight ? wnd - inflight : 0;
+            uint32_t len = avail < usable ? avail : usable;
+            uint32_t seg_size = tern_tcp_seg_size(tp);
+            if (len > seg_size)
+                len = seg_size;
+            bool fin = tp->fin_queued && fin_state(tp->state) && tp->snd_nxt + len == data_end &&
+                       tern_seq_le(tp->snd_nxt, data_end);
+            if (len > 0 && len < seg_size && !fin) {
+                /* Nagle (RFC 896) and silly window avoidance (RFC 9293
+                 * 3.8.6.2.1): a short segment goes only when it is all we
+                 * have and nothing is in flight (or TCP_NODELAY), or when
+                 * the window alone holds us to it and nothing is in
+                 * flight. */
+                bool all_we_have = len == avail;
+                bool idle = tp->snd_nxt == tp->snd_una;
+                if (!((all_we_have && (tp->nodelay || idle)) || (!all_we_have && idle)))
+                    len = 0;
+            }
+            if (len == 0 && !fin)
+                break;
+            if (cwnd > tp->cwnd && tern_seq_ge(tp->snd_nxt, tp->snd_max) &&
+                inflight + len > tp->cwnd)
+                tern_count(s, TERN_C_TCP_LIMITED_TRANSMIT);
+            tp->snd_nxt += tern_tcp_send_data(s, tp, tp->snd_nxt, len);
+            if (fin)
+                break;
         }
-        if (len == 0 && !fin)
-            break;
-        uint8_t flags = TERN_TCP_ACK;
-        if (len && tp->snd_nxt + len == data_end)
-            flags |= TERN_TCP_PSH;
-        if (fin)
-            flags |= TERN_TCP_FIN;
-        if (tern_seq_lt(tp->snd_nxt, tp->snd_max)) {
-            tern_count(s, TERN_C_TCP_RETRANSMIT);
-            tp->rtt_timing = false; /* Karn: a retransmission voids the sample */
-        } else if (!tp->rtt_timing && len) {
-            tp->rtt_timing = true;
-            tp->rtt_seq = tp->snd_nxt;
-            tp->rtt_start = s->now;
-        }
-        if (tp->snd_una == tp->snd_max)
-            tp->unacked_since = s->now;
-        send_segment(s, tp, tp->snd_nxt, flags, tp->snd_nxt - tp->snd_buf_seq, len);
-        tp->snd_nxt += len + (fin ? 1 : 0);
-        tp->snd_max = tern_seq_max(tp->snd_max, tp->snd_nxt);
-        if (!tern_timer_armed(&tp->rexmt))
-            tern_tcp_rexmt_arm(s, tp);
-        if (fin)
-            break;
     }
     if (tp->ack_now)
         send_segment(s, tp, tp->snd_nxt, TERN_TCP_ACK, 0, 0);

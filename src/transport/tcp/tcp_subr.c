@@ -40,12 +40,13 @@ int tern_tcp_attach(struct tern_stack *s, struct tern_socket *so)
     tern_ring_init(&tp->snd, so->sndbuf);
     tern_ring_init(&tp->rcv, so->rcvbuf);
     tern_tcp_reass_init(&tp->ooo, tern_tcp_ooo_limit(so->rcvbuf));
+    tern_tcp_sack_init(&tp->sackb);
+    tp->cc = s->cfg.tcp_congestion;
     tern_list_init(&tp->syn_q);
     tern_list_init(&tp->accept_q);
     tern_list_init(&tp->child_node);
     tern_tcp_timers_init(tp);
     so->tcb = tp;
-    (void)s;
     return 0;
 }
 
@@ -66,6 +67,7 @@ void tern_tcp_detach(struct tern_stack *s, struct tern_socket *so)
     tern_ring_destroy(&tp->snd);
     tern_ring_destroy(&tp->rcv);
     tern_tcp_reass_destroy(&tp->ooo);
+    tern_tcp_sack_clear(&tp->sackb);
     free(tp);
     so->tcb = NULL;
 }
@@ -125,6 +127,7 @@ void tern_tcp_drop(struct tern_stack *s, struct tern_tcpcb *tp, int err)
     tern_tcp_set_state(s, tp, TCPS_CLOSED);
     cancel_timers(s, tp);
     tern_tcp_reass_purge(&tp->ooo);
+    tern_tcp_sack_clear(&tp->sackb);
     /* A child that never reached ESTABLISHED is nobody's business: off
      * the SYN queue. One on the accept queue stays for accept to find. */
     if (tp->listener && tern_list_linked(&tp->child_node) && tp->in_syn_q) {

@@ -35,11 +35,23 @@ static void rexmt_fire(struct tern_stack *s, struct tern_timer *t)
     tp->rto = tp->rto * 2 > TERN_TCP_RTO_MAX_NS ? TERN_TCP_RTO_MAX_NS : tp->rto * 2;
     tp->rtt_timing = false;
     if (!handshake) {
-        uint32_t flight = tp->snd_max - tp->snd_una;
-        tp->ssthresh = flight / 2 > 2u * tp->mss ? flight / 2 : 2u * tp->mss;
-        tp->cwnd = tp->mss;
+        /* The window falls to one segment; ssthresh is set once per run
+         * of timeouts, from the flight before the first (RFC 5681 eq. 4
+         * is for a segment "not yet resent"), as Linux does. */
+        if (tp->retransmits == 1)
+            TERN_TCP_CC(s, tp)->timeout(tp, s->now);
+        else
+            tp->cwnd = tp->mss;
         tp->in_recovery = false;
+        tp->sack_recovery = false;
         tp->dupacks = 0;
+        /* Everything sent so far is resent from SND.UNA; duplicate ACKs
+         * for it must not start a fast retransmit of their own. */
+        tp->rto_recovery = true;
+        tp->recover = tp->snd_max;
+        /* What was SACKed may be reneged (RFC 2018 section 8): start
+         * over from SND.UNA with a clean scoreboard, as FreeBSD does. */
+        tern_tcp_sack_clear(&tp->sackb);
     }
     tp->snd_nxt = tp->snd_una; /* the FIN, if sent, goes again after the data */
     tern_tcp_output(s, tp);

@@ -1,0 +1,72 @@
+/*
+ * The sender's SACK scoreboard (RFC 2018) and what RFC 6675's loss
+ * recovery asks of it: which bytes above SND.UNA the peer holds, which
+ * holes are lost (IsLost), how much is in the network (SetPipe), and what
+ * to send next (NextSeg).
+ *
+ * Shape. A sorted array of disjoint, non-adjacent SACKed ranges strictly
+ * above SND.UNA and at or below SND.MAX; the holes are the gaps between
+ * SND.UNA and the ranges. It is allocated when the first SACK block
+ * arrives and freed when the cumulative ACK passes every range, so a
+ * connection without loss pays only the struct. At most
+ * TERN_TCP_SACKBOARD_MAX ranges are kept; a block that would need more is
+ * not recorded (counted): knowing less only makes recovery slower, never
+ * wrong, since nothing is freed from the send buffer until it is
+ * cumulatively acknowledged (RFC 2018 section 8: the receiver may renege).
+ *
+ * Ownership: a value inside the TCB; single-threaded like the core.
+ */
+#ifndef TERN_TRANSPORT_TCP_SACK_H
+#define TERN_TRANSPORT_TCP_SACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "wire/tcp.h"
+
+#define TERN_TCP_SACKBOARD_MAX 32
+#define TERN_TCP_DUPTHRESH 3 /* RFC 5681, RFC 6675 */
+
+struct tern_tcp_sackboard {
+    struct tern_tcp_sack_block *r; /* NULL while empty */
+    uint8_t n;
+    uint32_t sacked_bytes;
+};
+
+/* What one ACK's SACK option did to the board. */
+struct tern_tcp_sack_news {
+    bool new_sacked; /* some byte was SACKed for the first time */
+    uint8_t dsack;   /* D-SACK blocks (RFC 2883): reported, then ignored */
+    uint8_t invalid; /* blocks outside (una, max]: ignored */
+    uint8_t dropped; /* valid blocks the full board could not take */
+};
+
+void tern_tcp_sack_init(struct tern_tcp_sackboard *b);
+void tern_tcp_sack_clear(struct tern_tcp_sackboard *b);
+/* Forget what the cumulative ACK `una` covers. */
+void tern_tcp_sack_advance(struct tern_tcp_sackboard *b, uint32_t una);
+/* Record the blocks of an ACK whose cumulative ACK `una` has been
+ * applied, for data up to `max` (SND.MAX). */
+struct tern_tcp_sack_news tern_tcp_sack_update(struct tern_tcp_sackboard *b, uint32_t una,
+                                               uint32_t max,
+                                               const struct tern_tcp_sack_block *blocks,
+                                               unsigned n);
+static inline bool tern_tcp_sack_empty(const struct tern_tcp_sackboard *b)
+{
+    return b->n == 0;
+}
+/* RFC 6675 IsLost(seq) for an unSACKed seq above una. */
+bool tern_tcp_sack_is_lost(const struct tern_tcp_sackboard *b, uint32_t seq, uint32_t smss);
+/* RFC 6675 SetPipe: unSACKed bytes in [una, max) not deemed lost, plus
+ * those below high_rxt (sent again). */
+uint32_t tern_tcp_sack_pipe(const struct tern_tcp_sackboard *b, uint32_t una, uint32_t max,
+                            uint32_t high_rxt, uint32_t smss);
+/* RFC 6675 NextSeg rules (1) and (3): the next hole bytes to retransmit,
+ * at or above high_rxt: lost ones first (rule 1); with rule 3 allowed,
+ * else any hole. False if none. *len is at most smss. */
+bool tern_tcp_sack_next_hole(const struct tern_tcp_sackboard *b, uint32_t una, uint32_t high_rxt,
+                             uint32_t smss, bool lost_only, uint32_t *seq, uint32_t *len);
+/* Is seq inside a SACKed range? */
+bool tern_tcp_sack_holds(const struct tern_tcp_sackboard *b, uint32_t seq);
+
+#endif
