@@ -8,6 +8,7 @@
 #include "link/ether.h"
 #include "net/ipv4.h"
 #include "sock/api_internal.h"
+#include "transport/tcp/tcp_timewait.h"
 
 void tern_stack_config_default(struct tern_stack_config *cfg)
 {
@@ -91,6 +92,7 @@ struct tern_stack *tern_stack_new(const struct tern_stack_config *cfg)
     tern_reasm_init(s);
     tern_ipv4_init(s);
     tern_tcp_cc_setup(s->tcp_cc);
+    tern_tcp_tw_init(s);
     tern_list_init(&s->socks.all);
     tern_list_init(&s->socks.reap);
     if (tern_pcb_table_init(&s->udp_pcbs, "udp", false) < 0 ||
@@ -118,13 +120,15 @@ void tern_stack_free(struct tern_stack *s)
      * that holds timers and packets, so that nothing can fire or be
      * queued against what is about to go. */
     tern_sock_destroy_all(s);
+    tern_tcp_tw_destroy_all(s);
     tern_reasm_destroy(s);
     tern_arp_destroy(s);
     tern_ipv4_destroy(s);
     struct tern_live live;
     tern_stack_live(s, &live);
     TERN_ASSERT(s, live.packets == 0 && live.sockets == 0 && live.timers == 0 &&
-                       live.arp_entries == 0 && live.reasm_datagrams == 0,
+                       live.arp_entries == 0 && live.reasm_datagrams == 0 &&
+                       live.tcp_timewait == 0,
                 "stack teardown leaked objects: %llu packets, %llu sockets, %llu timers, "
                 "%llu arp entries, %llu reassembly queues",
                 (unsigned long long)live.packets, (unsigned long long)live.sockets,

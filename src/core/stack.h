@@ -66,7 +66,9 @@ struct tern_stack {
 
     /* TCP congestion control tables, by enum tern_tcp_cc (tcp_cc.h). */
     struct tern_tcp_cc_ops tcp_cc[TERN_TCP_CC_COUNT];
-    /* TCP connections in TIME_WAIT (tern_live.tcp_timewait). */
+    /* TCP TIME_WAIT records (tcp_timewait.h) and their count
+     * (tern_live.tcp_timewait). */
+    struct tern_list tcp_tw;
     uint64_t tcp_timewait_count;
 
     /* RFC 6056 algorithm 3's table of per-hash increments. */

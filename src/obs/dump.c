@@ -45,6 +45,7 @@ void tern_sockets_dump(const struct tern_stack *s, FILE *f)
                 so->pcb.reuseport ? "reuseport " : "", so->nonblock ? "nonblock " : "",
                 so->so_error ? "error " : "");
     }
+    tern_tcp_tw_dump(s, f);
 }
 
 struct timer_dump_ctx {

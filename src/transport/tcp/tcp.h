@@ -25,6 +25,7 @@
 #include "transport/tcp/tcp_cc.h"
 #include "transport/tcp/tcp_reass.h"
 #include "transport/tcp/tcp_sack.h"
+#include "transport/tcp/tcp_timewait.h"
 
 struct tern_stack;
 struct tern_socket;
@@ -108,7 +109,7 @@ struct tern_tcpcb {
     struct tern_ring snd, rcv;
     struct tern_tcp_reass ooo;
 
-    struct tern_timer rexmt, delack, persist, twtimer, keepalive;
+    struct tern_timer rexmt, delack, persist, finwait2, keepalive;
 
     /* Keepalive (RFC 1122 4.2.3.6, Linux's knobs and defaults). */
     bool keepalive_on;
@@ -127,7 +128,6 @@ struct tern_tcpcb {
     struct tern_list child_node;
     struct tern_socket *listener;
     bool in_syn_q;     /* on syn_q (not yet established) rather than accept_q */
-    bool orphan_timer; /* twtimer runs as the orphaned FIN_WAIT_2 timeout */
     bool opened;       /* a SYN was sent or received: it has been a connection */
     bool connect_reported; /* connect() has returned 0 after EINPROGRESS */
     uint32_t snd_buf_seq; /* sequence number of the first byte of the send ring */
@@ -176,6 +176,10 @@ uint32_t tern_tcp_send_data(struct tern_stack *s, struct tern_tcpcb *tp, uint32_
                             uint32_t len);
 /* Send a segment with no data: flags, at seq, acking ack (if ACK set). */
 void tern_tcp_send_ctl(struct tern_stack *s, struct tern_tcpcb *tp, uint8_t flags, uint32_t seq);
+/* Send a segment without data and without a connection block: h's ports,
+ * numbers, flags, window and options are the caller's (hlen is set here). */
+void tern_tcp_emit_ctl(struct tern_stack *s, uint32_t laddr, uint32_t faddr,
+                       struct tern_tcp_hdr *h, uint8_t ttl, uint8_t tos);
 /* A reset for a segment that has no connection (RFC 9293 3.10.7.1). */
 void tern_tcp_reset_for(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
                         uint16_t fport, uint32_t seg_seq, uint32_t seg_ack, uint8_t seg_flags,

@@ -236,32 +236,31 @@ static bool seq_acceptable(const struct tern_tcpcb *tp, const struct seg *sg, ui
            tern_seq_between(sg->seq + len - 1, tp->rcv_nxt, tp->rcv_nxt + rcv_wnd);
 }
 
+static bool challenge_ack_allowed(struct tern_stack *s);
+
+/* RFC 5961 sections 3.2, 4.2, 5.2: a challenge ACK, rate limited per stack
+ * as its section 7 asks (a 1000/s budget, like Linux's old default,
+ * renewed each second). */
 static void challenge_ack(struct tern_stack *s, struct tern_tcpcb *tp)
 {
-    /* RFC 5961 sections 3.2, 4.2, 5.2, rate limited per stack as its
-     * section 7 asks (a 1000/s budget, like Linux's old default, renewed
-     * each second). */
-    uint64_t second = s->now / TERN_NS_PER_SEC;
-    if (second != s->chack_second) {
-        s->chack_second = second;
-        s->chack_sent = 0;
-    }
-    if (s->chack_sent >= TERN_TCP_CHALLENGE_ACKS_PER_SEC) {
-        tern_count(s, TERN_C_DROP_TCP_CHALLENGE_ACK_LIMIT);
-        return;
-    }
-    s->chack_sent++;
-    tern_count(s, TERN_C_TCP_CHALLENGE_ACK);
-    tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_nxt);
+    if (challenge_ack_allowed(s))
+        tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_nxt);
 }
 
-static void enter_time_wait(struct tern_stack *s, struct tern_tcpcb *tp)
+/* RFC 9293: TIME_WAIT holds the 4-tuple for 2MSL. The connection lives on
+ * as a compact record and the socket is let go now (tcp_timewait.h);
+ * `tp` is CLOSED on return. An ACK the caller owes the peer (for its FIN)
+ * is sent from the record. */
+static void enter_time_wait(struct tern_stack *s, struct tern_tcpcb *tp, bool ack_fin)
 {
-    tern_tcp_set_state(s, tp, TCPS_TIME_WAIT);
-    tern_timer_cancel(s, &tp->rexmt);
-    tern_timer_cancel(s, &tp->persist);
-    tp->orphan_timer = false;
-    tern_timer_arm(s, &tp->twtimer, s->now + s->cfg.tcp_timewait_ns);
+    uint32_t laddr = tp->so->pcb.laddr, faddr = tp->so->pcb.faddr;
+    uint16_t lport = tp->so->pcb.lport, fport = tp->so->pcb.fport;
+    tern_tcp_tw_enter(s, tp);
+    if (!ack_fin)
+        return;
+    struct tern_inpcb *pcb = tern_pcb_lookup_conn(s, &s->tcp_pcbs, laddr, lport, faddr, fport);
+    if (pcb && pcb->kind == TERN_PCB_TIMEWAIT)
+        tern_tcp_tw_send_ack(s, tern_tcp_tw_of(pcb));
 }
 
 /* The child finished its handshake: from the SYN queue to the accept
@@ -449,14 +448,15 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
             if (tp->so->life == SOCK_LIFE_PROTO_ONLY) {
                 /* Orphaned: do not wait forever for the peer's FIN
                  * (Linux's tcp_fin_timeout, 60 s). */
-                tp->orphan_timer = true;
-                tern_timer_arm(s, &tp->twtimer, s->now + TERN_TCP_FIN_TIMEOUT_NS);
+                tern_timer_arm(s, &tp->finwait2, s->now + TERN_TCP_FIN_TIMEOUT_NS);
             }
         }
         break;
     case TCPS_CLOSING:
-        if (fin_acked)
-            enter_time_wait(s, tp);
+        if (fin_acked) {
+            enter_time_wait(s, tp, false); /* their FIN was acked already */
+            return false;
+        }
         break;
     case TCPS_LAST_ACK:
         if (fin_acked) {
@@ -521,13 +521,12 @@ static void fin_input(struct tern_stack *s, struct tern_tcpcb *tp)
         break;
     case TCPS_FIN_WAIT_1:
         if (tp->fin_queued && tern_seq_gt(tp->snd_una, tern_tcp_fin_seq(tp)))
-            enter_time_wait(s, tp);
+            enter_time_wait(s, tp, true);
         else
             tern_tcp_set_state(s, tp, TCPS_CLOSING);
         break;
     case TCPS_FIN_WAIT_2:
-        tern_timer_cancel(s, &tp->twtimer);
-        enter_time_wait(s, tp);
+        enter_time_wait(s, tp, true);
         break;
     default:
         break;
@@ -568,8 +567,6 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
         tern_count(s, TERN_C_DROP_TCP_OUT_OF_WINDOW);
         if (!(sg->flags & TERN_TCP_RST)) {
             /* RFC 9293: an unacceptable segment is answered with an ACK. */
-            if (tp->state == TCPS_TIME_WAIT && (sg->flags & TERN_TCP_FIN))
-                tern_timer_arm(s, &tp->twtimer, s->now + s->cfg.tcp_timewait_ns);
             tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_nxt);
         }
         return;
@@ -596,11 +593,6 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
     }
     /* Second: RST (RFC 5961 3.2: exact match resets, in window challenges). */
     if (sg->flags & TERN_TCP_RST) {
-        if (tp->state == TCPS_TIME_WAIT) {
-            /* RFC 1337: a RST must not cut TIME_WAIT short. */
-            tern_count(s, TERN_C_DROP_TCP_TIME_WAIT_RST);
-            return;
-        }
         if (sg->seq != tp->rcv_nxt) {
             challenge_ack(s, tp);
             return;
@@ -652,12 +644,9 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
     if (sg->flags & TERN_TCP_FIN) {
         uint32_t fin_seq = sg->seq + sg->len;
         if (fin_seq == tp->rcv_nxt && tp->state != TCPS_CLOSE_WAIT && tp->state != TCPS_CLOSING &&
-            tp->state != TCPS_LAST_ACK && tp->state != TCPS_TIME_WAIT)
+            tp->state != TCPS_LAST_ACK)
             fin_input(s, tp);
-        else if (tp->state == TCPS_TIME_WAIT) {
-            tp->ack_now = true; /* a retransmitted FIN: ack it, restart 2MSL */
-            tern_timer_arm(s, &tp->twtimer, s->now + s->cfg.tcp_timewait_ns);
-        } else if (tern_seq_gt(fin_seq, tp->rcv_nxt)) {
+        else if (tern_seq_gt(fin_seq, tp->rcv_nxt)) {
             tp->rcv_fin_pending = true;
             tp->rcv_fin_seq = fin_seq;
         } else {
@@ -668,11 +657,79 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
         tp->rcv_fin_pending = false;
         fin_input(s, tp);
     }
-    if (tp->state == TCPS_TIME_WAIT && tp->ack_now) {
-        tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_nxt);
-        return;
-    }
     tern_tcp_output(s, tp);
+}
+
+/* ---- TIME_WAIT (RFC 9293 3.10.7.4), on the record alone ---- */
+
+/* The per-stack budget of RFC 5961 section 7 for challenge ACKs. */
+static bool challenge_ack_allowed(struct tern_stack *s)
+{
+    uint64_t second = s->now / TERN_NS_PER_SEC;
+    if (second != s->chack_second) {
+        s->chack_second = second;
+        s->chack_sent = 0;
+    }
+    if (s->chack_sent >= TERN_TCP_CHALLENGE_ACKS_PER_SEC) {
+        tern_count(s, TERN_C_DROP_TCP_CHALLENGE_ACK_LIMIT);
+        return false;
+    }
+    s->chack_sent++;
+    tern_count(s, TERN_C_TCP_CHALLENGE_ACK);
+    return true;
+}
+
+/* Returns true when the record made way for a new incarnation of the
+ * 4-tuple: the caller looks the segment up again (a listener may take it). */
+static bool timewait_input(struct tern_stack *s, struct tern_tcp_tw *tw, const struct seg *sg)
+{
+    if (sg->flags & TERN_TCP_RST) {
+        /* RFC 1337 (TIME-WAIT assassination): a reset must not cut the
+         * wait short, whatever its sequence number. */
+        tern_count(s, TERN_C_DROP_TCP_TIME_WAIT_RST);
+        return false;
+    }
+    bool has_ts = tw->ts_ok && sg->opt.has_ts;
+    bool ts_old = has_ts && (int32_t)(sg->opt.ts_val - tw->ts_recent) < 0;
+    if ((sg->flags & TERN_TCP_SYN) && !(sg->flags & TERN_TCP_ACK)) {
+        /* A new connection may reuse the 4-tuple if it cannot be taken
+         * for the old one: its sequence number is past the old sequence
+         * space (RFC 9293 3.10.7.4 note, BSD's rule) or, with
+         * timestamps, its timestamp is newer (RFC 6191). */
+        if (tern_seq_gt(sg->seq, tw->rcv_nxt) ||
+            (has_ts && (int32_t)(sg->opt.ts_val - tw->ts_recent) > 0)) {
+            tern_count(s, TERN_C_TCP_TIME_WAIT_REUSED);
+            tern_tcp_tw_free(s, tw);
+            return true;
+        }
+        /* Otherwise an old duplicate or a blind SYN: RFC 5961 4.2. */
+        if (challenge_ack_allowed(s))
+            tern_tcp_tw_send_ack(s, tw);
+        return false;
+    }
+    if (ts_old) {
+        /* RFC 7323 5.3, PAWS: an old duplicate; say where we are. */
+        tern_count(s, TERN_C_DROP_TCP_PAWS);
+        tern_tcp_tw_send_ack(s, tw);
+        return false;
+    }
+    if (sg->flags & TERN_TCP_FIN) {
+        /* "The only thing that can arrive in this state is a
+         * retransmission of the remote FIN. Acknowledge it, and restart
+         * the 2 MSL timeout." */
+        if (has_ts)
+            tw->ts_recent = sg->opt.ts_val;
+        tern_tcp_tw_restart(s, tw);
+        tern_tcp_tw_send_ack(s, tw);
+        return false;
+    }
+    if (sg->len == 0 && sg->seq == tw->rcv_nxt && (sg->flags & TERN_TCP_ACK))
+        return false; /* an in-window bare ACK (our last one's echo): nothing to say */
+    /* Anything else is out of place: answer with an ACK (RFC 9293
+     * 3.10.7.4, first check), which tells the sender where we stand. */
+    tern_count(s, TERN_C_DROP_TCP_OUT_OF_WINDOW);
+    tern_tcp_tw_send_ack(s, tw);
+    return false;
 }
 
 void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
@@ -703,6 +760,13 @@ void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
                      .seq = h.seq, .ack = h.ack, .flags = h.flags, .wnd = h.wnd,
                      .data = tern_pkt_data(p) + h.hlen, .len = p->len - h.hlen, .opt = h.opt};
     struct tern_inpcb *pcb = tern_pcb_lookup(s, &s->tcp_pcbs, dst, h.dport, src, h.sport);
+    if (pcb && pcb->kind == TERN_PCB_TIMEWAIT) {
+        if (!timewait_input(s, tern_tcp_tw_of(pcb), &sg)) {
+            tern_pkt_free_take(s, p);
+            return;
+        }
+        pcb = tern_pcb_lookup(s, &s->tcp_pcbs, dst, h.dport, src, h.sport);
+    }
     if (!pcb) {
         tern_count(s, TERN_C_DROP_TCP_NO_SOCKET);
         tern_tcp_reset_for(s, dst, h.dport, src, h.sport, sg.seq, sg.ack, sg.flags, seg_len(&sg));
@@ -710,23 +774,6 @@ void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
         return;
     }
     struct tern_tcpcb *tp = tern_sock_of_pcb(pcb)->tcb;
-    if (tp->state == TCPS_TIME_WAIT && (sg.flags & TERN_TCP_SYN) &&
-        !(sg.flags & (TERN_TCP_ACK | TERN_TCP_RST)) && tern_seq_gt(sg.seq, tp->rcv_nxt)) {
-        /* A new incarnation of the same 4-tuple, beyond the old one's
-         * sequence space (RFC 9293 3.10.7.4 note, as Linux and BSD): end
-         * TIME_WAIT and let a listener take the SYN. */
-        tern_count(s, TERN_C_TCP_TIME_WAIT_REUSED);
-        tern_tcp_drop(s, tp, 0);
-        pcb = tern_pcb_lookup(s, &s->tcp_pcbs, dst, h.dport, src, h.sport);
-        if (!pcb) {
-            tern_count(s, TERN_C_DROP_TCP_NO_SOCKET);
-            tern_tcp_reset_for(s, dst, h.dport, src, h.sport, sg.seq, sg.ack, sg.flags,
-                               seg_len(&sg));
-            tern_pkt_free_take(s, p);
-            return;
-        }
-        tp = tern_sock_of_pcb(pcb)->tcb;
-    }
     switch (tp->state) {
     case TCPS_LISTEN:
         listen_input(s, tp, &sg);

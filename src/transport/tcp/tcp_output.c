@@ -96,6 +96,22 @@ void tern_tcp_send_ctl(struct tern_stack *s, struct tern_tcpcb *tp, uint8_t flag
     send_segment(s, tp, seq, flags, 0, 0);
 }
 
+void tern_tcp_emit_ctl(struct tern_stack *s, uint32_t laddr, uint32_t faddr,
+                       struct tern_tcp_hdr *h, uint8_t ttl, uint8_t tos)
+{
+    h->hlen = (uint8_t)(TERN_TCP_HLEN + tern_tcp_opts_len(&h->opt));
+    struct tern_pkt *p = tern_pkt_alloc(s, TERN_PKT_HEADROOM, h->hlen);
+    if (!p)
+        return; /* counted by the pool; the peer will retransmit */
+    tern_tcp_emit(tern_pkt_data(p), p->len, laddr, faddr, h);
+    tern_count(s, TERN_C_TCP_TX);
+    if (h->flags & TERN_TCP_RST)
+        tern_count(s, TERN_C_TCP_TX_RST);
+    struct tern_ipv4_out o = {.src = laddr, .dst = faddr, .proto = TERN_IPPROTO_TCP,
+                              .ttl = ttl, .tos = tos, .df = true};
+    tern_ipv4_output_take(s, p, &o);
+}
+
 void tern_tcp_reset_for(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
                         uint16_t fport, uint32_t seg_seq, uint32_t seg_ack, uint8_t seg_flags,
                         uint32_t seg_len)
@@ -104,7 +120,7 @@ void tern_tcp_reset_for(struct tern_stack *s, uint32_t laddr, uint16_t lport, ui
      * the reset takes its sequence number from it, else it acks it. */
     if (seg_flags & TERN_TCP_RST)
         return;
-    struct tern_tcp_hdr h = {.sport = lport, .dport = fport, .hlen = TERN_TCP_HLEN};
+    struct tern_tcp_hdr h = {.sport = lport, .dport = fport};
     if (seg_flags & TERN_TCP_ACK) {
         h.seq = seg_ack;
         h.flags = TERN_TCP_RST;
@@ -112,15 +128,7 @@ void tern_tcp_reset_for(struct tern_stack *s, uint32_t laddr, uint16_t lport, ui
         h.ack = seg_seq + seg_len;
         h.flags = TERN_TCP_RST | TERN_TCP_ACK;
     }
-    struct tern_pkt *p = tern_pkt_alloc(s, TERN_PKT_HEADROOM, TERN_TCP_HLEN);
-    if (!p)
-        return;
-    tern_tcp_emit(tern_pkt_data(p), p->len, laddr, faddr, &h);
-    tern_count(s, TERN_C_TCP_TX);
-    tern_count(s, TERN_C_TCP_TX_RST);
-    struct tern_ipv4_out o = {.src = laddr, .dst = faddr, .proto = TERN_IPPROTO_TCP,
-                              .ttl = s->cfg.ip_default_ttl, .df = true};
-    tern_ipv4_output_take(s, p, &o);
+    tern_tcp_emit_ctl(s, laddr, faddr, &h, s->cfg.ip_default_ttl, 0);
 }
 
 static bool fin_state(enum tern_tcp_state st)

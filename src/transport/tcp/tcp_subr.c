@@ -56,7 +56,7 @@ void tern_tcp_detach(struct tern_stack *s, struct tern_socket *so)
     if (!tp)
         return;
     TERN_ASSERT(s, !tern_timer_armed(&tp->rexmt) && !tern_timer_armed(&tp->delack) &&
-                       !tern_timer_armed(&tp->persist) && !tern_timer_armed(&tp->twtimer) &&
+                       !tern_timer_armed(&tp->persist) && !tern_timer_armed(&tp->finwait2) &&
                        !tern_timer_armed(&tp->keepalive),
                 "socket #%llu freed with a TCP timer armed (state %s)",
                 (unsigned long long)so->id, tern_tcp_state_name(tp->state));
@@ -77,7 +77,7 @@ static void cancel_timers(struct tern_stack *s, struct tern_tcpcb *tp)
     tern_timer_cancel(s, &tp->rexmt);
     tern_timer_cancel(s, &tp->delack);
     tern_timer_cancel(s, &tp->persist);
-    tern_timer_cancel(s, &tp->twtimer);
+    tern_timer_cancel(s, &tp->finwait2);
     tern_timer_cancel(s, &tp->keepalive);
 }
 
@@ -98,10 +98,7 @@ void tern_tcp_teardown(struct tern_stack *s, struct tern_socket *so)
 
 void tern_tcp_set_state(struct tern_stack *s, struct tern_tcpcb *tp, enum tern_tcp_state st)
 {
-    if (tp->state == TCPS_TIME_WAIT)
-        s->tcp_timewait_count--;
-    if (st == TCPS_TIME_WAIT)
-        s->tcp_timewait_count++;
+    (void)s;
     tp->state = st;
 }
 

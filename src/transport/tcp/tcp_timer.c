@@ -1,5 +1,6 @@
 /* TCP's timers: retransmission (RFC 6298), delayed ACK (RFC 1122
- * 4.2.3.2), persist (RFC 9293 3.8.6.1) and TIME_WAIT / orphan timeouts. */
+ * 4.2.3.2), persist (RFC 9293 3.8.6.1), keepalive and the orphaned
+ * FIN_WAIT_2 timeout. TIME_WAIT's timer is its record's (tcp_timewait.c). */
 #include <errno.h>
 
 #include "core/stack.h"
@@ -81,11 +82,12 @@ static void persist_fire(struct tern_stack *s, struct tern_timer *t)
     }
 }
 
-static void tw_fire(struct tern_stack *s, struct tern_timer *t)
+/* An orphaned connection (the user closed it) waits in FIN_WAIT_2 for the
+ * peer's FIN only so long (Linux's tcp_fin_timeout). */
+static void finwait2_fire(struct tern_stack *s, struct tern_timer *t)
 {
-    struct tern_tcpcb *tp = tcb_of(t, offsetof(struct tern_tcpcb, twtimer));
-    if (tp->orphan_timer)
-        tern_count(s, TERN_C_TCP_ORPHAN_TIMEOUT);
+    struct tern_tcpcb *tp = tcb_of(t, offsetof(struct tern_tcpcb, finwait2));
+    tern_count(s, TERN_C_TCP_ORPHAN_TIMEOUT);
     tern_tcp_drop(s, tp, 0);
 }
 
@@ -141,7 +143,7 @@ void tern_tcp_timers_init(struct tern_tcpcb *tp)
     tern_timer_init(&tp->rexmt, rexmt_fire, "tcp-rexmt");
     tern_timer_init(&tp->delack, delack_fire, "tcp-delack");
     tern_timer_init(&tp->persist, persist_fire, "tcp-persist");
-    tern_timer_init(&tp->twtimer, tw_fire, "tcp-2msl");
+    tern_timer_init(&tp->finwait2, finwait2_fire, "tcp-finwait2");
 }
 
 void tern_tcp_rexmt_arm(struct tern_stack *s, struct tern_tcpcb *tp)

@@ -200,16 +200,14 @@ void tern_tcp_close(struct tern_stack *s, struct tern_socket *so)
     /* Unread data or SO_LINGER 0: abort with a RST (RFC 9293 3.10.4,
      * RFC 2525 2.17), as Linux does. */
     if (tern_ring_len(&tp->rcv) > 0 || tp->linger_zero) {
-        if (tp->state != TCPS_TIME_WAIT)
-            tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_nxt);
+        tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_nxt);
         tern_tcp_drop(s, tp, 0);
         return;
     }
     if (!tp->fin_queued)
         tern_tcp_shutdown(s, so, false, true);
-    if (tp->state == TCPS_FIN_WAIT_2 && !tern_timer_armed(&tp->twtimer)) {
-        tp->orphan_timer = true;
-        tern_timer_arm(s, &tp->twtimer, s->now + TERN_TCP_FIN_TIMEOUT_NS);
+    if (tp->state == TCPS_FIN_WAIT_2 && !tern_timer_armed(&tp->finwait2)) {
+        tern_timer_arm(s, &tp->finwait2, s->now + TERN_TCP_FIN_TIMEOUT_NS);
     }
 }
 
