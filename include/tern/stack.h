@@ -109,6 +109,7 @@ struct tern_live {
     uint64_t arp_entries;
     uint64_t reasm_datagrams;
     uint64_t tcp_timewait;    /* TIME_WAIT connections (expire on their own) */
+    uint64_t tcp_requests;    /* handshakes pending on listeners' SYN queues */
 };
 TERN_API void tern_stack_live(const struct tern_stack *s, struct tern_live *out);
 

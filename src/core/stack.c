@@ -85,6 +85,7 @@ struct tern_stack *tern_stack_new(const struct tern_stack_config *cfg)
     derive_key(s, &s->key_isn);
     tern_rng_fill(&s->rng, s->ipid_table, sizeof(s->ipid_table));
     tern_rng_fill(&s->rng, s->port_table, sizeof(s->port_table));
+    derive_key(s, &s->key_cookie); /* last: the others stay as they were */
     s->icmp_tokens_ns = (uint64_t)cfg->icmp_burst * TERN_NS_PER_SEC;
     tern_pkt_pool_init(&s->pool, cfg->pkt_cache, cfg->max_packets);
     tern_wheel_init(&s->wheel, 0);
@@ -128,7 +129,7 @@ void tern_stack_free(struct tern_stack *s)
     tern_stack_live(s, &live);
     TERN_ASSERT(s, live.packets == 0 && live.sockets == 0 && live.timers == 0 &&
                        live.arp_entries == 0 && live.reasm_datagrams == 0 &&
-                       live.tcp_timewait == 0,
+                       live.tcp_timewait == 0 && live.tcp_requests == 0,
                 "stack teardown leaked objects: %llu packets, %llu sockets, %llu timers, "
                 "%llu arp entries, %llu reassembly queues",
                 (unsigned long long)live.packets, (unsigned long long)live.sockets,
@@ -219,6 +220,7 @@ void tern_stack_live(const struct tern_stack *s, struct tern_live *out)
     out->arp_entries = s->arp.count;
     out->reasm_datagrams = s->reasm.count;
     out->tcp_timewait = s->tcp_timewait_count;
+    out->tcp_requests = s->tcp_req_count;
 }
 
 void tern_drop_take(struct tern_stack *s, struct tern_pkt *p, enum tern_counter_id why)

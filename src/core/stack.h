@@ -40,6 +40,7 @@ struct tern_stack {
     struct tern_siphash_key key_ipid;  /* RFC 6864/7739: per-destination IP IDs */
     struct tern_siphash_key key_flow;  /* reuseport selection */
     struct tern_siphash_key key_isn;   /* RFC 6528 (TCP) */
+    struct tern_siphash_key key_cookie; /* RFC 4987 SYN cookies */
 
     uint64_t counters[TERN_COUNTER__COUNT];
 
@@ -70,6 +71,8 @@ struct tern_stack {
      * (tern_live.tcp_timewait). */
     struct tern_list tcp_tw;
     uint64_t tcp_timewait_count;
+    /* Handshakes on listeners' SYN queues (tern_live.tcp_requests). */
+    uint64_t tcp_req_count;
 
     /* RFC 6056 algorithm 3's table of per-hash increments. */
     uint16_t port_table[256];

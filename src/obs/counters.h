@@ -93,7 +93,13 @@
     X(DROP_TCP_BAD_OPTION, "drop.tcp.bad_option", "malformed TCP options")                \
     X(DROP_TCP_BROADCAST, "drop.tcp.broadcast", "TCP segments sent to a broadcast")       \
     X(DROP_TCP_NO_SOCKET, "drop.tcp.no_socket", "segments for no connection or listener") \
-    X(DROP_TCP_LISTEN_OVERFLOW, "drop.tcp.listen_overflow", "SYNs dropped: listen queue full") \
+    X(DROP_TCP_LISTEN_OVERFLOW, "drop.tcp.listen_overflow", "SYNs dropped: accept queue full (or no memory)") \
+    X(DROP_TCP_SYN_QUEUE_FULL, "drop.tcp.syn_queue_full", "SYNs dropped: SYN queue full and SYN cookies off") \
+    X(DROP_TCP_ACCEPT_OVERFLOW, "drop.tcp.accept_overflow", "handshakes not completed: accept queue full") \
+    X(TCP_SYNCOOKIE_SENT, "tcp.syncookie_sent", "SYN,ACKs sent with a SYN cookie (RFC 4987)") \
+    X(TCP_SYNCOOKIE_OK, "tcp.syncookie_ok", "handshakes completed by a valid SYN cookie") \
+    X(TCP_SYN_RECV_TIMEOUT, "tcp.syn_recv_timeout", "handshakes given up: SYN,ACK never acknowledged") \
+    X(TCP_LISTEN_MIGRATED, "tcp.listen_migrated", "pending connections handed to another reuseport listener") \
     X(DROP_TCP_OUT_OF_WINDOW, "drop.tcp.out_of_window", "segments outside the receive window") \
     X(DROP_TCP_BAD_ACK, "drop.tcp.bad_ack", "segments acking what was never sent")        \
     X(DROP_TCP_RCVBUF_FULL, "drop.tcp.rcvbuf_full", "in-order bytes beyond the receive buffer") \

@@ -44,6 +44,8 @@ void tern_sockets_dump(const struct tern_stack *s, FILE *f)
                 so->rx_dropped, so->pcb.table ? "bound " : "", so->pcb.reuseaddr ? "reuseaddr " : "",
                 so->pcb.reuseport ? "reuseport " : "", so->nonblock ? "nonblock " : "",
                 so->so_error ? "error " : "");
+        if (so->tcb && so->tcb->state == TCPS_LISTEN)
+            tern_tcp_req_dump(s, so->tcb, f);
     }
     tern_tcp_tw_dump(s, f);
 }

@@ -6,8 +6,10 @@
  * connected peer are copied here when they change, so a lookup never
  * dereferences a socket. A socket's PCB sits in a table exactly while its
  * protocol holds the socket (the protocol reference), so a PCB a lookup
- * finds always has a live socket behind it. A TIME_WAIT record is a PCB
- * with no socket at all (kind TERN_PCB_TIMEWAIT).
+ * finds always has a live socket behind it. A TIME_WAIT record and a
+ * listener's pending handshake are PCBs with no socket at all (kinds
+ * TERN_PCB_TIMEWAIT, TERN_PCB_REQUEST): check the kind before reaching
+ * for a socket.
  *
  * A table indexes its PCBs three ways, each O(1) or O(owners of a port):
  *   - bind buckets, by local port: every PCB holding a port, for bind
@@ -36,6 +38,7 @@ struct tern_reuseport_group;
 enum tern_pcb_kind {
     TERN_PCB_SOCKET,   /* embedded in a struct tern_socket */
     TERN_PCB_TIMEWAIT, /* embedded in a TCP TIME_WAIT record */
+    TERN_PCB_REQUEST,  /* embedded in a TCP SYN queue entry (tcp_listen.h) */
 };
 
 struct tern_inpcb {

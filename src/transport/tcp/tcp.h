@@ -23,6 +23,7 @@
 #include "core/timer.h"
 #include "wire/tcp.h"
 #include "transport/tcp/tcp_cc.h"
+#include "transport/tcp/tcp_listen.h"
 #include "transport/tcp/tcp_reass.h"
 #include "transport/tcp/tcp_sack.h"
 #include "transport/tcp/tcp_timewait.h"
@@ -121,13 +122,13 @@ struct tern_tcpcb {
     uint64_t user_timeout_ns;
     uint64_t unacked_since; /* when the oldest unacknowledged data left */
 
-    /* Listener: children in SYN_RECEIVED and children ready to accept. */
-    struct tern_list syn_q, accept_q;
-    uint32_t syn_q_len, accept_q_len, backlog;
-    /* Child: its place on its listener's queues, and the listener. */
+    /* Listener: handshakes in progress (request records) and children
+     * ready to accept (tcp_listen.h). */
+    struct tern_list req_q, accept_q;
+    uint32_t req_q_len, accept_q_len, backlog;
+    /* Child: its place on its listener's accept queue, and the listener. */
     struct tern_list child_node;
     struct tern_socket *listener;
-    bool in_syn_q;     /* on syn_q (not yet established) rather than accept_q */
     bool opened;       /* a SYN was sent or received: it has been a connection */
     bool connect_reported; /* connect() has returned 0 after EINPROGRESS */
     uint32_t snd_buf_seq; /* sequence number of the first byte of the send ring */
@@ -209,6 +210,19 @@ void tern_tcp_timers_init(struct tern_tcpcb *tp);
 /* Choose ISS, MSS to announce and window scale for a new connection
  * whose PCB addresses are set. */
 void tern_tcp_prepare(struct tern_stack *s, struct tern_tcpcb *tp);
+/* RFC 6528's initial sequence number for a 4-tuple, now. */
+uint32_t tern_tcp_isn(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
+                      uint16_t fport);
+/* The MSS we announce towards faddr: the route's MTU, capped by TCP_MAXSEG. */
+uint16_t tern_tcp_our_mss(struct tern_stack *s, uint32_t faddr, uint16_t user_mss);
+/* The window scale a receive buffer needs (RFC 7323 2.2). */
+uint8_t tern_tcp_wscale_for(uint32_t rcvbuf);
+/* A per-connection timestamp offset, so TSvals do not leak uptime. */
+uint32_t tern_tcp_ts_offset(struct tern_stack *s, uint32_t iss, uint16_t fport);
+/* A passive open completed (a request's ACK or a SYN cookie): fill a new
+ * connection block and enter ESTABLISHED. */
+void tern_tcp_establish_passive(struct tern_stack *s, struct tern_tcpcb *tp,
+                                const struct tern_tcp_synparams *p);
 void tern_tcp_rexmt_arm(struct tern_stack *s, struct tern_tcpcb *tp);
 void tern_tcp_delack_arm(struct tern_stack *s, struct tern_tcpcb *tp);
 /* (Re)start keepalive timing if it is on and the connection synchronized. */

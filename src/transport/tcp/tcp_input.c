@@ -31,22 +31,6 @@ static uint32_t seg_len(const struct seg *sg)
     return sg->len + !!(sg->flags & TERN_TCP_SYN) + !!(sg->flags & TERN_TCP_FIN);
 }
 
-static uint32_t isn(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
-                    uint16_t fport)
-{
-    /* RFC 6528: a 4 us clock plus a keyed hash of the connection. */
-    uint32_t key[3] = {laddr, faddr, ((uint32_t)lport << 16) | fport};
-    return (uint32_t)(s->now / 4000) + (uint32_t)tern_siphash(&s->key_isn, key, sizeof(key));
-}
-
-static uint8_t wscale_for(uint32_t rcvbuf)
-{
-    uint8_t ws = 0;
-    while (ws < 14 && (rcvbuf >> ws) > 65535)
-        ws++;
-    return ws;
-}
-
 /* Options of a SYN (RFC 9293 3.7.1 MSS, RFC 7323 2.2 window scale). */
 static void take_syn_options(struct tern_stack *s, struct tern_tcpcb *tp, const struct seg *sg)
 {
@@ -71,16 +55,13 @@ static void take_syn_options(struct tern_stack *s, struct tern_tcpcb *tp, const 
 
 void tern_tcp_prepare(struct tern_stack *s, struct tern_tcpcb *tp)
 {
-    uint32_t mtu = tern_ipv4_mtu_to(s, tp->so->pcb.faddr);
-    tp->our_mss = (uint16_t)((mtu ? mtu : 576) - 40);
-    if (tp->user_mss && tp->user_mss < tp->our_mss)
-        tp->our_mss = tp->user_mss;
-    tp->rcv_wscale = wscale_for(tern_ring_limit(&tp->rcv));
-    tp->iss = isn(s, tp->so->pcb.laddr, tp->so->pcb.lport, tp->so->pcb.faddr, tp->so->pcb.fport);
+    const struct tern_inpcb *pcb = &tp->so->pcb;
+    tp->our_mss = tern_tcp_our_mss(s, pcb->faddr, tp->user_mss);
+    tp->rcv_wscale = tern_tcp_wscale_for(tern_ring_limit(&tp->rcv));
+    tp->iss = tern_tcp_isn(s, pcb->laddr, pcb->lport, pcb->faddr, pcb->fport);
     tp->snd_una = tp->snd_nxt = tp->snd_max = tp->iss;
     tp->snd_buf_seq = tp->iss + 1;
-    uint32_t key[2] = {tp->iss, tp->so->pcb.fport};
-    tp->ts_offset = (uint32_t)tern_siphash(&s->key_isn, key, sizeof(key));
+    tp->ts_offset = tern_tcp_ts_offset(s, tp->iss, pcb->fport);
     /* RFC 6928: an initial window of 10 segments, set once MSS is known. */
     tp->ssthresh = UINT32_MAX;
 }
@@ -91,75 +72,130 @@ static void init_cwnd(struct tern_stack *s, struct tern_tcpcb *tp)
     TERN_TCP_CC(s, tp)->init(tp, s->now);
 }
 
-/* ---- LISTEN (RFC 9293 3.10.7.2) ---- */
+/* ---- LISTEN (RFC 9293 3.10.7.2) and the SYN queue's requests ---- */
 
-static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, const struct seg *sg)
+static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg *sg);
+static bool challenge_ack_allowed(struct tern_stack *s);
+
+/* The handshake is complete: the established child (on the accept queue)
+ * takes the segment on, for its data and FIN. */
+static void child_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg *sg)
+{
+    synced_input(s, tp, sg);
+    if (tp->keepalive_on)
+        tern_tcp_keepalive_arm(s, tp);
+}
+
+static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, struct seg *sg)
 {
     if (sg->flags & TERN_TCP_RST)
         return;
     if (sg->flags & TERN_TCP_ACK) {
+        /* No request holds this 4-tuple: the ACK may finish a handshake a
+         * SYN cookie answered (RFC 4987 3.6); else it is reset. */
+        struct tern_tcp_synparams p;
+        if (!(sg->flags & TERN_TCP_SYN) && s->cfg.tcp_syncookies &&
+            tern_tcp_cookie_check(s, ltp, &p, sg->laddr, sg->lport, sg->faddr, sg->fport,
+                                  sg->seq, sg->ack, &sg->opt)) {
+            tern_count(s, TERN_C_TCP_SYNCOOKIE_OK);
+            struct tern_tcpcb *tp = tern_tcp_child_new(s, ltp, &p);
+            if (tp)
+                child_input(s, tp, sg);
+            return; /* no room: the peer sends again */
+        }
         tern_tcp_reset_for(s, sg->laddr, sg->lport, sg->faddr, sg->fport, sg->seq, sg->ack,
                            sg->flags, seg_len(sg));
         return;
     }
     if (!(sg->flags & TERN_TCP_SYN))
         return;
-    if (ltp->syn_q_len >= ltp->backlog || ltp->accept_q_len >= ltp->backlog) {
-        /* Full: drop the SYN; the peer retries (SYN cookies come later). */
+    if (ltp->accept_q_len >= ltp->backlog) {
+        /* Nobody is accepting: a handshake could not finish (Linux drops
+         * the SYN too, and the peer retries). */
         tern_count(s, TERN_C_DROP_TCP_LISTEN_OVERFLOW);
         return;
     }
-    struct tern_socket *lso = ltp->so;
-    struct tern_socket *so = tern_sock_new_proto(s, SOCK_KIND_TCP, SOCK_STREAM, IPPROTO_TCP);
-    if (!so) {
-        tern_count(s, TERN_C_DROP_TCP_LISTEN_OVERFLOW);
+    struct tern_tcp_synparams p;
+    tern_tcp_syn_params(s, ltp, &p, sg->laddr, sg->lport, sg->faddr, sg->fport, sg->seq, sg->wnd,
+                        &sg->opt);
+    bool full = ltp->req_q_len >= ltp->backlog;
+    if (s->cfg.tcp_syncookies == 2 || (full && s->cfg.tcp_syncookies == 1)) {
+        tern_tcp_cookie_synack(s, ltp, &p);
         return;
     }
-    so->rcvbuf = lso->rcvbuf;
-    so->sndbuf = lso->sndbuf;
-    so->ttl = lso->ttl;
-    so->tos = lso->tos;
-    if (tern_tcp_attach(s, so) != 0) {
-        tern_sock_release_proto(s, so);
+    if (full) {
+        tern_count(s, TERN_C_DROP_TCP_SYN_QUEUE_FULL);
         return;
     }
-    struct tern_tcpcb *tp = so->tcb;
-    tp->nodelay = ltp->nodelay;
-    tp->user_mss = ltp->user_mss;
-    tp->cc = ltp->cc; /* inherited, as on Linux */
-    struct tern_inpcb *pcb = &so->pcb;
-    pcb->laddr = sg->laddr;
-    pcb->lport = sg->lport;
-    pcb->faddr = sg->faddr;
-    pcb->fport = sg->fport;
-    pcb->connected = true;
-    pcb->reuseaddr = lso->pcb.reuseaddr;
-    if (tern_pcb_insert(s, lso->pcb.table, pcb) < 0) {
-        tern_tcp_detach(s, so);
-        tern_sock_release_proto(s, so);
+    tern_tcp_req_new(s, ltp, &p);
+}
+
+/* A segment for a request: SYN-RECEIVED without a connection block. */
+static void request_input(struct tern_stack *s, struct tern_tcp_req *req, struct seg *sg)
+{
+    struct tern_tcpcb *ltp = req->listener;
+    uint32_t rcv_nxt = req->p.irs + 1;
+    uint32_t rcv_wnd = ltp->so->rcvbuf;
+    bool in_window = tern_seq_between(sg->seq, rcv_nxt, rcv_nxt + rcv_wnd);
+    if (sg->flags & TERN_TCP_RST) {
+        /* RFC 5961 3.2: the exact sequence number ends the attempt (and
+         * quietly: the listener stays); in window, a challenge ACK. */
+        if (sg->seq == rcv_nxt) {
+            tern_count(s, TERN_C_TCP_RX_RST);
+            tern_tcp_req_free(s, req);
+        } else if (in_window && challenge_ack_allowed(s)) {
+            struct tern_tcp_hdr h = {.sport = req->p.lport, .dport = req->p.fport,
+                                     .seq = req->p.iss + 1, .ack = rcv_nxt,
+                                     .flags = TERN_TCP_ACK, .wnd = 65535};
+            tern_tcp_emit_ctl(s, req->p.laddr, req->p.faddr, &h, ltp->so->ttl, ltp->so->tos);
+        }
         return;
     }
-    tern_tcp_prepare(s, tp);
-    take_syn_options(s, tp, sg);
-    tp->ts_recent_at = s->now;
-    tp->irs = sg->seq;
-    tp->rcv_nxt = sg->seq + 1;
-    tp->rcv_adv = tp->rcv_nxt;
-    tp->snd_wnd = sg->wnd; /* a SYN's window is never scaled */
-    tp->snd_wl1 = sg->seq;
-    tp->snd_wl2 = tp->iss;
-    init_cwnd(s, tp);
-    tp->listener = lso;
-    tp->opened = true;
-    tp->keepalive_on = ltp->keepalive_on; /* inherited, as on Linux */
-    tp->keep_idle_s = ltp->keep_idle_s;
-    tp->keep_intvl_s = ltp->keep_intvl_s;
-    tp->keep_cnt = ltp->keep_cnt;
-    tp->in_syn_q = true;
-    tern_list_push_back(&ltp->syn_q, &tp->child_node);
-    ltp->syn_q_len++;
-    tern_tcp_set_state(s, tp, TCPS_SYN_RECEIVED);
-    tern_tcp_output(s, tp); /* the SYN,ACK */
+    if (sg->flags & TERN_TCP_SYN) {
+        /* The peer did not hear our SYN,ACK: say it again now, as Linux
+         * does, rather than at our retransmission timeout. Any other SYN
+         * here is answered by the SYN,ACK too: it names the sequence
+         * numbers this 4-tuple is using (RFC 9293 3.10.7.4, RFC 5961
+         * 4.2's challenge in SYN-RECEIVED's terms). */
+        if (sg->seq != req->p.irs && !challenge_ack_allowed(s))
+            return;
+        tern_tcp_req_send_synack(s, req);
+        return;
+    }
+    if (!(sg->flags & TERN_TCP_ACK))
+        return;
+    if (sg->ack != req->p.iss + 1) {
+        /* RFC 9293 3.10.7.4, SYN-RECEIVED: an unacceptable ACK is reset. */
+        tern_count(s, TERN_C_DROP_TCP_BAD_ACK);
+        tern_tcp_reset_for(s, sg->laddr, sg->lport, sg->faddr, sg->fport, sg->seq, sg->ack,
+                           sg->flags, seg_len(sg));
+        return;
+    }
+    if (!in_window && !(sg->seq == rcv_nxt)) {
+        tern_count(s, TERN_C_DROP_TCP_OUT_OF_WINDOW);
+        tern_tcp_req_send_synack(s, req);
+        return;
+    }
+    if (ltp->accept_q_len >= ltp->backlog) {
+        /* No room to accept: keep the request and drop the ACK; the
+         * SYN,ACK timer asks again (Linux without tcp_abort_on_overflow). */
+        tern_count(s, TERN_C_DROP_TCP_ACCEPT_OVERFLOW);
+        return;
+    }
+    struct tern_tcp_synparams p = req->p;
+    if (p.ts_ok && sg->opt.has_ts)
+        p.ts_recent = sg->opt.ts_val;
+    /* RFC 6298 (Karn): the handshake times the path unless the SYN,ACK
+     * was sent again. */
+    p.rtt_ns = req->retries == 0 ? s->now - req->sent_at : 0;
+    tern_tcp_req_free(s, req); /* the 4-tuple passes to the child */
+    struct tern_tcpcb *tp = tern_tcp_child_new(s, ltp, &p);
+    if (!tp) {
+        tern_tcp_reset_for(s, sg->laddr, sg->lport, sg->faddr, sg->fport, sg->seq, sg->ack,
+                           sg->flags, seg_len(sg));
+        return;
+    }
+    child_input(s, tp, sg);
 }
 
 /* ---- SYN_SENT (RFC 9293 3.10.7.3) ---- */
@@ -236,8 +272,6 @@ static bool seq_acceptable(const struct tern_tcpcb *tp, const struct seg *sg, ui
            tern_seq_between(sg->seq + len - 1, tp->rcv_nxt, tp->rcv_nxt + rcv_wnd);
 }
 
-static bool challenge_ack_allowed(struct tern_stack *s);
-
 /* RFC 5961 sections 3.2, 4.2, 5.2: a challenge ACK, rate limited per stack
  * as its section 7 asks (a 1000/s budget, like Linux's old default,
  * renewed each second). */
@@ -261,20 +295,6 @@ static void enter_time_wait(struct tern_stack *s, struct tern_tcpcb *tp, bool ac
     struct tern_inpcb *pcb = tern_pcb_lookup_conn(s, &s->tcp_pcbs, laddr, lport, faddr, fport);
     if (pcb && pcb->kind == TERN_PCB_TIMEWAIT)
         tern_tcp_tw_send_ack(s, tern_tcp_tw_of(pcb));
-}
-
-/* The child finished its handshake: from the SYN queue to the accept
- * queue, where accept (or poll) will find it. */
-static void child_established(struct tern_stack *s, struct tern_tcpcb *tp)
-{
-    if (!tp->listener || !tp->in_syn_q)
-        return;
-    struct tern_tcpcb *ltp = tp->listener->tcb;
-    tern_list_remove(&tp->child_node);
-    ltp->syn_q_len--;
-    tp->in_syn_q = false;
-    tern_list_push_back(&ltp->accept_q, &tp->child_node);
-    ltp->accept_q_len++;
 }
 
 static size_t rcv_sink(void *arg, const void *p, size_t n)
@@ -347,7 +367,6 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         tp->snd_wnd = sg->wnd << tp->snd_wscale;
         tp->snd_wl1 = sg->seq;
         tp->snd_wl2 = sg->ack;
-        child_established(s, tp);
         if (tp->fin_queued)
             tern_tcp_set_state(s, tp, TCPS_FIN_WAIT_1); /* the user shut down meanwhile */
     }
@@ -556,8 +575,8 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
     }
     if (tp->state == TCPS_SYN_RECEIVED && (sg->flags & TERN_TCP_SYN) &&
         !(sg->flags & (TERN_TCP_ACK | TERN_TCP_RST)) && sg->seq == tp->irs) {
-        /* The peer did not hear our SYN,ACK: say it again now, as Linux
-         * does, rather than at our retransmission timeout. */
+        /* (Simultaneous open.) The peer did not hear our SYN,ACK: say it
+         * again now, as Linux does, rather than at our timeout. */
         tp->snd_nxt = tp->iss;
         tern_tcp_output(s, tp);
         return;
@@ -600,8 +619,10 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
         tern_count(s, TERN_C_TCP_RX_RST);
         switch (tp->state) {
         case TCPS_SYN_RECEIVED:
-            /* A passive open goes away quietly (the listener stays). */
-            tern_tcp_drop(s, tp, tp->listener ? 0 : ECONNREFUSED);
+            /* Only a simultaneous open has a connection block here
+             * (passive opens are requests): RFC 9293 says connection
+             * refused. */
+            tern_tcp_drop(s, tp, ECONNREFUSED);
             break;
         case TCPS_ESTABLISHED:
         case TCPS_FIN_WAIT_1:
@@ -760,6 +781,11 @@ void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
                      .seq = h.seq, .ack = h.ack, .flags = h.flags, .wnd = h.wnd,
                      .data = tern_pkt_data(p) + h.hlen, .len = p->len - h.hlen, .opt = h.opt};
     struct tern_inpcb *pcb = tern_pcb_lookup(s, &s->tcp_pcbs, dst, h.dport, src, h.sport);
+    if (pcb && pcb->kind == TERN_PCB_REQUEST) {
+        request_input(s, tern_tcp_req_of(pcb), &sg);
+        tern_pkt_free_take(s, p);
+        return;
+    }
     if (pcb && pcb->kind == TERN_PCB_TIMEWAIT) {
         if (!timewait_input(s, tern_tcp_tw_of(pcb), &sg)) {
             tern_pkt_free_take(s, p);
@@ -797,6 +823,11 @@ void tern_tcp_error(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32
                     uint16_t fport, int err, bool hard)
 {
     struct tern_inpcb *pcb = tern_pcb_lookup_conn(s, &s->tcp_pcbs, laddr, lport, faddr, fport);
+    if (pcb && pcb->kind == TERN_PCB_REQUEST && hard) {
+        /* The SYN,ACK cannot reach the peer: give the attempt up. */
+        tern_tcp_req_free(s, tern_tcp_req_of(pcb));
+        return;
+    }
     if (!pcb || pcb->kind != TERN_PCB_SOCKET)
         return;
     struct tern_tcpcb *tp = tern_sock_of_pcb(pcb)->tcb;

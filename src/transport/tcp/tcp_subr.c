@@ -5,6 +5,7 @@
 
 #include "core/assert.h"
 #include "core/stack.h"
+#include "net/ipv4.h"
 #include "transport/tcp/tcp.h"
 
 const char *tern_tcp_state_name(enum tern_tcp_state st)
@@ -42,7 +43,7 @@ int tern_tcp_attach(struct tern_stack *s, struct tern_socket *so)
     tern_tcp_reass_init(&tp->ooo, tern_tcp_ooo_limit(so->rcvbuf));
     tern_tcp_sack_init(&tp->sackb);
     tp->cc = s->cfg.tcp_congestion;
-    tern_list_init(&tp->syn_q);
+    tern_list_init(&tp->req_q);
     tern_list_init(&tp->accept_q);
     tern_list_init(&tp->child_node);
     tern_tcp_timers_init(tp);
@@ -60,7 +61,7 @@ void tern_tcp_detach(struct tern_stack *s, struct tern_socket *so)
                        !tern_timer_armed(&tp->keepalive),
                 "socket #%llu freed with a TCP timer armed (state %s)",
                 (unsigned long long)so->id, tern_tcp_state_name(tp->state));
-    TERN_ASSERT(s, tern_list_empty(&tp->syn_q) && tern_list_empty(&tp->accept_q) &&
+    TERN_ASSERT(s, tern_list_empty(&tp->req_q) && tern_list_empty(&tp->accept_q) &&
                        !tern_list_linked(&tp->child_node),
                 "socket #%llu freed while on a listener's queue or holding children",
                 (unsigned long long)so->id);
@@ -87,12 +88,7 @@ void tern_tcp_teardown(struct tern_stack *s, struct tern_socket *so)
     cancel_timers(s, tp);
     if (tern_list_linked(&tp->child_node))
         tern_list_remove(&tp->child_node);
-    /* Unlink each child, so that its own teardown finds itself on no
-     * list whatever the order sockets are visited in. */
-    while (tern_list_pop_front(&tp->syn_q) != NULL) {
-    }
-    while (tern_list_pop_front(&tp->accept_q) != NULL) {
-    }
+    tern_tcp_listener_teardown(s, tp);
     tern_tcp_set_state(s, tp, TCPS_CLOSED);
 }
 
@@ -125,14 +121,7 @@ void tern_tcp_drop(struct tern_stack *s, struct tern_tcpcb *tp, int err)
     cancel_timers(s, tp);
     tern_tcp_reass_purge(&tp->ooo);
     tern_tcp_sack_clear(&tp->sackb);
-    /* A child that never reached ESTABLISHED is nobody's business: off
-     * the SYN queue. One on the accept queue stays for accept to find. */
-    if (tp->listener && tern_list_linked(&tp->child_node) && tp->in_syn_q) {
-        struct tern_tcpcb *ltp = tp->listener->tcb;
-        tern_list_remove(&tp->child_node);
-        ltp->syn_q_len--;
-        tp->in_syn_q = false;
-    }
+    /* A child on the accept queue stays there for accept to find. */
     if (so->pcb.table)
         tern_pcb_remove(s, &so->pcb);
     maybe_release(s, tp);
@@ -147,6 +136,74 @@ void tern_tcp_unqueue_child(struct tern_stack *s, struct tern_tcpcb *tp)
     ltp->accept_q_len--;
     tp->listener = NULL;
     maybe_release(s, tp);
+}
+
+uint32_t tern_tcp_isn(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
+                      uint16_t fport)
+{
+    /* RFC 6528: a 4 us clock plus a keyed hash of the connection. */
+    uint32_t key[3] = {laddr, faddr, ((uint32_t)lport << 16) | fport};
+    return (uint32_t)(s->now / 4000) + (uint32_t)tern_siphash(&s->key_isn, key, sizeof(key));
+}
+
+uint16_t tern_tcp_our_mss(struct tern_stack *s, uint32_t faddr, uint16_t user_mss)
+{
+    uint32_t mtu = tern_ipv4_mtu_to(s, faddr);
+    uint16_t mss = (uint16_t)((mtu ? mtu : 576) - 40);
+    return user_mss && user_mss < mss ? user_mss : mss;
+}
+
+uint8_t tern_tcp_wscale_for(uint32_t rcvbuf)
+{
+    uint8_t ws = 0;
+    while (ws < 14 && (rcvbuf >> ws) > 65535)
+        ws++;
+    return ws;
+}
+
+uint32_t tern_tcp_ts_offset(struct tern_stack *s, uint32_t iss, uint16_t fport)
+{
+    uint32_t key[2] = {iss, fport};
+    return (uint32_t)tern_siphash(&s->key_isn, key, sizeof(key));
+}
+
+void tern_tcp_establish_passive(struct tern_stack *s, struct tern_tcpcb *tp,
+                                const struct tern_tcp_synparams *p)
+{
+    tp->iss = p->iss;
+    tp->irs = p->irs;
+    tp->snd_una = tp->snd_nxt = tp->snd_max = p->iss + 1;
+    tp->snd_buf_seq = p->iss + 1;
+    tp->rcv_nxt = p->irs + 1;
+    /* The SYN,ACK promised a window: never take it back (RFC 9293
+     * 3.8.6.2.2). */
+    uint32_t promised = tp->so->rcvbuf > 65535 ? 65535 : tp->so->rcvbuf;
+    tp->rcv_adv = tp->rcv_nxt + promised;
+    tp->our_mss = p->our_mss;
+    uint16_t peer_mss = p->peer_mss ? p->peer_mss : 536;
+    if (peer_mss < 64)
+        peer_mss = 64; /* a peer asking for less is not believed (Linux: 48+) */
+    tp->mss = peer_mss < p->our_mss ? peer_mss : p->our_mss;
+    tp->wscale_ok = p->wscale_ok;
+    tp->snd_wscale = p->snd_wscale;
+    tp->rcv_wscale = p->rcv_wscale;
+    tp->sack_ok = p->sack_ok;
+    tp->ts_ok = p->ts_ok;
+    tp->ts_recent = p->ts_recent;
+    tp->ts_recent_at = s->now;
+    tp->ts_offset = p->ts_offset;
+    tp->snd_wnd = p->peer_wnd;
+    tp->snd_wl1 = p->irs;
+    tp->snd_wl2 = p->iss;
+    tp->ssthresh = UINT32_MAX;
+    tp->cwnd = 10u * tp->mss; /* RFC 6928 */
+    TERN_TCP_CC(s, tp)->init(tp, s->now);
+    if (p->rtt_ns)
+        tern_tcp_rtt_sample(s, tp, p->rtt_ns);
+    tp->opened = true;
+    tp->last_rx = s->now;
+    tern_tcp_set_state(s, tp, TCPS_ESTABLISHED);
+    tern_count(s, TERN_C_TCP_CONN_ESTABLISHED);
 }
 
 /* RFC 6298 section 2: the first sample sets SRTT and RTTVAR, later ones

@@ -162,32 +162,16 @@ int tern_tcp_shutdown(struct tern_stack *s, struct tern_socket *so, bool rd, boo
     return 0;
 }
 
-static void abort_child(struct tern_stack *s, struct tern_tcpcb *tp)
-{
-    if (tp->state != TCPS_CLOSED)
-        tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_nxt);
-    if (tp->in_syn_q) {
-        tern_tcp_drop(s, tp, ECONNABORTED); /* also takes it off the SYN queue */
-        return;
-    }
-    tern_tcp_drop(s, tp, ECONNABORTED);
-    tern_tcp_unqueue_child(s, tp);
-}
-
 void tern_tcp_close(struct tern_stack *s, struct tern_socket *so)
 {
     struct tern_tcpcb *tp = so->tcb;
     switch (tp->state) {
-    case TCPS_LISTEN: {
-        /* Every connection not yet accepted is reset and let go. */
-        struct tern_list *it, *tmp;
-        tern_list_for_each_safe(it, tmp, &tp->syn_q)
-            abort_child(s, tern_container_of(it, struct tern_tcpcb, child_node));
-        tern_list_for_each_safe(it, tmp, &tp->accept_q)
-            abort_child(s, tern_container_of(it, struct tern_tcpcb, child_node));
+    case TCPS_LISTEN:
+        /* Every connection not yet accepted moves to another member of
+         * the reuseport group, or is reset and let go. */
+        tern_tcp_listener_close(s, tp);
         tern_tcp_drop(s, tp, 0);
         return;
-    }
     case TCPS_CLOSED:
         tern_tcp_drop(s, tp, 0); /* leaves the table if it was bound */
         return;
