@@ -54,6 +54,11 @@ static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t s
          * timestamp). */
         uint32_t seg = tern_tcp_seg_size(tp);
         uint32_t room = seg > len ? seg - len : 0;
+        /* ... and in the 40 bytes of option space the header has left
+         * (RFC 9293 3.1: data offset counts 32-bit words up to 15). */
+        uint32_t opt_room = TERN_TCP_MAX_OPTLEN - (uint32_t)tern_tcp_opts_len(&h.opt);
+        if (room > opt_room)
+            room = opt_room;
         size_t max = room >= 12 ? (room - 4) / 8 : 0;
         if (max > TERN_TCP_MAX_SACK)
             max = TERN_TCP_MAX_SACK;
