@@ -77,6 +77,8 @@ static const struct row ROWS[] = {
      CUBIC, 0, 4 * MiB, 0, false},
     {"loss5-reno", "loss 5%, delay 5 ms", 13, 0, {.delay_ns = 5 * MS, .loss_ppm = 50000}, RENO,
      0, 4 * MiB, 0, false},
+    {"loss5-both", "loss 5%, delay 5 ms, both ways at once", 14, 0,
+     {.delay_ns = 5 * MS, .loss_ppm = 50000}, CUBIC, 0, 4 * MiB, 4 * MiB, false},
     {"loss5-jumbo", "MTU 9000, loss 5%, delay 5 ms", 15, 9000,
      {.delay_ns = 5 * MS, .loss_ppm = 50000}, CUBIC, 0, 4 * MiB, 0, false},
     /* 4 MiB at 20% would take over 20 virtual minutes: trimmed. */
@@ -112,6 +114,10 @@ static const struct row ROWS[] = {
      32, 9000, {.delay_ns = MS}, CUBIC, 1024, 4 * MiB, 0, false},
     {"tinybuf-loss1", "SO_RCVBUF/SO_SNDBUF 2048, loss 1%, delay 1 ms", 33, 0,
      {.delay_ns = MS, .loss_ppm = 10000}, CUBIC, 2048, 4 * MiB, 0, false},
+    {"mixed", "loss 2%, dup 1%, corrupt 1%, reorder 2%, delay 5 ms +- 1 ms, both ways", 40, 0,
+     {.delay_ns = 4 * MS, .jitter_ns = 2 * MS, .loss_ppm = 20000, .duplicate_ppm = 10000,
+      .corrupt_ppm = 10000, .reorder_ppm = 20000, .reorder_ns = 5 * MS},
+     CUBIC, 0, 4 * MiB, 4 * MiB, false},
 };
 #define NROWS (sizeof(ROWS) / sizeof(ROWS[0]))
 
@@ -657,7 +663,7 @@ static void test_impaired_row_replays_exactly(void **state)
     (void)state;
     /* Same seed, same run: every counter of both stacks, both links'
      * stats and the virtual time agree, not only the table's columns. */
-    const struct row *r = find_row("corrupt");
+    const struct row *r = find_row("mixed");
     assert_non_null(r);
     struct result *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
     assert_non_null(a);

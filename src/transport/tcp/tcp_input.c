@@ -246,7 +246,7 @@ static void challenge_ack(struct tern_stack *s, struct tern_tcpcb *tp)
     }
     s->chack_sent++;
     tern_count(s, TERN_C_TCP_CHALLENGE_ACK);
-    tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_nxt);
+    tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_max);
 }
 
 static void enter_time_wait(struct tern_stack *s, struct tern_tcpcb *tp)
@@ -490,7 +490,7 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
         (int32_t)(sg->opt.ts_val - tp->ts_recent) < 0 &&
         s->now - tp->ts_recent_at < 24ull * 86400 * TERN_NS_PER_SEC) {
         tern_count(s, TERN_C_DROP_TCP_PAWS);
-        tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_nxt);
+        tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_max);
         return;
     }
     /* RFC 7323 4.3: take the peer's TSval from a segment covering the
@@ -515,7 +515,7 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
             /* RFC 9293: an unacceptable segment is answered with an ACK. */
             if (tp->state == TCPS_TIME_WAIT && (sg->flags & TERN_TCP_FIN))
                 tern_timer_arm(s, &tp->twtimer, s->now + s->cfg.tcp_timewait_ns);
-            tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_nxt);
+            tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_max);
         }
         return;
     }
@@ -614,7 +614,7 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
         fin_input(s, tp);
     }
     if (tp->state == TCPS_TIME_WAIT && tp->ack_now) {
-        tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_nxt);
+        tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_max);
         return;
     }
     tern_tcp_output(s, tp);

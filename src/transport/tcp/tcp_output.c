@@ -199,8 +199,13 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
         if (fin)
             break;
     }
+    /* A pure ACK carries SND.MAX, not a SND.NXT that a timeout moved back
+     * (as BSD): the peer's RCV.NXT may be past SND.NXT then, and it drops
+     * a segment starting below its window unread (RFC 9293 3.10.7.4), ACK
+     * field and all, and answers with its own ACK. Two such ends refuse
+     * each other's ACKs forever. */
     if (tp->ack_now)
-        send_segment(s, tp, tp->snd_nxt, TERN_TCP_ACK, 0, 0);
+        send_segment(s, tp, tp->snd_max, TERN_TCP_ACK, 0, 0);
     /* A zero window with data waiting and nothing in flight: probe it
      * (RFC 9293 3.8.6.1) instead of waiting for an update that may be
      * lost. */
