@@ -105,6 +105,7 @@
     X(DROP_TCP_RCVBUF_FULL, "drop.tcp.rcvbuf_full", "in-order bytes beyond the receive buffer") \
     X(DROP_TCP_NOMEM, "drop.tcp.nomem", "in-order bytes not taken: no memory to grow the buffer") \
     X(DROP_TCP_OOO_FULL, "drop.tcp.ooo_full", "out-of-order segments not held: queue full") \
+    X(DROP_TCP_OOW_ACK_RATELIMIT, "drop.tcp.oow_ack_ratelimit", "ACKs not sent for unacceptable bare segments: 500 ms limit") \
     X(DROP_TCP_PAWS, "drop.tcp.paws", "old duplicates refused by timestamp (RFC 7323 PAWS)") \
     X(DROP_TCP_TIME_WAIT_RST, "drop.tcp.time_wait_rst", "resets ignored in TIME_WAIT (RFC 1337)") \
     X(UDP_RX, "udp.rx", "UDP datagrams received")                                         \

@@ -117,6 +117,7 @@ struct tern_tcpcb {
     uint32_t keep_idle_s, keep_intvl_s, keep_cnt;
     uint32_t keep_probes;  /* sent since the peer was last heard */
     uint64_t last_rx;      /* when a segment last arrived */
+    uint64_t last_oow_ack; /* when we last answered an unacceptable bare segment */
     /* TCP_USER_TIMEOUT (RFC 5482): how long sent data may stay
      * unacknowledged, 0 = no limit beyond the retry count. */
     uint64_t user_timeout_ns;
@@ -244,5 +245,6 @@ void tern_tcp_rtt_sample(struct tern_stack *s, struct tern_tcpcb *tp, uint64_t r
 #define TERN_TCP_MAX_RETRIES 15
 #define TERN_TCP_SYN_RETRIES 6
 #define TERN_TCP_CHALLENGE_ACKS_PER_SEC 1000
+#define TERN_TCP_OOW_ACK_INTERVAL_NS (500 * 1000000ull) /* Linux's tcp_invalid_ratelimit */
 
 #endif

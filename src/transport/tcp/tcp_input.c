@@ -264,12 +264,55 @@ static bool seq_acceptable(const struct tern_tcpcb *tp, const struct seg *sg, ui
     if (len == 0) {
         if (rcv_wnd == 0)
             return sg->seq == tp->rcv_nxt;
-        return tern_seq_between(sg->seq, tp->rcv_nxt, tp->rcv_nxt + rcv_wnd);
+        /* RFC 9293's test is RCV.NXT =< SEG.SEQ < RCV.NXT+RCV.WND; a
+         * bare ACK sitting exactly on the right edge (its sender filled
+         * our window) is taken too, as BSD and Linux do, or its ACK field
+         * would be lost and two such ends would answer each other's
+         * "unacceptable" ACKs forever. */
+        return tern_seq_between(sg->seq, tp->rcv_nxt, tp->rcv_nxt + rcv_wnd + 1);
     }
     if (rcv_wnd == 0)
         return false;
     return tern_seq_between(sg->seq, tp->rcv_nxt, tp->rcv_nxt + rcv_wnd) ||
            tern_seq_between(sg->seq + len - 1, tp->rcv_nxt, tp->rcv_nxt + rcv_wnd);
+}
+
+/* The ACK owed to an unacceptable segment (RFC 9293 3.10.7.4, RFC 7323
+ * 5.3). For a segment without data or SYN, at most one per 500 ms per
+ * connection, as Linux's tcp_invalid_ratelimit: such ACKs are how two
+ * confused ends feed an ACK loop, while a segment with data is a
+ * retransmission that must learn where we are at once. */
+static void dupack_for_unacceptable(struct tern_stack *s, struct tern_tcpcb *tp,
+                                    const struct seg *sg)
+{
+    if (sg->len == 0 && !(sg->flags & TERN_TCP_SYN)) {
+        if (tp->last_oow_ack && s->now - tp->last_oow_ack < TERN_TCP_OOW_ACK_INTERVAL_NS) {
+            tern_count(s, TERN_C_DROP_TCP_OOW_ACK_RATELIMIT);
+            return;
+        }
+        tp->last_oow_ack = s->now;
+    }
+    tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_max);
+}
+
+/* RFC 7323 5.3 PAWS, with Linux's two allowances: a timestamp one tick
+ * old passes (TCP_PAWS_WINDOW), and so does a reordered pure duplicate
+ * ACK that changes nothing (tcp_disordered_ack): dropping it only costs
+ * its ACK and starts an exchange of ACKs. */
+static bool paws_rejects(const struct tern_stack *s, const struct tern_tcpcb *tp,
+                         const struct seg *sg)
+{
+    if (!tp->ts_ok || !sg->opt.has_ts || (sg->flags & TERN_TCP_RST))
+        return false;
+    int32_t behind = (int32_t)(tp->ts_recent - sg->opt.ts_val);
+    if (behind <= 1)
+        return false;
+    if (s->now - tp->ts_recent_at >= 24ull * 86400 * TERN_NS_PER_SEC)
+        return false; /* ts_recent too old to judge by (RFC 7323 5.5) */
+    bool pure_dupack = sg->len == 0 && (sg->flags & TERN_TCP_ACK) &&
+                       !(sg->flags & (TERN_TCP_SYN | TERN_TCP_FIN)) && sg->seq == tp->rcv_nxt &&
+                       sg->ack == tp->snd_una && (sg->wnd << tp->snd_wscale) == tp->snd_wnd;
+    return !(pure_dupack && (uint64_t)behind * TERN_NS_PER_MS <= tp->rto);
 }
 
 /* RFC 5961 sections 3.2, 4.2, 5.2: a challenge ACK, rate limited per stack
@@ -278,7 +321,7 @@ static bool seq_acceptable(const struct tern_tcpcb *tp, const struct seg *sg, ui
 static void challenge_ack(struct tern_stack *s, struct tern_tcpcb *tp)
 {
     if (challenge_ack_allowed(s))
-        tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_nxt);
+        tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_max);
 }
 
 /* RFC 9293: TIME_WAIT holds the 4-tuple for 2MSL. The connection lives on
@@ -558,12 +601,10 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
     tp->keep_probes = 0;
     uint32_t rcv_wnd = tern_tcp_rcv_window(tp);
     /* RFC 7323 5.3, PAWS: a timestamp older than the last one echoed
-     * marks an old duplicate (unless the last is over 24 days old). */
-    if (tp->ts_ok && sg->opt.has_ts && !(sg->flags & TERN_TCP_RST) &&
-        (int32_t)(sg->opt.ts_val - tp->ts_recent) < 0 &&
-        s->now - tp->ts_recent_at < 24ull * 86400 * TERN_NS_PER_SEC) {
+     * marks an old duplicate. */
+    if (paws_rejects(s, tp, sg)) {
         tern_count(s, TERN_C_DROP_TCP_PAWS);
-        tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_nxt);
+        dupack_for_unacceptable(s, tp, sg);
         return;
     }
     /* RFC 7323 4.3: take the peer's TSval from a segment covering the
@@ -584,10 +625,8 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
     /* First: is the sequence number acceptable? */
     if (!seq_acceptable(tp, sg, rcv_wnd)) {
         tern_count(s, TERN_C_DROP_TCP_OUT_OF_WINDOW);
-        if (!(sg->flags & TERN_TCP_RST)) {
-            /* RFC 9293: an unacceptable segment is answered with an ACK. */
-            tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_nxt);
-        }
+        if (!(sg->flags & TERN_TCP_RST))
+            dupack_for_unacceptable(s, tp, sg); /* RFC 9293: answered with an ACK */
         return;
     }
     /* Trim to the window: what is below RCV.NXT is old, what is past the
@@ -655,7 +694,7 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
      * 3.10.4 and Linux's TCPAbortOnData). */
     if (sg->len && tp->so->life == SOCK_LIFE_PROTO_ONLY && !tp->listener &&
         (tp->state == TCPS_FIN_WAIT_1 || tp->state == TCPS_FIN_WAIT_2)) {
-        tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_nxt);
+        tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_max);
         tern_tcp_drop(s, tp, 0);
         return;
     }

@@ -317,7 +317,7 @@ void tern_tcp_listener_close(struct tern_stack *s, struct tern_tcpcb *ltp)
             continue;
         }
         if (tp->state != TCPS_CLOSED)
-            tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_nxt);
+            tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_max);
         tern_tcp_drop(s, tp, ECONNABORTED);
         tern_tcp_unqueue_child(s, tp);
     }

@@ -54,6 +54,11 @@ static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t s
          * timestamp). */
         uint32_t seg = tern_tcp_seg_size(tp);
         uint32_t room = seg > len ? seg - len : 0;
+        /* ... and in the 40 bytes of option space the header has left
+         * (RFC 9293 3.1: data offset counts 32-bit words up to 15). */
+        uint32_t opt_room = TERN_TCP_MAX_OPTLEN - (uint32_t)tern_tcp_opts_len(&h.opt);
+        if (room > opt_room)
+            room = opt_room;
         size_t max = room >= 12 ? (room - 4) / 8 : 0;
         if (max > TERN_TCP_MAX_SACK)
             max = TERN_TCP_MAX_SACK;
@@ -268,8 +273,13 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
                 break;
         }
     }
+    /* A pure ACK carries SND.MAX, not a SND.NXT that a timeout moved back
+     * (as BSD): the peer's RCV.NXT may be past SND.NXT then, and it drops
+     * a segment starting below its window unread (RFC 9293 3.10.7.4), ACK
+     * field and all, and answers with its own ACK. Two such ends refuse
+     * each other's ACKs forever. */
     if (tp->ack_now)
-        send_segment(s, tp, tp->snd_nxt, TERN_TCP_ACK, 0, 0);
+        send_segment(s, tp, tp->snd_max, TERN_TCP_ACK, 0, 0);
     /* A zero window with data waiting and nothing in flight: probe it
      * (RFC 9293 3.8.6.1) instead of waiting for an update that may be
      * lost. */

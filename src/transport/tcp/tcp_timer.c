@@ -25,7 +25,7 @@ static void rexmt_fire(struct tern_stack *s, struct tern_timer *t)
         if (tp->state == TCPS_ESTABLISHED || tp->state == TCPS_CLOSE_WAIT ||
             tp->state == TCPS_FIN_WAIT_1 || tp->state == TCPS_CLOSING ||
             tp->state == TCPS_LAST_ACK)
-            tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_nxt);
+            tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_max);
         tern_tcp_drop(s, tp, ETIMEDOUT);
         return;
     }
@@ -114,7 +114,7 @@ static void keepalive_fire(struct tern_stack *s, struct tern_timer *t)
     }
     if (tp->keep_probes >= tp->keep_cnt) {
         tern_count(s, TERN_C_TCP_KEEPALIVE_DROP);
-        tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_nxt);
+        tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_max);
         tern_tcp_drop(s, tp, ETIMEDOUT);
         return;
     }

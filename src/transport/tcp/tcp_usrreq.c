@@ -116,9 +116,10 @@ long tern_tcp_recv(struct tern_stack *s, struct tern_socket *so, const struct io
     uint32_t got = tern_ring_read_iov(&tp->rcv, iov, iovcnt, len, (flags & MSG_PEEK) != 0);
     tern_ring_shrink_idle(&tp->rcv); /* an idle connection holds no buffer */
     /* Tell the peer when reading opened the window a lot (RFC 9293
-     * 3.8.6.2.2: by an MSS or half the buffer). */
+     * 3.8.6.2.2: by an MSS or half the buffer) past what it was last
+     * told; a buffer smaller than an MSS only ever opens by half itself. */
     uint32_t after = tern_tcp_rcv_window(tp);
-    if (!(flags & MSG_PEEK) && after - before >= tp->mss &&
+    if (!(flags & MSG_PEEK) && after > before &&
         (tp->state == TCPS_ESTABLISHED || tp->state == TCPS_FIN_WAIT_1 ||
          tp->state == TCPS_FIN_WAIT_2)) {
         uint32_t advertised = tern_seq_gt(tp->rcv_adv, tp->rcv_nxt) ? tp->rcv_adv - tp->rcv_nxt : 0;
@@ -184,7 +185,7 @@ void tern_tcp_close(struct tern_stack *s, struct tern_socket *so)
     /* Unread data or SO_LINGER 0: abort with a RST (RFC 9293 3.10.4,
      * RFC 2525 2.17), as Linux does. */
     if (tern_ring_len(&tp->rcv) > 0 || tp->linger_zero) {
-        tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_nxt);
+        tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_max);
         tern_tcp_drop(s, tp, 0);
         return;
     }
