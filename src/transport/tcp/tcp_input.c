@@ -97,11 +97,12 @@ static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, struct se
         if (!(sg->flags & TERN_TCP_SYN) && s->cfg.tcp_syncookies &&
             tern_tcp_cookie_check(s, ltp, &p, sg->laddr, sg->lport, sg->faddr, sg->fport,
                                   sg->seq, sg->ack, &sg->opt)) {
-            tern_count(s, TERN_C_TCP_SYNCOOKIE_OK);
             struct tern_tcpcb *tp = tern_tcp_child_new(s, ltp, &p);
-            if (tp)
+            if (tp) {
+                tern_count(s, TERN_C_TCP_SYNCOOKIE_OK);
                 child_input(s, tp, sg);
-            return; /* no room: the peer sends again */
+            }
+            return; /* no room (counted): the peer sends again */
         }
         tern_tcp_reset_for(s, sg->laddr, sg->lport, sg->faddr, sg->fport, sg->seq, sg->ack,
                            sg->flags, seg_len(sg));
