@@ -167,7 +167,15 @@ static void error_input(struct tern_stack *s, struct tern_pkt *p, const struct t
         if (proto == TERN_IPPROTO_UDP)
             fate = tern_udp_error(s, src, tern_get16(l4), dst, tern_get16(l4 + 2), err, hard);
         else if (proto == TERN_IPPROTO_TCP) {
-            tern_tcp_error(s, src, tern_get16(l4), dst, tern_get16(l4 + 2), err, hard);
+            /* Fragmentation needed carries the next hop's MTU (RFC
+             * 1191 section 4); 0 from a router too old to say. */
+            struct tern_tcp_icmp e = {.err = err, .hard = hard, .seq = tern_get32(l4 + 4),
+                                      .quoted_len = tern_get16(q + 2)};
+            if (ih->type == TERN_ICMP_UNREACH && ih->code == 4) {
+                e.frag_needed = true;
+                e.mtu = (uint16_t)(ih->rest & 0xffff);
+            }
+            tern_tcp_error(s, src, tern_get16(l4), dst, tern_get16(l4 + 2), &e);
             fate = TERN_ICMP_ERR_DELIVERED;
         } else if (proto == TERN_IPPROTO_ICMP && l4[0] == TERN_ICMP_ECHO)
             fate = tern_ping_error(s, src, tern_get16(l4 + 4), dst, err, hard);

@@ -106,6 +106,9 @@
     X(DROP_TCP_NOMEM, "drop.tcp.nomem", "in-order bytes not taken: no memory to grow the buffer") \
     X(DROP_TCP_OOO_FULL, "drop.tcp.ooo_full", "out-of-order segments not held: queue full") \
     X(DROP_TCP_OOW_ACK_RATELIMIT, "drop.tcp.oow_ack_ratelimit", "ACKs not sent for unacceptable bare segments: 500 ms limit") \
+    X(TCP_PMTU_REDUCED, "tcp.pmtu_reduced", "MSS lowered by fragmentation needed (RFC 1191)") \
+    X(DROP_TCP_ICMP_MTU_IGNORED, "drop.tcp.icmp_mtu_ignored", "fragmentation needed not lowering the MSS") \
+    X(DROP_TCP_ICMP_OUT_OF_WINDOW, "drop.tcp.icmp_out_of_window", "ICMP errors quoting no segment in flight (RFC 5927)") \
     X(DROP_TCP_PAWS, "drop.tcp.paws", "old duplicates refused by timestamp (RFC 7323 PAWS)") \
     X(DROP_TCP_TIME_WAIT_RST, "drop.tcp.time_wait_rst", "resets ignored in TIME_WAIT (RFC 1337)") \
     X(UDP_RX, "udp.rx", "UDP datagrams received")                                         \

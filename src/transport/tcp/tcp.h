@@ -118,6 +118,8 @@ struct tern_tcpcb {
     uint32_t keep_probes;  /* sent since the peer was last heard */
     uint64_t last_rx;      /* when a segment last arrived */
     uint64_t last_oow_ack; /* when we last answered an unacceptable bare segment */
+    int soft_error;        /* the last soft ICMP error: reported if the connection
+                            * times out (Linux's sk_err_soft) */
     /* TCP_USER_TIMEOUT (RFC 5482): how long sent data may stay
      * unacknowledged, 0 = no limit beyond the retry count. */
     uint64_t user_timeout_ns;
@@ -165,8 +167,17 @@ void tern_tcp_get_info(const struct tern_tcpcb *tp, struct tcp_info *ti);
 
 /* ---- The protocol. ---- */
 void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p);
+/* An ICMP error about a segment we sent (the quoted header's fields). */
+struct tern_tcp_icmp {
+    int err;
+    bool hard;
+    bool frag_needed;    /* destination unreachable, fragmentation needed */
+    uint16_t mtu;        /* ... the next hop's MTU, 0 if not given */
+    uint16_t quoted_len; /* the quoted datagram's total length */
+    uint32_t seq;        /* the quoted segment's sequence number */
+};
 void tern_tcp_error(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
-                    uint16_t fport, int err, bool hard);
+                    uint16_t fport, const struct tern_tcp_icmp *e);
 /* Send what the state and windows allow (data, FIN, a pending ACK). */
 void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp);
 /* Send `len` bytes of the send buffer from `seq` (already sent once if
@@ -245,6 +256,7 @@ void tern_tcp_rtt_sample(struct tern_stack *s, struct tern_tcpcb *tp, uint64_t r
 #define TERN_TCP_MAX_RETRIES 15
 #define TERN_TCP_SYN_RETRIES 6
 #define TERN_TCP_CHALLENGE_ACKS_PER_SEC 1000
+#define TERN_TCP_MIN_PMTU 552 /* Linux's ip_rt_min_pmtu: no smaller MTU is believed */
 #define TERN_TCP_OOW_ACK_INTERVAL_NS (500 * 1000000ull) /* Linux's tcp_invalid_ratelimit */
 
 #endif

@@ -859,21 +859,76 @@ void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
     tern_pkt_free_take(s, p);
 }
 
+/* RFC 1191 section 7: without the next hop's MTU, guess the plateau
+ * below the datagram that did not fit. */
+static uint16_t mtu_plateau_below(uint16_t len)
+{
+    static const uint16_t plateau[] = {32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68};
+    for (size_t i = 0; i < sizeof(plateau) / sizeof(plateau[0]); i++)
+        if (plateau[i] < len)
+            return plateau[i];
+    return 68;
+}
+
+/* Path MTU discovery (RFC 1191): the path is narrower than our segments.
+ * Take the MSS down to fit and resend what is outstanding at the new size
+ * at once; a smaller path is not congestion, so cwnd stays (as Linux's
+ * tcp_simple_retransmit). No MTU below TERN_TCP_MIN_PMTU is believed
+ * (RFC 5927 section 7.3 on forged MTUs). */
+static void pmtu_reduce(struct tern_stack *s, struct tern_tcpcb *tp, const struct tern_tcp_icmp *e)
+{
+    uint32_t mtu = e->mtu ? e->mtu : mtu_plateau_below(e->quoted_len);
+    if (mtu < TERN_TCP_MIN_PMTU)
+        mtu = TERN_TCP_MIN_PMTU;
+    if (mtu - 40 >= tp->mss) {
+        tern_count(s, TERN_C_DROP_TCP_ICMP_MTU_IGNORED);
+        return;
+    }
+    tp->mss = (uint16_t)(mtu - 40);
+    tern_count(s, TERN_C_TCP_PMTU_REDUCED);
+    if (tp->cwnd < tp->mss)
+        tp->cwnd = tp->mss;
+    if (tp->state == TCPS_SYN_SENT || tp->state == TCPS_SYN_RECEIVED)
+        return; /* the SYN fitted; the smaller MSS applies from the first data */
+    if (tp->snd_una != tp->snd_max) {
+        tp->snd_nxt = tp->snd_una;
+        tp->rtt_timing = false; /* Karn: what goes now is sent again */
+        tern_tcp_output(s, tp);
+    }
+}
+
 void tern_tcp_error(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
-                    uint16_t fport, int err, bool hard)
+                    uint16_t fport, const struct tern_tcp_icmp *e)
 {
     struct tern_inpcb *pcb = tern_pcb_lookup_conn(s, &s->tcp_pcbs, laddr, lport, faddr, fport);
-    if (pcb && pcb->kind == TERN_PCB_REQUEST && hard) {
-        /* The SYN,ACK cannot reach the peer: give the attempt up. */
-        tern_tcp_req_free(s, tern_tcp_req_of(pcb));
+    if (pcb && pcb->kind == TERN_PCB_REQUEST && e->hard && !e->frag_needed) {
+        /* The SYN,ACK cannot reach the peer: give the attempt up, if the
+         * error quotes this request's SYN,ACK. */
+        struct tern_tcp_req *req = tern_tcp_req_of(pcb);
+        if (e->seq == req->p.iss)
+            tern_tcp_req_free(s, req);
         return;
     }
     if (!pcb || pcb->kind != TERN_PCB_SOCKET)
         return;
     struct tern_tcpcb *tp = tern_sock_of_pcb(pcb)->tcb;
+    /* RFC 5927 section 4.1: believe an error only if it quotes a
+     * segment that is in flight, so a blind attacker must guess the
+     * sequence space as well as the 4-tuple. */
+    if (tern_seq_lt(e->seq, tp->snd_una) || tern_seq_gt(e->seq, tp->snd_max) ||
+        (e->seq == tp->snd_max && tp->snd_max != tp->snd_una)) {
+        tern_count(s, TERN_C_DROP_TCP_ICMP_OUT_OF_WINDOW);
+        return;
+    }
+    if (e->frag_needed) {
+        pmtu_reduce(s, tp, e);
+        return;
+    }
     /* RFC 1122 4.2.3.9: hard errors abort a connection being opened; on
-     * an established one they are only reported (soft, as Linux's
-     * sk_err_soft) and the retransmission timer decides. */
-    if (hard && (tp->state == TCPS_SYN_SENT || tp->state == TCPS_SYN_RECEIVED))
-        tern_tcp_drop(s, tp, err);
+     * an established one they are only noted (soft, as Linux's
+     * sk_err_soft) and reported if the retransmission timer gives up. */
+    if (e->hard && (tp->state == TCPS_SYN_SENT || tp->state == TCPS_SYN_RECEIVED))
+        tern_tcp_drop(s, tp, e->err);
+    else
+        tp->soft_error = e->err;
 }

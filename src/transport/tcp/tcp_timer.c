@@ -26,7 +26,8 @@ static void rexmt_fire(struct tern_stack *s, struct tern_timer *t)
             tp->state == TCPS_FIN_WAIT_1 || tp->state == TCPS_CLOSING ||
             tp->state == TCPS_LAST_ACK)
             tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_max);
-        tern_tcp_drop(s, tp, ETIMEDOUT);
+        /* Linux reports what an ICMP error said, if one came. */
+        tern_tcp_drop(s, tp, tp->soft_error ? tp->soft_error : ETIMEDOUT);
         return;
     }
     tern_count(s, TERN_C_TCP_RETRANSMIT_TIMEOUT);
