@@ -656,7 +656,7 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
                 so->tcb->keep_idle_s = (uint32_t)v;
             else
                 so->tcb->keep_intvl_s = (uint32_t)v;
-            tern_timer_cancel(s, &so->tcb->keepalive); /* re-armed with the new time */
+            tern_tcp_timer_stop(so->tcb, TERN_TCPT_KEEPALIVE); /* re-armed with the new time */
             tern_tcp_keepalive_arm(s, so->tcb);
             break;
         case TCP_USER_TIMEOUT:

@@ -48,6 +48,16 @@ enum tern_tcp_state {
 
 const char *tern_tcp_state_name(enum tern_tcp_state st);
 
+/* What a connection's timer can be waiting for. */
+enum tern_tcp_timer {
+    TERN_TCPT_DELACK,    /* RFC 1122 4.2.3.2 */
+    TERN_TCPT_REXMT,     /* RFC 6298 */
+    TERN_TCPT_PERSIST,   /* RFC 9293 3.8.6.1 zero-window probes */
+    TERN_TCPT_KEEPALIVE, /* RFC 1122 4.2.3.6 */
+    TERN_TCPT_FINWAIT2,  /* an orphan's wait for the peer's FIN */
+    TERN_TCPT__COUNT,
+};
+
 struct tern_tcpcb {
     struct tern_socket *so;
     enum tern_tcp_state state;
@@ -110,7 +120,9 @@ struct tern_tcpcb {
     struct tern_ring snd, rcv;
     struct tern_tcp_reass ooo;
 
-    struct tern_timer rexmt, delack, persist, finwait2, keepalive;
+    /* One wheel timer; a deadline per kind (0 = off). See tcp_timer.c. */
+    struct tern_timer timer;
+    uint64_t deadline[TERN_TCPT__COUNT];
 
     /* Keepalive (RFC 1122 4.2.3.6, Linux's knobs and defaults). */
     bool keepalive_on;
@@ -219,6 +231,19 @@ void tern_tcp_drop(struct tern_stack *s, struct tern_tcpcb *tp, int err);
 void tern_tcp_unqueue_child(struct tern_stack *s, struct tern_tcpcb *tp);
 void tern_tcp_set_state(struct tern_stack *s, struct tern_tcpcb *tp, enum tern_tcp_state st);
 void tern_tcp_timers_init(struct tern_tcpcb *tp);
+/* Set kind k's deadline (absolute ns); stop it (lazily: the wheel timer
+ * may still fire and find nothing); stop everything (at once). */
+void tern_tcp_timer_set(struct tern_stack *s, struct tern_tcpcb *tp, enum tern_tcp_timer k,
+                        uint64_t when);
+static inline void tern_tcp_timer_stop(struct tern_tcpcb *tp, enum tern_tcp_timer k)
+{
+    tp->deadline[k] = 0;
+}
+static inline bool tern_tcp_timer_on(const struct tern_tcpcb *tp, enum tern_tcp_timer k)
+{
+    return tp->deadline[k] != 0;
+}
+void tern_tcp_timers_stop_all(struct tern_stack *s, struct tern_tcpcb *tp);
 /* Choose ISS, MSS to announce and window scale for a new connection
  * whose PCB addresses are set. */
 void tern_tcp_prepare(struct tern_stack *s, struct tern_tcpcb *tp);

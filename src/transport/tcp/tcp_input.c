@@ -235,7 +235,7 @@ static void syn_sent_input(struct tern_stack *s, struct tern_tcpcb *tp, const st
         tp->snd_wnd = sg->wnd; /* unscaled in a SYN */
         tp->snd_wl1 = sg->seq;
         tp->snd_wl2 = sg->ack;
-        tern_timer_cancel(s, &tp->rexmt);
+        tern_tcp_timer_stop(tp, TERN_TCPT_REXMT);
         tp->retransmits = 0;
         if (tp->rtt_timing)
             tp->rtt_timing = false;
@@ -474,7 +474,7 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         /* In SACK recovery a partial ACK needs nothing special: the
          * scoreboard and pipe decide what goes next (RFC 6675). */
         if (tp->snd_una == tp->snd_max)
-            tern_timer_cancel(s, &tp->rexmt);
+            tern_tcp_timer_stop(tp, TERN_TCPT_REXMT);
         else
             tern_tcp_rexmt_arm(s, tp);
     } else if (dup_candidate) {
@@ -501,7 +501,7 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         tp->snd_wl1 = sg->seq;
         tp->snd_wl2 = sg->ack;
         if (wnd > 0)
-            tern_timer_cancel(s, &tp->persist);
+            tern_tcp_timer_stop(tp, TERN_TCPT_PERSIST);
     }
     bool fin_acked = tp->fin_queued && tern_seq_gt(tp->snd_una, tern_tcp_fin_seq(tp));
     switch (tp->state) {
@@ -511,7 +511,7 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
             if (tp->so->life == SOCK_LIFE_PROTO_ONLY) {
                 /* Orphaned: do not wait forever for the peer's FIN
                  * (Linux's tcp_fin_timeout, 60 s). */
-                tern_timer_arm(s, &tp->finwait2, s->now + TERN_TCP_FIN_TIMEOUT_NS);
+                tern_tcp_timer_set(s, tp, TERN_TCPT_FINWAIT2, s->now + TERN_TCP_FIN_TIMEOUT_NS);
             }
         }
         break;

@@ -83,7 +83,7 @@ static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t s
             tp->rcv_adv = edge;
         tp->ack_now = false;
         tp->segs_unacked = 0;
-        tern_timer_cancel(s, &tp->delack);
+        tern_tcp_timer_stop(tp, TERN_TCPT_DELACK);
     }
     tern_count(s, TERN_C_TCP_TX);
     if (flags & TERN_TCP_RST)
@@ -164,7 +164,7 @@ uint32_t tern_tcp_send_data(struct tern_stack *s, struct tern_tcpcb *tp, uint32_
     send_segment(s, tp, seq, flags, seq - tp->snd_buf_seq, len);
     uint32_t used = len + (fin ? 1 : 0);
     tp->snd_max = tern_seq_max(tp->snd_max, seq + used);
-    if (!tern_timer_armed(&tp->rexmt))
+    if (!tern_tcp_timer_on(tp, TERN_TCPT_REXMT))
         tern_tcp_rexmt_arm(s, tp);
     return used;
 }
@@ -225,7 +225,7 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
             send_segment(s, tp, tp->iss, flags, 0, 0);
             tp->snd_nxt = tp->iss + 1;
             tp->snd_max = tern_seq_max(tp->snd_max, tp->snd_nxt);
-            if (!tern_timer_armed(&tp->rexmt))
+            if (!tern_tcp_timer_on(tp, TERN_TCPT_REXMT))
                 tern_tcp_rexmt_arm(s, tp);
         } else if (tp->ack_now && tp->state == TCPS_SYN_RECEIVED) {
             send_segment(s, tp, tp->snd_nxt, TERN_TCP_ACK, 0, 0);
@@ -284,8 +284,8 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
      * (RFC 9293 3.8.6.1) instead of waiting for an update that may be
      * lost. */
     if (tp->snd_wnd == 0 && tern_seq_lt(tp->snd_nxt, tern_tcp_fin_seq(tp)) &&
-        tp->snd_nxt == tp->snd_una && !tern_timer_armed(&tp->persist)) {
-        tern_timer_cancel(s, &tp->rexmt);
-        tern_timer_arm(s, &tp->persist, s->now + tp->rto);
+        tp->snd_nxt == tp->snd_una && !tern_tcp_timer_on(tp, TERN_TCPT_PERSIST)) {
+        tern_tcp_timer_stop(tp, TERN_TCPT_REXMT);
+        tern_tcp_timer_set(s, tp, TERN_TCPT_PERSIST, s->now + tp->rto);
     }
 }

@@ -56,9 +56,7 @@ void tern_tcp_detach(struct tern_stack *s, struct tern_socket *so)
     struct tern_tcpcb *tp = so->tcb;
     if (!tp)
         return;
-    TERN_ASSERT(s, !tern_timer_armed(&tp->rexmt) && !tern_timer_armed(&tp->delack) &&
-                       !tern_timer_armed(&tp->persist) && !tern_timer_armed(&tp->finwait2) &&
-                       !tern_timer_armed(&tp->keepalive),
+    TERN_ASSERT(s, !tern_timer_armed(&tp->timer),
                 "socket #%llu freed with a TCP timer armed (state %s)",
                 (unsigned long long)so->id, tern_tcp_state_name(tp->state));
     TERN_ASSERT(s, tern_list_empty(&tp->req_q) && tern_list_empty(&tp->accept_q) &&
@@ -75,11 +73,7 @@ void tern_tcp_detach(struct tern_stack *s, struct tern_socket *so)
 
 static void cancel_timers(struct tern_stack *s, struct tern_tcpcb *tp)
 {
-    tern_timer_cancel(s, &tp->rexmt);
-    tern_timer_cancel(s, &tp->delack);
-    tern_timer_cancel(s, &tp->persist);
-    tern_timer_cancel(s, &tp->finwait2);
-    tern_timer_cancel(s, &tp->keepalive);
+    tern_tcp_timers_stop_all(s, tp);
 }
 
 void tern_tcp_teardown(struct tern_stack *s, struct tern_socket *so)

@@ -1,19 +1,21 @@
 /* TCP's timers: retransmission (RFC 6298), delayed ACK (RFC 1122
  * 4.2.3.2), persist (RFC 9293 3.8.6.1), keepalive and the orphaned
- * FIN_WAIT_2 timeout. TIME_WAIT's timer is its record's (tcp_timewait.c). */
+ * FIN_WAIT_2 timeout. TIME_WAIT's timer is its record's (tcp_timewait.c).
+ *
+ * One wheel timer per connection serves all five: each kind keeps its
+ * own deadline and the wheel timer is armed for the earliest. Moving a
+ * deadline later (the retransmission timer on every ACK, the delayed ACK
+ * on every other segment) touches no wheel slot: the timer fires at the
+ * old time, finds nothing due and re-arms for the next. That costs one
+ * wheel timer per connection instead of five (memory per idle
+ * connection) and little work per segment. */
 #include <errno.h>
 
 #include "core/stack.h"
 #include "transport/tcp/tcp.h"
 
-static struct tern_tcpcb *tcb_of(struct tern_timer *t, size_t off)
+static void rexmt_fire(struct tern_stack *s, struct tern_tcpcb *tp)
 {
-    return (struct tern_tcpcb *)(void *)((char *)t - off);
-}
-
-static void rexmt_fire(struct tern_stack *s, struct tern_timer *t)
-{
-    struct tern_tcpcb *tp = tcb_of(t, offsetof(struct tern_tcpcb, rexmt));
     bool handshake = tp->state == TCPS_SYN_SENT || tp->state == TCPS_SYN_RECEIVED;
     bool user_timeout = tp->user_timeout_ns && !handshake &&
                         s->now - tp->unacked_since >= tp->user_timeout_ns;
@@ -59,16 +61,14 @@ static void rexmt_fire(struct tern_stack *s, struct tern_timer *t)
     tern_tcp_output(s, tp);
 }
 
-static void delack_fire(struct tern_stack *s, struct tern_timer *t)
+static void delack_fire(struct tern_stack *s, struct tern_tcpcb *tp)
 {
-    struct tern_tcpcb *tp = tcb_of(t, offsetof(struct tern_tcpcb, delack));
     tp->ack_now = true;
     tern_tcp_output(s, tp);
 }
 
-static void persist_fire(struct tern_stack *s, struct tern_timer *t)
+static void persist_fire(struct tern_stack *s, struct tern_tcpcb *tp)
 {
-    struct tern_tcpcb *tp = tcb_of(t, offsetof(struct tern_tcpcb, persist));
     /* The probe Linux sends: an ACK for an old sequence number (snd_una
      * - 1) carries no data, so a receiver with no room cannot reject it
      * and answers with its window. Any answer keeps the connection: a
@@ -79,15 +79,15 @@ static void persist_fire(struct tern_stack *s, struct tern_timer *t)
         uint64_t wait = tp->rto << (tp->backoff < 6 ? tp->backoff : 6);
         if (tp->backoff < 6)
             tp->backoff++;
-        tern_timer_arm(s, &tp->persist, s->now + (wait > TERN_TCP_RTO_MAX_NS ? TERN_TCP_RTO_MAX_NS : wait));
+        tern_tcp_timer_set(s, tp, TERN_TCPT_PERSIST,
+                           s->now + (wait > TERN_TCP_RTO_MAX_NS ? TERN_TCP_RTO_MAX_NS : wait));
     }
 }
 
 /* An orphaned connection (the user closed it) waits in FIN_WAIT_2 for the
  * peer's FIN only so long (Linux's tcp_fin_timeout). */
-static void finwait2_fire(struct tern_stack *s, struct tern_timer *t)
+static void finwait2_fire(struct tern_stack *s, struct tern_tcpcb *tp)
 {
-    struct tern_tcpcb *tp = tcb_of(t, offsetof(struct tern_tcpcb, finwait2));
     tern_count(s, TERN_C_TCP_ORPHAN_TIMEOUT);
     tern_tcp_drop(s, tp, 0);
 }
@@ -97,9 +97,8 @@ static bool keepalive_state(enum tern_tcp_state st)
     return st == TCPS_ESTABLISHED || st == TCPS_CLOSE_WAIT || st == TCPS_FIN_WAIT_2;
 }
 
-static void keepalive_fire(struct tern_stack *s, struct tern_timer *t)
+static void keepalive_fire(struct tern_stack *s, struct tern_tcpcb *tp)
 {
-    struct tern_tcpcb *tp = tcb_of(t, offsetof(struct tern_tcpcb, keepalive));
     if (!tp->keepalive_on || !keepalive_state(tp->state))
         return;
     uint64_t idle = (uint64_t)tp->keep_idle_s * TERN_NS_PER_SEC;
@@ -110,7 +109,7 @@ static void keepalive_fire(struct tern_stack *s, struct tern_timer *t)
         tp->keep_probes = 0;
         uint64_t base = tp->last_rx > s->now ? s->now : tp->last_rx;
         uint64_t next = base + idle;
-        tern_timer_arm(s, t, next > s->now ? next : s->now + idle);
+        tern_tcp_timer_set(s, tp, TERN_TCPT_KEEPALIVE, next > s->now ? next : s->now + idle);
         return;
     }
     if (tp->keep_probes >= tp->keep_cnt) {
@@ -124,36 +123,79 @@ static void keepalive_fire(struct tern_stack *s, struct tern_timer *t)
     tp->keep_probes++;
     tern_count(s, TERN_C_TCP_KEEPALIVE_PROBE);
     tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_una - 1);
-    tern_timer_arm(s, t, s->now + intvl);
+    tern_tcp_timer_set(s, tp, TERN_TCPT_KEEPALIVE, s->now + intvl);
 }
 
 void tern_tcp_keepalive_arm(struct tern_stack *s, struct tern_tcpcb *tp)
 {
     if (!tp->keepalive_on || !keepalive_state(tp->state)) {
-        tern_timer_cancel(s, &tp->keepalive);
+        tern_tcp_timer_stop(tp, TERN_TCPT_KEEPALIVE);
         return;
     }
-    if (!tern_timer_armed(&tp->keepalive))
-        tern_timer_arm(s, &tp->keepalive,
-                       tp->last_rx + (uint64_t)tp->keep_idle_s * TERN_NS_PER_SEC);
+    if (!tern_tcp_timer_on(tp, TERN_TCPT_KEEPALIVE))
+        tern_tcp_timer_set(s, tp, TERN_TCPT_KEEPALIVE,
+                           tp->last_rx + (uint64_t)tp->keep_idle_s * TERN_NS_PER_SEC);
+}
+
+/* The connection's one wheel timer: run every kind that is due, in a
+ * fixed order, then wait for the earliest left. A handler may end the
+ * connection (which stops everything); the block stays valid until the
+ * reaper runs after this poll. */
+static void tcp_timer_fire(struct tern_stack *s, struct tern_timer *t)
+{
+    struct tern_tcpcb *tp = tern_container_of(t, struct tern_tcpcb, timer);
+    for (int k = 0; k < TERN_TCPT__COUNT; k++) {
+        if (!tp->deadline[k] || tp->deadline[k] > s->now)
+            continue;
+        tp->deadline[k] = 0;
+        switch ((enum tern_tcp_timer)k) {
+        case TERN_TCPT_DELACK: delack_fire(s, tp); break;
+        case TERN_TCPT_REXMT: rexmt_fire(s, tp); break;
+        case TERN_TCPT_PERSIST: persist_fire(s, tp); break;
+        case TERN_TCPT_KEEPALIVE: keepalive_fire(s, tp); break;
+        case TERN_TCPT_FINWAIT2: finwait2_fire(s, tp); break;
+        case TERN_TCPT__COUNT: break;
+        }
+    }
+    uint64_t next = 0;
+    for (int k = 0; k < TERN_TCPT__COUNT; k++)
+        if (tp->deadline[k] && (!next || tp->deadline[k] < next))
+            next = tp->deadline[k];
+    if (next && !tern_timer_armed(&tp->timer))
+        tern_timer_arm(s, &tp->timer, next);
+}
+
+void tern_tcp_timer_set(struct tern_stack *s, struct tern_tcpcb *tp, enum tern_tcp_timer k,
+                        uint64_t when)
+{
+    if (when == 0)
+        when = 1; /* 0 means "off" */
+    tp->deadline[k] = when;
+    /* Already due no later: it will find this deadline when it fires. */
+    if (tern_timer_armed(&tp->timer) && tp->timer.expires_tick * TERN_TIMER_TICK_NS <= when)
+        return;
+    tern_timer_arm(s, &tp->timer, when);
+}
+
+void tern_tcp_timers_stop_all(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    for (int k = 0; k < TERN_TCPT__COUNT; k++)
+        tp->deadline[k] = 0;
+    tern_timer_cancel(s, &tp->timer);
 }
 
 void tern_tcp_timers_init(struct tern_tcpcb *tp)
 {
-    tern_timer_init(&tp->keepalive, keepalive_fire, "tcp-keepalive");
-    tern_timer_init(&tp->rexmt, rexmt_fire, "tcp-rexmt");
-    tern_timer_init(&tp->delack, delack_fire, "tcp-delack");
-    tern_timer_init(&tp->persist, persist_fire, "tcp-persist");
-    tern_timer_init(&tp->finwait2, finwait2_fire, "tcp-finwait2");
+    tern_timer_init(&tp->timer, tcp_timer_fire, "tcp");
 }
 
 void tern_tcp_rexmt_arm(struct tern_stack *s, struct tern_tcpcb *tp)
 {
-    tern_timer_arm(s, &tp->rexmt, s->now + tp->rto);
+    tern_tcp_timer_set(s, tp, TERN_TCPT_REXMT, s->now + tp->rto);
 }
 
 void tern_tcp_delack_arm(struct tern_stack *s, struct tern_tcpcb *tp)
 {
-    if (!tern_timer_armed(&tp->delack))
-        tern_timer_arm(s, &tp->delack, s->now + TERN_TCP_DELACK_NS);
+    if (!tern_tcp_timer_on(tp, TERN_TCPT_DELACK))
+        tern_tcp_timer_set(s, tp, TERN_TCPT_DELACK, s->now + TERN_TCP_DELACK_NS);
 }

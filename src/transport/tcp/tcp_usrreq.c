@@ -191,8 +191,8 @@ void tern_tcp_close(struct tern_stack *s, struct tern_socket *so)
     }
     if (!tp->fin_queued)
         tern_tcp_shutdown(s, so, false, true);
-    if (tp->state == TCPS_FIN_WAIT_2 && !tern_timer_armed(&tp->finwait2)) {
-        tern_timer_arm(s, &tp->finwait2, s->now + TERN_TCP_FIN_TIMEOUT_NS);
+    if (tp->state == TCPS_FIN_WAIT_2 && !tern_tcp_timer_on(tp, TERN_TCPT_FINWAIT2)) {
+        tern_tcp_timer_set(s, tp, TERN_TCPT_FINWAIT2, s->now + TERN_TCP_FIN_TIMEOUT_NS);
     }
 }
 
