@@ -605,6 +605,7 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
         } else if (tern_seq_gt(fin_seq, tp->rcv_nxt)) {
             tp->rcv_fin_pending = true;
             tp->rcv_fin_seq = fin_seq;
+            tp->ack_now = true; /* out of order: a duplicate ACK at once (RFC 5681 4.2) */
         } else {
             tp->ack_now = true;
         }
