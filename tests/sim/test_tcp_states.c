@@ -49,7 +49,8 @@ enum fixture {
     F_CLOSE_WAIT,   /* the peer's FIN taken; 5 bytes unacknowledged */
     F_CLOSING,      /* FINs crossed, ours not acked */
     F_LAST_ACK,
-    F_TIME_WAIT,    /* close()d: no handle left */
+    F_TIME_WAIT,    /* close()d first, a listener on the port */
+    F_TIME_WAIT_C,  /* close()d first as a client: no listener */
     F_COUNT
 };
 
@@ -69,6 +70,7 @@ static const struct {
     [F_CLOSING] = {"CLOSING", TCPS_CLOSING},
     [F_LAST_ACK] = {"LAST_ACK", TCPS_LAST_ACK},
     [F_TIME_WAIT] = {"TIME_WAIT", TCPS_TIME_WAIT},
+    [F_TIME_WAIT_C] = {"TIME_WAIT(client)", TCPS_TIME_WAIT},
 };
 
 /* ---- Events: the segments the peer sends ---- */
@@ -165,9 +167,10 @@ struct row {
 #define F(x) (1u << (F_##x))
 #define E(x) (1u << (E_##x))
 #define SYN_RCVD (F(SYN_RCVD_P) | F(SYN_RCVD_A))
+#define TW (F(TIME_WAIT) | F(TIME_WAIT_C))
 #define SYNCED (F(ESTABLISHED) | F(FIN_WAIT_1) | F(FIN_WAIT_2) | F(CLOSE_WAIT) | F(CLOSING) | \
-                F(LAST_ACK) | F(TIME_WAIT))
-#define SYNCED_LIVE (SYNCED & ~F(TIME_WAIT))
+                F(LAST_ACK) | TW)
+#define SYNCED_LIVE (SYNCED & ~TW)
 #define RSTS (E(RST) | E(RST_INWIN) | E(RST_PAST) | E(RST_NOACK))
 #define SYNS (E(SYN) | E(SYN_INWIN))
 /* Every event that carries an ACK and no RST. */
@@ -247,6 +250,9 @@ static const struct row ROWS[] = {
     {F(TIME_WAIT), E(SYN_INWIN), R_SYNACK_NEW, TCPS_CLOSED, 0,
      "9293 3.10.7.4 fourth (TIME-WAIT note), RFC 1122 4.2.2.13: a SYN past RCV.NXT is a new "
      "incarnation; TIME_WAIT ends and the listener answers, as Linux and BSD"},
+    {F(TIME_WAIT_C), E(SYN_INWIN), R_CHACK, STAY, 0,
+     "9293 3.10.7.4 fourth, RFC 5961 4.2: with no listener to take it, a SYN cannot reopen "
+     "the connection: challenge ACK, TIME-WAIT stays (RFC 1337; Linux acks too)"},
     {F(ESTABLISHED) | F(FIN_WAIT_1) | F(FIN_WAIT_2), E(RST) | E(RST_NOACK), R_NONE,
      TCPS_CLOSED, ECONNRESET,
      "9293 3.10.7.4 second, RFC 5961 3.2 exact RCV.NXT: reset, CLOSED, 'connection reset'"},
@@ -257,7 +263,7 @@ static const struct row ROWS[] = {
      "9293 3.10.7.4 second, CLOSING/LAST-ACK: enter CLOSED, delete the TCB (no user signal)"},
     {SYNCED_LIVE, E(RST_INWIN), R_CHACK, STAY, 0,
      "RFC 5961 3.2 (9293 3.10.7.4 second): in window, not RCV.NXT: challenge ACK"},
-    {F(TIME_WAIT), E(RST) | E(RST_INWIN) | E(RST_NOACK), R_NONE, STAY, 0,
+    {TW, E(RST) | E(RST_INWIN) | E(RST_NOACK), R_NONE, STAY, 0,
      "RFC 1337 (TIME-WAIT assassination hazards): a RST must not end TIME-WAIT"},
     {SYNCED, E(RST_PAST), R_NONE, STAY, 0,
      "RFC 5961 3.2 (9293 3.10.7.4 first): a RST out of window is dropped silently"},
@@ -267,7 +273,7 @@ static const struct row ROWS[] = {
      "9293 3.10.7.4 fifth: SEG.ACK > SND.NXT: send an ACK, drop"},
     {SYNCED, E(ACK_DUP), R_NONE, STAY, 0,
      "9293 3.10.7.4 fifth: a duplicate ACK (SEG.ACK =< SND.UNA) is ignored"},
-    {F(ESTABLISHED) | F(FIN_WAIT_2) | F(CLOSE_WAIT) | F(TIME_WAIT), E(ACK), R_NONE, STAY, 0,
+    {F(ESTABLISHED) | F(FIN_WAIT_2) | F(CLOSE_WAIT) | TW, E(ACK), R_NONE, STAY, 0,
      "9293 3.10.7.4 fifth: SND.UNA <- SEG.ACK; nothing to send"},
     {F(FIN_WAIT_1), E(ACK), R_NONE, TCPS_FIN_WAIT_2, 0,
      "9293 3.10.7.4 fifth, FIN-WAIT-1: our FIN acked: FIN-WAIT-2"},
@@ -277,7 +283,7 @@ static const struct row ROWS[] = {
      "9293 3.10.7.4 fifth, LAST-ACK: our FIN acked: delete the TCB, CLOSED"},
     {F(ESTABLISHED) | F(FIN_WAIT_1) | F(FIN_WAIT_2), E(DATA), R_ACK_DATA, STAY, 0,
      "9293 3.10.7.4 seventh: the text is delivered and acked (delayed, RFC 1122 4.2.3.2)"},
-    {F(CLOSE_WAIT) | F(CLOSING) | F(LAST_ACK) | F(TIME_WAIT), E(DATA), R_NONE, STAY, 0,
+    {F(CLOSE_WAIT) | F(CLOSING) | F(LAST_ACK) | TW, E(DATA), R_NONE, STAY, 0,
      "9293 3.10.7.4 seventh: after the peer's FIN the text is ignored"},
     {F(ESTABLISHED), E(FIN), R_ACK_FIN, TCPS_CLOSE_WAIT, 0,
      "9293 3.10.7.4 eighth: FIN acked, CLOSE-WAIT"},
@@ -287,7 +293,7 @@ static const struct row ROWS[] = {
      "9293 3.10.7.4 eighth, FIN-WAIT-2: TIME-WAIT"},
     {F(CLOSE_WAIT) | F(CLOSING) | F(LAST_ACK), E(FIN), R_ACK, STAY, 0,
      "9293 3.10.7.4 eighth: remain (a second FIN does not move RCV.NXT again)"},
-    {F(TIME_WAIT), E(FIN), R_ACK, STAY, 0,
+    {TW, E(FIN), R_ACK, STAY, 0,
      "9293 3.10.7.4 eighth, TIME-WAIT: acknowledge, restart the 2MSL timeout"},
     {SYNCED, E(FIN_OOO), R_ACK, STAY, 0,
      "9293 3.10.7.4 eighth: a FIN past a hole waits (held for later processing); as any "
@@ -539,6 +545,20 @@ static void fixture_build(struct host *H, enum fixture fx)
         established(H);
         peer_acks_all(H);
         expect_nothing(H);
+        assert_int_equal(tern_close(H->sim.st[0], H->fd), 0);
+        H->fd = -1;
+        expect_one(H, TERN_TCP_FIN | TERN_TCP_ACK, H->t_nxt, H->r_nxt, 0);
+        H->t_nxt++;
+        peer_acks_all(H);
+        expect_nothing(H);
+        peer_fin(H);
+        break;
+    case F_TIME_WAIT_C:
+        tern_connects(H);
+        host_send(H, TERN_TCP_SYN | TERN_TCP_ACK, HOST_ISS, H->t_nxt, 0);
+        H->r_nxt = HOST_ISS + 1;
+        H->t_una = H->t_nxt;
+        expect_one(H, TERN_TCP_ACK, H->t_nxt, H->r_nxt, 0);
         assert_int_equal(tern_close(H->sim.st[0], H->fd), 0);
         H->fd = -1;
         expect_one(H, TERN_TCP_FIN | TERN_TCP_ACK, H->t_nxt, H->r_nxt, 0);

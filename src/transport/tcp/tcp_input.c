@@ -621,6 +621,14 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
     tern_tcp_output(s, tp);
 }
 
+/* Would a listener take a new connection to laddr:lport? (Given no
+ * peer, the lookup can only find a PCB without one.) */
+static bool listener_for(struct tern_stack *s, uint32_t laddr, uint16_t lport)
+{
+    struct tern_inpcb *pcb = tern_pcb_lookup(s, &s->tcp_pcbs, laddr, lport, 0, 0);
+    return pcb && pcb->listening;
+}
+
 void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
 {
     struct tern_tcp_hdr h;
@@ -657,10 +665,12 @@ void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
     }
     struct tern_tcpcb *tp = tern_sock_of_pcb(pcb)->tcb;
     if (tp->state == TCPS_TIME_WAIT && (sg.flags & TERN_TCP_SYN) &&
-        !(sg.flags & (TERN_TCP_ACK | TERN_TCP_RST)) && tern_seq_gt(sg.seq, tp->rcv_nxt)) {
+        !(sg.flags & (TERN_TCP_ACK | TERN_TCP_RST)) && tern_seq_gt(sg.seq, tp->rcv_nxt) &&
+        listener_for(s, dst, h.dport)) {
         /* A new incarnation of the same 4-tuple, beyond the old one's
          * sequence space (RFC 9293 3.10.7.4 note, as Linux and BSD): end
-         * TIME_WAIT and let a listener take the SYN. */
+         * TIME_WAIT and let a listener take the SYN. With no listener it
+         * stays, and the SYN is answered from TIME_WAIT (as Linux). */
         tern_count(s, TERN_C_TCP_TIME_WAIT_REUSED);
         tern_tcp_drop(s, tp, 0);
         pcb = tern_pcb_lookup(s, &s->tcp_pcbs, dst, h.dport, src, h.sport);
