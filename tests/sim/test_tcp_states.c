@@ -146,11 +146,13 @@ enum reply {
     R_RST_ACK,    /* <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> */
     R_SYNACK,     /* <SEQ=ISS><ACK=SEG.SEQ+1><CTL=SYN,ACK>, this connection's ISS */
     R_SYNACK_NEW, /* <SEQ=x><ACK=SEG.SEQ+1><CTL=SYN,ACK>: a new connection */
+    R_SYNACK_ABOVE, /* the same, x above the old connection's SND.NXT */
 };
 
 static const char *const REPLY_NAMES[] = {
     "nothing", "ACK", "challenge ACK", "ACK of data", "ACK of FIN", "ACK of SYN",
     "RST <SEQ=SEG.ACK>", "RST,ACK <SEQ=0><ACK=SEG.SEQ+SEG.LEN>", "SYN,ACK", "SYN,ACK (new)",
+    "SYN,ACK (new, ISS above the old SND.NXT)",
 };
 
 #define STAY (-1) /* the state the fixture was in */
@@ -247,9 +249,10 @@ static const struct row ROWS[] = {
      "(TIME-WAIT: the peer's FIN again is acked and 2MSL restarts)"},
     {SYNCED_LIVE, E(SYN_INWIN), R_CHACK, STAY, 0,
      "9293 3.10.7.4 fourth, RFC 5961 4.2: a SYN in a synchronized state: challenge ACK"},
-    {F(TIME_WAIT), E(SYN_INWIN), R_SYNACK_NEW, TCPS_CLOSED, 0,
+    {F(TIME_WAIT), E(SYN_INWIN), R_SYNACK_ABOVE, TCPS_CLOSED, 0,
      "9293 3.10.7.4 fourth (TIME-WAIT note), RFC 1122 4.2.2.13: a SYN past RCV.NXT is a new "
-     "incarnation; TIME_WAIT ends and the listener answers, as Linux and BSD"},
+     "incarnation; TIME_WAIT ends and the listener answers, as Linux and BSD, from an ISS "
+     "above the old SND.NXT"},
     {F(TIME_WAIT_C), E(SYN_INWIN), R_CHACK, STAY, 0,
      "9293 3.10.7.4 fourth, RFC 5961 4.2: with no listener to take it, a SYN cannot reopen "
      "the connection: challenge ACK, TIME-WAIT stays (RFC 1337; Linux acks too)"},
@@ -348,7 +351,7 @@ static int host_collect(struct host *H, struct got *out, int max)
     sim_run(&H->sim, 60 * MS);
     static uint8_t buf[2048];
     int n = 0;
-    for (int i = 0; i < 64; i++) {
+    for (int i = 0; i < 1024; i++) {
         size_t fl = sim_raw_recv(&H->sim, IPPROTO_TCP, buf, sizeof(buf));
         if (fl == 0)
             break;
@@ -763,6 +766,9 @@ static bool reply_matches(struct host *H, const struct row *r, uint32_t seq, uin
                h->ack == seq + 1;
     case R_SYNACK_NEW:
         return h->flags == (TERN_TCP_SYN | TERN_TCP_ACK) && h->ack == seq + 1;
+    case R_SYNACK_ABOVE:
+        return h->flags == (TERN_TCP_SYN | TERN_TCP_ACK) && h->ack == seq + 1 &&
+               tern_seq_gt(h->seq, H->t_nxt);
     case R_NONE:
         break;
     }
@@ -842,11 +848,63 @@ static void test_every_state_meets_every_segment(void **state)
     }
 }
 
+static void test_time_wait_reopen_starts_above_old_sequence(void **state)
+{
+    (void)state;
+    /* RFC 1122 4.2.2.13 (1): a SYN may reopen a connection from
+     * TIME_WAIT only if the new incarnation's ISS lies above every
+     * sequence number the old one used, or the old one's duplicates
+     * could land in the new window. Tern sends 4 MB faster than its ISN
+     * clock runs (RFC 6528: 250,000 a second), closes first, and the
+     * peer comes back with a new SYN. */
+    struct host H;
+    fixture_build(&H, F_ESTABLISHED);
+    peer_acks_all(&H);
+    expect_nothing(&H);
+    static char chunk[65536];
+    const uint32_t total = 4u << 20;
+    uint32_t queued = 0;
+    uint64_t t0 = H.sim.now;
+    for (int round = 0; round < 1000 && H.t_una - H.t_iss - 1 < 5 + total; round++) {
+        while (queued < total) {
+            size_t n = total - queued < sizeof(chunk) ? total - queued : sizeof(chunk);
+            ssize_t w = tern_send(H.sim.st[0], H.fd, chunk, n, 0);
+            if (w <= 0)
+                break;
+            queued += (uint32_t)w;
+        }
+        static struct got g[1024];
+        int n = host_collect(&H, g, 1024);
+        for (int i = 0; i < n && i < 1024; i++)
+            if (tern_seq_gt(g[i].h.seq + g[i].len, H.t_nxt))
+                H.t_nxt = g[i].h.seq + g[i].len;
+        peer_acks_all(&H);
+    }
+    assert_int_equal(H.t_nxt - H.t_iss - 1, 5 + total);
+    /* Faster than the clock: a clock-only ISS would fall below. */
+    assert_true((H.sim.now - t0) / 4000 < total);
+    expect_nothing(&H);
+    assert_int_equal(tern_close(H.sim.st[0], H.fd), 0);
+    H.fd = -1;
+    expect_one(&H, TERN_TCP_FIN | TERN_TCP_ACK, H.t_nxt, H.r_nxt, 0);
+    H.t_nxt++;
+    peer_acks_all(&H);
+    expect_nothing(&H);
+    peer_fin(&H);
+    assert_int_equal(observe(&H), TCPS_TIME_WAIT);
+    host_send(&H, TERN_TCP_SYN, H.r_nxt + 100, 0, 0);
+    struct got sa = expect_one(&H, TERN_TCP_SYN | TERN_TCP_ACK, -1, H.r_nxt + 101, 0);
+    if (!tern_seq_gt(sa.h.seq, H.t_nxt))
+        fail_msg("new ISS %u is not above the old SND.NXT %u", sa.h.seq, H.t_nxt);
+    fixture_cleanup(&H);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures_reach_their_states),
         cmocka_unit_test(test_every_state_meets_every_segment),
+        cmocka_unit_test(test_time_wait_reopen_starts_above_old_sequence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,8 @@ struct seg {
     const uint8_t *data;
     uint32_t len;        /* payload bytes */
     struct tern_tcp_opts opt;
+    bool reopens;        /* it ended a TIME_WAIT whose SND.NXT was old_snd_nxt */
+    uint32_t old_snd_nxt;
 };
 
 static uint32_t seg_len(const struct seg *sg)
@@ -134,6 +136,14 @@ static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, const str
         return;
     }
     tern_tcp_prepare(s, tp);
+    if (sg->reopens) {
+        /* RFC 1122 4.2.2.13 (1): the new incarnation starts above every
+         * sequence number the old one used, whatever the ISN clock says
+         * (Linux: the old SND.NXT + 65535 + 2). */
+        tp->iss = sg->old_snd_nxt + 65535u + 2u;
+        tp->snd_una = tp->snd_nxt = tp->snd_max = tp->iss;
+        tp->snd_buf_seq = tp->iss + 1;
+    }
     take_syn_options(tp, sg);
     tp->ts_recent_at = s->now;
     tp->irs = sg->seq;
@@ -672,6 +682,8 @@ void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
          * TIME_WAIT and let a listener take the SYN. With no listener it
          * stays, and the SYN is answered from TIME_WAIT (as Linux). */
         tern_count(s, TERN_C_TCP_TIME_WAIT_REUSED);
+        sg.reopens = true;
+        sg.old_snd_nxt = tp->snd_max;
         tern_tcp_drop(s, tp, 0);
         pcb = tern_pcb_lookup(s, &s->tcp_pcbs, dst, h.dport, src, h.sport);
         if (!pcb) {
