@@ -899,12 +899,37 @@ static void test_time_wait_reopen_starts_above_old_sequence(void **state)
     fixture_cleanup(&H);
 }
 
+static void test_time_wait_lasts_2msl_from_the_last_fin(void **state)
+{
+    (void)state;
+    /* RFC 9293 3.10.7.4 eighth check: in TIME-WAIT the peer's FIN again
+     * is acked and restarts the 2MSL timeout; RFC 1337: a RST neither
+     * ends nor extends it. Virtual time, so exact. 2MSL is 60 s here. */
+    const uint64_t msl2 = 60 * TERN_NS_PER_SEC;
+    struct host H;
+    fixture_build(&H, F_TIME_WAIT);
+    uint64_t t0 = H.sim.now;
+    sim_run(&H.sim, msl2 - 10 * TERN_NS_PER_SEC);
+    sim_raw_arp_hello(&H.sim, 0); /* Tern's ARP entry for the peer is old */
+    host_send(&H, TERN_TCP_RST | TERN_TCP_ACK, H.r_nxt, H.t_nxt, 0);
+    expect_nothing(&H);
+    assert_int_equal(timewait_count(&H), 1);
+    assert_int_equal(observe(&H), TCPS_TIME_WAIT); /* the FIN again: restarts */
+    uint64_t t1 = H.sim.now;
+    sim_run(&H.sim, t0 + msl2 + 5 * TERN_NS_PER_SEC - H.sim.now);
+    assert_int_equal(timewait_count(&H), 1); /* the first 2MSL is over */
+    sim_run(&H.sim, t1 + msl2 + TERN_NS_PER_SEC - H.sim.now);
+    assert_int_equal(timewait_count(&H), 0); /* the second one too */
+    fixture_cleanup(&H);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures_reach_their_states),
         cmocka_unit_test(test_every_state_meets_every_segment),
         cmocka_unit_test(test_time_wait_reopen_starts_above_old_sequence),
+        cmocka_unit_test(test_time_wait_lasts_2msl_from_the_last_fin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
