@@ -482,6 +482,19 @@ static void established(struct host *H)
     H->t_nxt += 5;
 }
 
+/* Tern closes first: its FIN, the peer's ACK, then the peer's FIN,
+ * which Tern acks from TIME_WAIT. */
+static void tern_closes_first(struct host *H)
+{
+    assert_int_equal(tern_close(H->sim.st[0], H->fd), 0);
+    H->fd = -1;
+    expect_one(H, TERN_TCP_FIN | TERN_TCP_ACK, H->t_nxt, H->r_nxt, 0);
+    H->t_nxt++;
+    peer_acks_all(H);
+    expect_nothing(H);
+    peer_fin(H);
+}
+
 static void fixture_build(struct host *H, enum fixture fx)
 {
     memset(H, 0, sizeof(*H));
@@ -548,13 +561,7 @@ static void fixture_build(struct host *H, enum fixture fx)
         established(H);
         peer_acks_all(H);
         expect_nothing(H);
-        assert_int_equal(tern_close(H->sim.st[0], H->fd), 0);
-        H->fd = -1;
-        expect_one(H, TERN_TCP_FIN | TERN_TCP_ACK, H->t_nxt, H->r_nxt, 0);
-        H->t_nxt++;
-        peer_acks_all(H);
-        expect_nothing(H);
-        peer_fin(H);
+        tern_closes_first(H);
         break;
     case F_TIME_WAIT_C:
         tern_connects(H);
@@ -562,13 +569,7 @@ static void fixture_build(struct host *H, enum fixture fx)
         H->r_nxt = HOST_ISS + 1;
         H->t_una = H->t_nxt;
         expect_one(H, TERN_TCP_ACK, H->t_nxt, H->r_nxt, 0);
-        assert_int_equal(tern_close(H->sim.st[0], H->fd), 0);
-        H->fd = -1;
-        expect_one(H, TERN_TCP_FIN | TERN_TCP_ACK, H->t_nxt, H->r_nxt, 0);
-        H->t_nxt++;
-        peer_acks_all(H);
-        expect_nothing(H);
-        peer_fin(H);
+        tern_closes_first(H);
         break;
     case F_COUNT:
         break;
@@ -884,13 +885,7 @@ static void test_time_wait_reopen_starts_above_old_sequence(void **state)
     /* Faster than the clock: a clock-only ISS would fall below. */
     assert_true((H.sim.now - t0) / 4000 < total);
     expect_nothing(&H);
-    assert_int_equal(tern_close(H.sim.st[0], H.fd), 0);
-    H.fd = -1;
-    expect_one(&H, TERN_TCP_FIN | TERN_TCP_ACK, H.t_nxt, H.r_nxt, 0);
-    H.t_nxt++;
-    peer_acks_all(&H);
-    expect_nothing(&H);
-    peer_fin(&H);
+    tern_closes_first(&H);
     assert_int_equal(observe(&H), TCPS_TIME_WAIT);
     host_send(&H, TERN_TCP_SYN, H.r_nxt + 100, 0, 0);
     struct got sa = expect_one(&H, TERN_TCP_SYN | TERN_TCP_ACK, -1, H.r_nxt + 101, 0);
