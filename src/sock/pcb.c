@@ -95,7 +95,11 @@ bool tern_pcb_conflicts(const struct tern_pcb_table *t, const struct tern_inpcb 
             continue; /* disjoint addresses never conflict */
         if (reuseport && o->reuseport)
             continue;
-        if (reuseaddr && o->reuseaddr && !(t->tcp_rules && (o->listening || self->listening)))
+        /* TCP (Linux's inet_csk_bind_conflict): SO_REUSEADDR shares a
+         * port with connections and TIME_WAIT records, a new listener
+         * included (a server restarting over its old connections), but
+         * never with a listener already there. */
+        if (reuseaddr && o->reuseaddr && !(t->tcp_rules && o->listening))
             continue;
         return true;
     }

@@ -68,7 +68,7 @@ struct tern_reuseport_group {
 
 struct tern_pcb_table {
     const char *name;
-    bool tcp_rules;  /* SO_REUSEADDR never shares a listener (Linux TCP) */
+    bool tcp_rules;  /* SO_REUSEADDR never shares a port with a listener (Linux TCP) */
     struct tern_list bind_buckets[TERN_PCB_BUCKETS];
     struct tern_list listen_buckets[TERN_PCB_BUCKETS];
     struct tern_list *conn;  /* connection hash, conn_mask + 1 buckets */
@@ -83,8 +83,8 @@ void tern_pcb_table_destroy(struct tern_pcb_table *t);
 void tern_pcb_init(struct tern_inpcb *pcb);
 /* Would binding (laddr, lport) with these flags conflict? Linux's rules:
  * overlapping addresses conflict unless both set SO_REUSEPORT, or both
- * set SO_REUSEADDR (and, for TCP, the other is not listening). `self` is
- * skipped. */
+ * set SO_REUSEADDR (and, for TCP, the one already there is not
+ * listening). `self` is skipped. */
 bool tern_pcb_conflicts(const struct tern_pcb_table *t, const struct tern_inpcb *self,
                         uint32_t laddr, uint16_t lport, bool reuseaddr, bool reuseport);
 /* Insert a PCB whose addresses and flags are set; joins its reuseport

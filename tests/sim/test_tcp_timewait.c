@@ -191,8 +191,9 @@ static void test_time_wait_is_a_record_not_a_socket(void **state)
 }
 
 /* RFC 6191 / RFC 9293 3.10.7.4 note: a SYN past the old sequence space
- * ends the wait; here no listener takes it, so it meets a reset. */
-static void test_a_new_syn_ends_the_wait(void **state)
+ * ends the wait, if a listener takes it; without one, the record answers
+ * with an ACK and stays (a blind SYN must not end TIME_WAIT: RFC 1337). */
+static void test_a_new_syn_ends_the_wait_only_for_a_listener(void **state)
 {
     (void)state;
     struct sim sim;
@@ -200,21 +201,38 @@ static void test_a_new_syn_ends_the_wait(void **state)
     sim_raw_arp_hello(&sim, 0);
     struct pair c;
     listen_on(&sim, &c);
-    connect_pair(&sim, &c, 0, false);
-    struct sockaddr_in me;
-    socklen_t ml = sizeof(me);
-    assert_int_equal(tern_getsockname(sim.st[0], c.client, (struct sockaddr *)&me, &ml), 0);
-    uint16_t cport = ntohs(me.sin_port);
+    connect_pair(&sim, &c, 5000, true);
     close_client_first(&sim, &c);
     struct tern_tcp_tw *tw = only_record(&sim);
+    uint32_t old_snd_nxt = tw->snd_nxt, rcv_nxt = tw->rcv_nxt;
     drain_raw(&sim);
-    inject_as_server(&sim, cport, tw->rcv_nxt + 100000, 0, TERN_TCP_SYN);
+    inject_as_server(&sim, 5000, rcv_nxt + 100000, 0, TERN_TCP_SYN);
+    sim_run(&sim, MS);
+    assert_int_equal(sim.st[0]->tcp_timewait_count, 1);
+    struct tern_tcp_hdr h;
+    assert_true(next_from_client(&sim, &h));
+    assert_int_equal(h.flags, TERN_TCP_ACK);
+    assert_int_equal(h.ack, rcv_nxt);
+
+    /* A server on the same port (SO_REUSEADDR shares it with the
+     * record, as on Linux): now the SYN reopens the 4-tuple, from an ISS
+     * above everything the old connection used (RFC 1122 4.2.2.13). */
+    int l = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    assert_int_equal(tern_setsockopt(sim.st[0], l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+    struct sockaddr_in b = sim_sin(0, 5000);
+    assert_int_equal(tern_bind(sim.st[0], l, (struct sockaddr *)&b, sizeof(b)), 0);
+    assert_int_equal(tern_listen(sim.st[0], l, 4), 0);
+    drain_raw(&sim);
+    inject_as_server(&sim, 5000, rcv_nxt + 100000, 0, TERN_TCP_SYN);
     sim_run(&sim, MS);
     assert_int_equal(sim_counter(&sim, 0, "tcp.time_wait_reused"), 1);
     assert_int_equal(sim.st[0]->tcp_timewait_count, 0);
-    struct tern_tcp_hdr h;
     assert_true(next_from_client(&sim, &h));
-    assert_int_equal(h.flags, TERN_TCP_RST | TERN_TCP_ACK);
+    assert_int_equal(h.flags, TERN_TCP_SYN | TERN_TCP_ACK);
+    assert_int_equal(h.ack, rcv_nxt + 100001);
+    assert_int_equal(h.seq, old_snd_nxt + 65537u);
+    tern_close(sim.st[0], l); /* resets the half-open one */
     tern_close(sim.st[1], c.listener);
     sim_finish(&sim);
 }
@@ -296,7 +314,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_time_wait_is_a_record_not_a_socket),
-        cmocka_unit_test(test_a_new_syn_ends_the_wait),
+        cmocka_unit_test(test_a_new_syn_ends_the_wait_only_for_a_listener),
         cmocka_unit_test(test_bind_meets_the_record),
         cmocka_unit_test(test_the_number_of_records_is_bounded),
         cmocka_unit_test(test_stack_teardown_frees_records),

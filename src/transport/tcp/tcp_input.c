@@ -24,6 +24,8 @@ struct seg {
     const uint8_t *data;
     uint32_t len;        /* payload bytes */
     struct tern_tcp_opts opt;
+    bool reopens;        /* it ended a TIME_WAIT whose SND.NXT was old_snd_nxt */
+    uint32_t old_snd_nxt;
 };
 
 static uint32_t seg_len(const struct seg *sg)
@@ -119,6 +121,12 @@ static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, struct se
     struct tern_tcp_synparams p;
     tern_tcp_syn_params(s, ltp, &p, sg->laddr, sg->lport, sg->faddr, sg->fport, sg->seq, sg->wnd,
                         &sg->opt);
+    if (sg->reopens) {
+        /* RFC 1122 4.2.2.13 (1): the new incarnation starts above every
+         * sequence number the old one used, whatever the ISN clock says
+         * (Linux: the old SND.NXT + 65535 + 2). */
+        p.iss = sg->old_snd_nxt + 65535u + 2u;
+    }
     bool full = ltp->req_q_len >= ltp->backlog;
     if (s->cfg.tcp_syncookies == 2 || (full && s->cfg.tcp_syncookies == 1)) {
         tern_tcp_cookie_synack(s, ltp, &p);
@@ -131,50 +139,69 @@ static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, struct se
     tern_tcp_req_new(s, ltp, &p);
 }
 
-/* A segment for a request: SYN-RECEIVED without a connection block. */
+/* An ACK from a request: <SEQ=ISS+1><ACK=IRS+1>, the window of its SYN,ACK. */
+static void request_ack(struct tern_stack *s, const struct tern_tcp_req *req)
+{
+    const struct tern_socket *lso = req->listener->so;
+    struct tern_tcp_hdr h = {.sport = req->p.lport, .dport = req->p.fport, .seq = req->p.iss + 1,
+                             .ack = req->p.irs + 1, .flags = TERN_TCP_ACK,
+                             .wnd = lso->rcvbuf > 65535 ? 65535 : (uint16_t)lso->rcvbuf};
+    tern_tcp_emit_ctl(s, req->p.laddr, req->p.faddr, &h, lso->ttl, lso->tos);
+}
+
+/* A segment for a request: SYN-RECEIVED without a connection block, in
+ * RFC 9293 3.10.7.4's order. */
 static void request_input(struct tern_stack *s, struct tern_tcp_req *req, struct seg *sg)
 {
     struct tern_tcpcb *ltp = req->listener;
     uint32_t rcv_nxt = req->p.irs + 1;
-    uint32_t rcv_wnd = ltp->so->rcvbuf;
-    bool in_window = tern_seq_between(sg->seq, rcv_nxt, rcv_nxt + rcv_wnd);
+    /* The SYN,ACK's window, never scaled (RFC 7323 2.2): all the peer
+     * may use until the handshake completes. */
+    uint32_t rcv_wnd = ltp->so->rcvbuf > 65535 ? 65535 : ltp->so->rcvbuf;
+    uint32_t len = seg_len(sg);
+    bool acceptable = len == 0 ? tern_seq_between(sg->seq, rcv_nxt, rcv_nxt + rcv_wnd + 1)
+                               : tern_seq_between(sg->seq, rcv_nxt, rcv_nxt + rcv_wnd) ||
+                                     tern_seq_between(sg->seq + len - 1, rcv_nxt, rcv_nxt + rcv_wnd);
+    /* First: the sequence number. The peer's own SYN again means it did
+     * not hear our SYN,ACK: say it again now, as Linux does. Anything
+     * else unacceptable gets an ACK, a RST nothing. */
+    if (!acceptable) {
+        if (sg->flags & TERN_TCP_RST)
+            return;
+        if (sg->flags == TERN_TCP_SYN && sg->seq == req->p.irs) {
+            tern_tcp_req_send_synack(s, req);
+            return;
+        }
+        tern_count(s, TERN_C_DROP_TCP_OUT_OF_WINDOW);
+        request_ack(s, req);
+        return;
+    }
+    /* Second: RST (RFC 5961 3.2): the exact sequence number ends the
+     * attempt, quietly (the listener stays); in window, a challenge ACK. */
     if (sg->flags & TERN_TCP_RST) {
-        /* RFC 5961 3.2: the exact sequence number ends the attempt (and
-         * quietly: the listener stays); in window, a challenge ACK. */
         if (sg->seq == rcv_nxt) {
             tern_count(s, TERN_C_TCP_RX_RST);
             tern_tcp_req_free(s, req);
-        } else if (in_window && challenge_ack_allowed(s)) {
-            struct tern_tcp_hdr h = {.sport = req->p.lport, .dport = req->p.fport,
-                                     .seq = req->p.iss + 1, .ack = rcv_nxt,
-                                     .flags = TERN_TCP_ACK, .wnd = 65535};
-            tern_tcp_emit_ctl(s, req->p.laddr, req->p.faddr, &h, ltp->so->ttl, ltp->so->tos);
+        } else if (challenge_ack_allowed(s)) {
+            request_ack(s, req);
         }
         return;
     }
+    /* Fourth: a SYN in window (RFC 5961 4.2). RFC 9293 would return a
+     * passive open to LISTEN, which lets a blind SYN kill it; a challenge
+     * ACK lets a peer that really restarted answer with an exact RST. */
     if (sg->flags & TERN_TCP_SYN) {
-        /* The peer did not hear our SYN,ACK: say it again now, as Linux
-         * does, rather than at our retransmission timeout. Any other SYN
-         * here is answered by the SYN,ACK too: it names the sequence
-         * numbers this 4-tuple is using (RFC 9293 3.10.7.4, RFC 5961
-         * 4.2's challenge in SYN-RECEIVED's terms). */
-        if (sg->seq != req->p.irs && !challenge_ack_allowed(s))
-            return;
-        tern_tcp_req_send_synack(s, req);
+        if (challenge_ack_allowed(s))
+            request_ack(s, req);
         return;
     }
+    /* Fifth: no ACK, no processing; an unacceptable ACK is reset. */
     if (!(sg->flags & TERN_TCP_ACK))
         return;
     if (sg->ack != req->p.iss + 1) {
-        /* RFC 9293 3.10.7.4, SYN-RECEIVED: an unacceptable ACK is reset. */
         tern_count(s, TERN_C_DROP_TCP_BAD_ACK);
         tern_tcp_reset_for(s, sg->laddr, sg->lport, sg->faddr, sg->fport, sg->seq, sg->ack,
                            sg->flags, seg_len(sg));
-        return;
-    }
-    if (!in_window && !(sg->seq == rcv_nxt)) {
-        tern_count(s, TERN_C_DROP_TCP_OUT_OF_WINDOW);
-        tern_tcp_req_send_synack(s, req);
         return;
     }
     if (ltp->accept_q_len >= ltp->backlog) {
@@ -710,6 +737,7 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
         else if (tern_seq_gt(fin_seq, tp->rcv_nxt)) {
             tp->rcv_fin_pending = true;
             tp->rcv_fin_seq = fin_seq;
+            tp->ack_now = true; /* out of order: a duplicate ACK at once (RFC 5681 4.2) */
         } else {
             tp->ack_now = true;
         }
@@ -719,6 +747,14 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
         fin_input(s, tp);
     }
     tern_tcp_output(s, tp);
+}
+
+/* Would a listener take a new connection to laddr:lport? (Given no
+ * peer, the lookup can only find a PCB without one.) */
+static bool listener_for(struct tern_stack *s, uint32_t laddr, uint16_t lport)
+{
+    struct tern_inpcb *pcb = tern_pcb_lookup(s, &s->tcp_pcbs, laddr, lport, 0, 0);
+    return pcb && pcb->listening;
 }
 
 /* ---- TIME_WAIT (RFC 9293 3.10.7.4), on the record alone ---- */
@@ -741,8 +777,9 @@ static bool challenge_ack_allowed(struct tern_stack *s)
 }
 
 /* Returns true when the record made way for a new incarnation of the
- * 4-tuple: the caller looks the segment up again (a listener may take it). */
-static bool timewait_input(struct tern_stack *s, struct tern_tcp_tw *tw, const struct seg *sg)
+ * 4-tuple: the caller looks the segment up again (a listener takes it).
+ * Otherwise RFC 9293 3.10.7.4's checks, in order, as TIME-WAIT has them. */
+static bool timewait_input(struct tern_stack *s, struct tern_tcp_tw *tw, struct seg *sg)
 {
     if (sg->flags & TERN_TCP_RST) {
         /* RFC 1337 (TIME-WAIT assassination): a reset must not cut the
@@ -751,45 +788,71 @@ static bool timewait_input(struct tern_stack *s, struct tern_tcp_tw *tw, const s
         return false;
     }
     bool has_ts = tw->ts_ok && sg->opt.has_ts;
-    bool ts_old = has_ts && (int32_t)(sg->opt.ts_val - tw->ts_recent) < 0;
     if ((sg->flags & TERN_TCP_SYN) && !(sg->flags & TERN_TCP_ACK)) {
         /* A new connection may reuse the 4-tuple if it cannot be taken
          * for the old one: its sequence number is past the old sequence
          * space (RFC 9293 3.10.7.4 note, BSD's rule) or, with
-         * timestamps, its timestamp is newer (RFC 6191). */
-        if (tern_seq_gt(sg->seq, tw->rcv_nxt) ||
-            (has_ts && (int32_t)(sg->opt.ts_val - tw->ts_recent) > 0)) {
+         * timestamps, its timestamp is newer (RFC 6191); and only if a
+         * listener will take it, or a blind SYN could end the wait (the
+         * RFC 1337 hazard; Linux answers it from TIME_WAIT too). */
+        if ((tern_seq_gt(sg->seq, tw->rcv_nxt) ||
+             (has_ts && (int32_t)(sg->opt.ts_val - tw->ts_recent) > 0)) &&
+            listener_for(s, sg->laddr, sg->lport)) {
             tern_count(s, TERN_C_TCP_TIME_WAIT_REUSED);
+            sg->reopens = true;
+            sg->old_snd_nxt = tw->snd_nxt;
             tern_tcp_tw_free(s, tw);
             return true;
         }
-        /* Otherwise an old duplicate or a blind SYN: RFC 5961 4.2. */
-        if (challenge_ack_allowed(s))
-            tern_tcp_tw_send_ack(s, tw);
-        return false;
     }
-    if (ts_old) {
+    if (has_ts && (int32_t)(tw->ts_recent - sg->opt.ts_val) > 1) {
         /* RFC 7323 5.3, PAWS: an old duplicate; say where we are. */
         tern_count(s, TERN_C_DROP_TCP_PAWS);
         tern_tcp_tw_send_ack(s, tw);
         return false;
     }
-    if (sg->flags & TERN_TCP_FIN) {
-        /* "The only thing that can arrive in this state is a
-         * retransmission of the remote FIN. Acknowledge it, and restart
-         * the 2 MSL timeout." */
-        if (has_ts)
-            tw->ts_recent = sg->opt.ts_val;
-        tern_tcp_tw_restart(s, tw);
+    /* First: an unacceptable segment is answered with an ACK. The
+     * peer's FIN again is one: acknowledge it and restart the 2 MSL
+     * wait, which is what TIME-WAIT is for. */
+    uint32_t len = seg_len(sg);
+    bool acceptable =
+        len == 0 ? tern_seq_between(sg->seq, tw->rcv_nxt, tw->rcv_nxt + tw->rcv_wnd + 1)
+                 : tern_seq_between(sg->seq, tw->rcv_nxt, tw->rcv_nxt + tw->rcv_wnd) ||
+                       tern_seq_between(sg->seq + len - 1, tw->rcv_nxt, tw->rcv_nxt + tw->rcv_wnd);
+    if (!acceptable) {
+        tern_count(s, TERN_C_DROP_TCP_OUT_OF_WINDOW);
+        if (sg->flags & TERN_TCP_FIN)
+            tern_tcp_tw_restart(s, tw);
         tern_tcp_tw_send_ack(s, tw);
         return false;
     }
-    if (sg->len == 0 && sg->seq == tw->rcv_nxt && (sg->flags & TERN_TCP_ACK))
-        return false; /* an in-window bare ACK (our last one's echo): nothing to say */
-    /* Anything else is out of place: answer with an ACK (RFC 9293
-     * 3.10.7.4, first check), which tells the sender where we stand. */
-    tern_count(s, TERN_C_DROP_TCP_OUT_OF_WINDOW);
-    tern_tcp_tw_send_ack(s, tw);
+    /* Fourth: a SYN in window (RFC 5961 4.2): a challenge ACK. */
+    if (sg->flags & TERN_TCP_SYN) {
+        if (challenge_ack_allowed(s))
+            tern_tcp_tw_send_ack(s, tw);
+        return false;
+    }
+    /* Fifth: the ACK field (RFC 9293, RFC 5961 5.2). */
+    if (!(sg->flags & TERN_TCP_ACK))
+        return false;
+    if (tern_seq_gt(sg->ack, tw->snd_nxt)) {
+        tern_count(s, TERN_C_DROP_TCP_BAD_ACK);
+        tern_tcp_tw_send_ack(s, tw);
+        return false;
+    }
+    if (tern_seq_lt(sg->ack, tw->snd_nxt - 65535u * (1u << tw->snd_wscale))) {
+        if (challenge_ack_allowed(s))
+            tern_tcp_tw_send_ack(s, tw);
+        return false;
+    }
+    if (has_ts)
+        tw->ts_recent = sg->opt.ts_val;
+    /* Seventh: text after the peer's FIN is ignored. Eighth: a FIN
+     * (in window, so not the one we had): acknowledge, restart 2MSL. */
+    if (sg->flags & TERN_TCP_FIN) {
+        tern_tcp_tw_restart(s, tw);
+        tern_tcp_tw_send_ack(s, tw);
+    }
     return false;
 }
 

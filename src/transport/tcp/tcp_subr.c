@@ -230,6 +230,12 @@ uint32_t tern_tcp_rcv_window(const struct tern_tcpcb *tp)
     uint32_t space = tern_ring_space(&tp->rcv);
     uint32_t held = tern_tcp_reass_bytes_held(&tp->ooo);
     space = space > held ? space - held : 0;
+    /* RCV.WND is what the window field can offer (RFC 7323 2.3): without
+     * scaling, a larger buffer still takes only 65535 bytes past RCV.NXT
+     * (RFC 9293 3.10.7.4 tests segments against the window offered). */
+    uint32_t offerable = 65535u << tp->rcv_wscale;
+    if (space > offerable)
+        space = offerable;
     /* Never move the right edge left (RFC 9293 3.8.6.2.2 "shrinking"). */
     uint32_t promised = tern_seq_gt(tp->rcv_adv, tp->rcv_nxt) ? tp->rcv_adv - tp->rcv_nxt : 0;
     return space > promised ? space : promised;

@@ -47,6 +47,8 @@ void tern_tcp_tw_enter(struct tern_stack *s, struct tern_tcpcb *tp)
         tw->ts_offset = tp->ts_offset;
         uint32_t w = tern_tcp_rcv_window(tp) >> tp->rcv_wscale;
         tw->wnd = w > 65535 ? 65535 : (uint16_t)w;
+        tw->rcv_wnd = (uint32_t)tw->wnd << tp->rcv_wscale;
+        tw->snd_wscale = tp->snd_wscale;
         tw->ttl = so->ttl;
         tw->tos = so->tos;
         tern_timer_init(&tw->timer, tw_expire, "tcp-timewait");

@@ -36,7 +36,9 @@ struct tern_tcp_tw {
     uint64_t id;             /* the socket it came from, for dumps */
     uint32_t snd_nxt, rcv_nxt;
     uint32_t ts_recent, ts_offset;
-    uint16_t wnd;            /* the window field last advertised */
+    uint32_t rcv_wnd;        /* bytes: the window last advertised */
+    uint16_t wnd;            /* ... as the window field carried it */
+    uint8_t snd_wscale;      /* the peer's window scale */
     bool ts_ok;
     uint8_t ttl, tos;
 };

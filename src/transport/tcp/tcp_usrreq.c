@@ -99,12 +99,17 @@ long tern_tcp_recv(struct tern_stack *s, struct tern_socket *so, const struct io
         return -ENOTCONN;
     uint32_t have = tern_ring_len(&tp->rcv);
     if (have == 0) {
+        /* After the peer's FIN a reader gets EOF, even if a reset came
+         * later: its error (EPIPE) is the writer's (Linux's tcp_recvmsg
+         * looks at SOCK_DONE before sk_err). */
+        if (tp->fin_received)
+            return 0;
         if (so->so_error) {
             int err = so->so_error;
             so->so_error = 0;
             return -err;
         }
-        if (tp->fin_received || so->shut_rd)
+        if (so->shut_rd)
             return 0;
         if (tp->state == TCPS_CLOSED)
             return tp->opened ? 0 : -ENOTCONN;
