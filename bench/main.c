@@ -281,7 +281,7 @@ int main(int argc, char **argv)
     struct bench_opts o = {.bulk_bytes = 200ull * 1000 * 1000, .bulk_seconds = 5,
                            .conns = 20000, .conn_seconds = 10,
                            .idle = 10000, .idle_seconds = 60};
-    int reps = 3;
+    int reps = 5;
     bool lwip = true;
     const char *only = "bulk,mem,conn";
     for (int i = 1; i < argc; i++) {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -209,6 +210,8 @@ void qlink_wait(struct qlink *q, int side, tern_time_t deadline, uint64_t spin_n
             return;
         for (int i = 0; i < 32; i++)
             cpu_relax();
+        /* On a shared VM the peer may be waiting for this very CPU. */
+        sched_yield();
         now = bench_now_ns();
     }
     atomic_store(&w->sleeping, 1);
