@@ -307,6 +307,11 @@ static void lw_mem(const struct bench_opts *o, struct mem_result *out)
         goto fail;
     usleep(300 * 1000);
     double m2 = (double)heap_bytes();
+    if (m2 <= 0) {
+        bval_fail(&out->avg, "mallinfo2 counts nothing here");
+        out->marginal = out->avg;
+        return;
+    }
     bval_set(&out->avg, (m2 - m0) / (2.0 * n));
     if (n - n / 2)
         bval_set(&out->marginal, (m2 - m1) / (2.0 * (n - n / 2)));

@@ -226,7 +226,7 @@ static void run_conn(const struct bench_opts *o, int reps, bool lwip)
     table_print(&t, stdout);
 }
 
-static void header(const struct bench_opts *o)
+static void header(void)
 {
     char date[64], cpu[128] = "?";
     time_t now = time(NULL);
@@ -253,7 +253,6 @@ static void header(const struct bench_opts *o)
     if (strstr(TERN_BENCH_BUILD, "TERN_DEBUG=ON"))
         printf("Debug checks are on in this build (they poison every freed buffer): "
                "`make bench` builds without them.\n");
-    (void)o;
     fflush(stdout);
 }
 
@@ -317,7 +316,7 @@ int main(int argc, char **argv)
     /* lwIP's helper process first: it must be forked before any thread. */
     if (lwip)
         bench_lwip_start();
-    header(&o);
+    header();
     if (strstr(only, "bulk"))
         run_bulk(&o, reps, lwip);
     /* Memory before conn/s: the kernel's TIME_WAIT sockets from the
