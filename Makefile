@@ -2,9 +2,10 @@
 # README's two commands.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+BENCH_BUILD ?= build-bench
 JOBS ?= 2
 
-.PHONY: all demo test test-normal test-asan setup clean
+.PHONY: all demo test test-normal test-asan setup bench clean
 
 all:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -30,5 +31,15 @@ test-asan:
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -j $(JOBS) --output-on-failure
 
+# Benchmarks (docs/bench.md): a build of their own without debug checks,
+# then one run that prints the tables. BENCH_ARGS="--quick" for a short one.
+# Missing packages only cost the lwIP column, so setup may fail here.
+bench:
+	sh scripts/setup.sh || echo "bench: going on without the missing packages"
+	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTERN_DEBUG=OFF \
+	  -DTERN_BUILD_TESTS=OFF -DTERN_BUILD_BENCH=ON
+	cmake --build $(BENCH_BUILD) -j $(JOBS) --target tern_bench
+	./$(BENCH_BUILD)/bench/tern_bench $(BENCH_ARGS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)

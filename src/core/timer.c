@@ -27,6 +27,7 @@ void tern_timer_init(struct tern_timer *t, tern_timer_fn fn, const char *name)
     t->fn = fn;
     t->name = name;
     t->magic = TIMER_MAGIC;
+    t->slot = 0;
     t->armed = false;
 }
 
@@ -48,39 +49,19 @@ static void wheel_place(struct tern_timer_wheel *w, struct tern_timer *t, uint64
         level++;
     unsigned slot = (unsigned)(when >> LEVEL_SHIFT(level)) & SLOT_MASK;
     tern_list_push_back(&w->slots[level][slot], &t->node);
+    t->slot = (uint16_t)(level * TERN_TIMER_SLOTS + slot);
     w->occupied[level] |= 1ull << slot;
-}
-
-static void slot_unlinked(struct tern_timer_wheel *w, struct tern_list *slot_head)
-{
-    /* Clear the occupied bit of the slot that a removal emptied. */
-    if (!tern_list_empty(slot_head))
-        return;
-    for (int l = 0; l < TERN_TIMER_LEVELS; l++) {
-        if (slot_head >= &w->slots[l][0] && slot_head < &w->slots[l][TERN_TIMER_SLOTS]) {
-            w->occupied[l] &= ~(1ull << (slot_head - &w->slots[l][0]));
-            return;
-        }
-    }
-}
-
-static bool is_slot_head(const struct tern_timer_wheel *w, const struct tern_list *n)
-{
-    const struct tern_list *first = &w->slots[0][0];
-    const struct tern_list *end = &w->slots[TERN_TIMER_LEVELS - 1][TERN_TIMER_SLOTS];
-    return n >= first && n < end;
 }
 
 static void timer_unlink(struct tern_timer_wheel *w, struct tern_timer *t)
 {
-    /* Find the slot head by walking to it: slots are short, and this keeps
-     * the timer itself small. */
-    struct tern_list *n = t->node.next;
-    while (!is_slot_head(w, n) && n != &t->node)
-        n = n->next;
+    /* The timer records its slot, so leaving it costs the same however
+     * many timers share it (a run of connections puts thousands of
+     * TIME_WAIT timers in one slot). */
+    unsigned level = t->slot / TERN_TIMER_SLOTS, slot = t->slot % TERN_TIMER_SLOTS;
     tern_list_remove(&t->node);
-    if (is_slot_head(w, n))
-        slot_unlinked(w, n);
+    if (tern_list_empty(&w->slots[level][slot]))
+        w->occupied[level] &= ~(1ull << slot);
 }
 
 void tern_timer_arm(struct tern_stack *s, struct tern_timer *t, uint64_t expires_ns)

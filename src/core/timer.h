@@ -35,6 +35,7 @@ struct tern_timer {
     tern_timer_fn fn;
     const char *name; /* for dumps: a string literal */
     uint32_t magic;
+    uint16_t slot; /* while armed: level * TERN_TIMER_SLOTS + slot of its list */
     bool armed;
 };
 

@@ -217,6 +217,44 @@ static void leave_armed(void *arg)
     tern_stack_free(s); /* must refuse: a timer is still armed */
 }
 
+/* Thousands of timers in one slot (a run of connections all entering
+ * TIME_WAIT within a second): cancelling them from the front, the back
+ * and the middle leaves each slot's occupied bit right, so the wheel
+ * neither reports a deadline it no longer has nor loses one it has. */
+static void test_crowded_slot_cancels_in_any_order(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    struct tern_stack *s = new_stack();
+    struct probe *p = calloc(N, sizeof(*p));
+    assert_non_null(p);
+    for (int i = 0; i < N; i++) {
+        tern_timer_init(&p[i].t, probe_fire, "crowd");
+        tern_timer_arm(s, &p[i].t, 60 * SEC + (uint64_t)i * 100000); /* within 0.3 s */
+    }
+    /* Front half in arming order, then the back from the end, leaving one. */
+    for (int i = 0; i < N / 2; i++)
+        tern_timer_cancel(s, &p[i].t);
+    for (int i = N - 1; i > N / 2; i--)
+        tern_timer_cancel(s, &p[i].t);
+    assert_int_equal(s->wheel.armed, 1);
+    uint64_t left = 60 * SEC + (uint64_t)(N / 2) * 100000;
+    assert_int_equal(tern_wheel_next_deadline(&s->wheel), left);
+    tern_timer_cancel(s, &p[N / 2].t);
+    assert_int_equal(s->wheel.armed, 0);
+    for (int l = 0; l < TERN_TIMER_LEVELS; l++)
+        assert_int_equal(s->wheel.occupied[l], 0);
+    assert_int_equal(tern_wheel_next_deadline(&s->wheel), UINT64_MAX);
+    /* The slot works as before for a newcomer. */
+    tern_timer_arm(s, &p[0].t, 60 * SEC);
+    advance(s, 61 * SEC);
+    assert_int_equal(p[0].fires, 1);
+    for (int i = 1; i < N; i++)
+        assert_int_equal(p[i].fires, 0);
+    free(p);
+    tern_stack_free(s);
+}
+
 static void test_teardown_with_armed_timer_is_caught(void **state)
 {
     (void)state;
@@ -231,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_callbacks_may_cancel_and_rearm),
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_next_deadline_picks_earliest_across_levels),
+        cmocka_unit_test(test_crowded_slot_cancels_in_any_order),
         cmocka_unit_test(test_teardown_with_armed_timer_is_caught),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
