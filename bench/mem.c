@@ -59,7 +59,8 @@ static void tweak(struct tern_stack_config *cfg, void *arg)
 }
 
 /* Poll at the real clock for `ns` so that delayed ACKs and the like have
- * gone out and every connection is idle. */
+ * gone out and every connection is idle (Tern gives a drained buffer back
+ * TERN_TCP_RECLAIM_NS, 100 ms, after it drains). */
 static void quiesce(struct tern_pair *p, uint64_t ns)
 {
     uint64_t end = bench_now_ns() + ns;
@@ -151,15 +152,15 @@ void bench_mem_tern(const struct bench_opts *o, struct mem_result *out)
      * are in the baseline. */
     if (tern_open(&p, l, cli + n, srv + n, 1, end, &why) < 0)
         goto fail;
-    quiesce(&p, 100 * TERN_NS_PER_MS);
+    quiesce(&p, 300 * TERN_NS_PER_MS);
     double base = (double)heap_bytes();
     if (tern_open(&p, l, cli, srv, n / 2, end, &why) < 0)
         goto fail;
-    quiesce(&p, 100 * TERN_NS_PER_MS);
+    quiesce(&p, 300 * TERN_NS_PER_MS);
     double half = (double)heap_bytes();
     if (tern_open(&p, l, cli + n / 2, srv + n / 2, n - n / 2, end, &why) < 0)
         goto fail;
-    quiesce(&p, 100 * TERN_NS_PER_MS);
+    quiesce(&p, 300 * TERN_NS_PER_MS);
     double full = (double)heap_bytes();
     struct tern_live la, lb;
     tern_stack_live(p.st[0], &la);

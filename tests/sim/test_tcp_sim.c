@@ -155,8 +155,12 @@ static void test_handshake_data_and_orderly_close(void **state)
                             .to_fd = c.client, .total = 100000};
     assert_true(sim_run_until(&sim, pump, &down, 30 * SEC));
     /* Drained both ways and all acked: an idle connection holds no
-     * buffer memory (the plan's 1 KB per idle connection). */
-    sim_run(&sim, 100 * MS);
+     * buffer memory (the plan's 1 KB per idle connection) once the
+     * reclaim delay has passed; until then the blocks stay, so a
+     * transfer does not free and regrow them on every drain. */
+    struct tern_socket *cso = tern_sock_lookup(sim.st[0], c.client);
+    assert_true(tern_ring_alloc_bytes(&cso->tcb->rcv) > 0);
+    sim_run(&sim, TERN_TCP_RECLAIM_NS + 10 * MS);
     for (int side = 0; side < 2; side++) {
         struct tern_socket *so = tern_sock_lookup(sim.st[side], side ? c.server : c.client);
         assert_non_null(so);

@@ -55,6 +55,7 @@ enum tern_tcp_timer {
     TERN_TCPT_PERSIST,   /* RFC 9293 3.8.6.1 zero-window probes */
     TERN_TCPT_KEEPALIVE, /* RFC 1122 4.2.3.6 */
     TERN_TCPT_FINWAIT2,  /* an orphan's wait for the peer's FIN */
+    TERN_TCPT_RECLAIM,   /* give empty buffers back (tern_tcp_reclaim_later) */
     TERN_TCPT__COUNT,
 };
 
@@ -244,6 +245,10 @@ static inline bool tern_tcp_timer_on(const struct tern_tcpcb *tp, enum tern_tcp_
     return tp->deadline[k] != 0;
 }
 void tern_tcp_timers_stop_all(struct tern_stack *s, struct tern_tcpcb *tp);
+/* A buffer has drained: give empty buffers back a little later, so an
+ * idle connection holds none while one that drains and refills all the
+ * time (a bulk transfer) does not free and regrow its blocks each time. */
+void tern_tcp_reclaim_later(struct tern_stack *s, struct tern_tcpcb *tp);
 /* Choose ISS, MSS to announce and window scale for a new connection
  * whose PCB addresses are set. */
 void tern_tcp_prepare(struct tern_stack *s, struct tern_tcpcb *tp);
@@ -278,6 +283,7 @@ void tern_tcp_rtt_sample(struct tern_stack *s, struct tern_tcpcb *tp, uint64_t r
 #define TERN_TCP_RTO_MAX_NS (120 * 1000000000ull)
 #define TERN_TCP_RTO_INIT_NS (1000000000ull)   /* RFC 6298 2.1 */
 #define TERN_TCP_DELACK_NS (40 * 1000000ull)
+#define TERN_TCP_RECLAIM_NS (100 * 1000000ull)
 #define TERN_TCP_MAX_RETRIES 15
 #define TERN_TCP_SYN_RETRIES 6
 #define TERN_TCP_CHALLENGE_ACKS_PER_SEC 1000

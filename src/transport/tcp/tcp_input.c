@@ -464,7 +464,7 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         if (tern_seq_gt(upto, tp->snd_buf_seq)) {
             tern_ring_discard(&tp->snd, upto - tp->snd_buf_seq);
             tp->snd_buf_seq = upto;
-            tern_ring_shrink_idle(&tp->snd); /* all acked: give the block back */
+            tern_tcp_reclaim_later(s, tp); /* all acked: give the block back soon */
         }
         if (tp->rtt_timing && tern_seq_gt(sg->ack, tp->rtt_seq)) {
             tp->rtt_timing = false;

@@ -137,6 +137,19 @@ void tern_tcp_keepalive_arm(struct tern_stack *s, struct tern_tcpcb *tp)
                            tp->last_rx + (uint64_t)tp->keep_idle_s * TERN_NS_PER_SEC);
 }
 
+static void reclaim_fire(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    (void)s;
+    tern_ring_shrink_idle(&tp->snd); /* each does nothing unless empty */
+    tern_ring_shrink_idle(&tp->rcv);
+}
+
+void tern_tcp_reclaim_later(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    if (!tern_tcp_timer_on(tp, TERN_TCPT_RECLAIM))
+        tern_tcp_timer_set(s, tp, TERN_TCPT_RECLAIM, s->now + TERN_TCP_RECLAIM_NS);
+}
+
 /* The connection's one wheel timer: run every kind that is due, in a
  * fixed order, then wait for the earliest left. A handler may end the
  * connection (which stops everything); the block stays valid until the
@@ -154,6 +167,7 @@ static void tcp_timer_fire(struct tern_stack *s, struct tern_timer *t)
         case TERN_TCPT_PERSIST: persist_fire(s, tp); break;
         case TERN_TCPT_KEEPALIVE: keepalive_fire(s, tp); break;
         case TERN_TCPT_FINWAIT2: finwait2_fire(s, tp); break;
+        case TERN_TCPT_RECLAIM: reclaim_fire(s, tp); break;
         case TERN_TCPT__COUNT: break;
         }
     }

@@ -119,7 +119,7 @@ long tern_tcp_recv(struct tern_stack *s, struct tern_socket *so, const struct io
         return -EAGAIN; /* all or nothing in a stack that cannot wait */
     uint32_t before = tern_tcp_rcv_window(tp);
     uint32_t got = tern_ring_read_iov(&tp->rcv, iov, iovcnt, len, (flags & MSG_PEEK) != 0);
-    tern_ring_shrink_idle(&tp->rcv); /* an idle connection holds no buffer */
+    tern_tcp_reclaim_later(s, tp); /* an idle connection holds no buffer */
     /* Tell the peer when reading opened the window a lot (RFC 9293
      * 3.8.6.2.2: by an MSS or half the buffer) past what it was last
      * told; a buffer smaller than an MSS only ever opens by half itself. */
