@@ -2,6 +2,7 @@
 # README's two commands.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 BENCH_BUILD ?= build-bench
 JOBS ?= 2
 
@@ -17,8 +18,9 @@ demo: all
 setup:
 	sh scripts/setup.sh
 
-# The whole suite twice: a normal build, then ASan+UBSan.
-test: setup test-normal test-asan
+# The whole suite twice, a normal build then ASan+UBSan, and the threaded
+# tests a third time under ThreadSanitizer.
+test: setup test-normal test-asan test-tsan
 
 test-normal:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTERN_BUILD_TESTS=ON
@@ -41,5 +43,12 @@ bench:
 	cmake --build $(BENCH_BUILD) -j $(JOBS) --target tern_bench
 	./$(BENCH_BUILD)/bench/tern_bench $(BENCH_ARGS)
 
+test-tsan:
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTERN_TSAN=ON -DTERN_BUILD_TESTS=ON \
+	  -DTERN_BUILD_BENCH=OFF
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest -j $(JOBS) -L threads --output-on-failure
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(BENCH_BUILD)

@@ -7,5 +7,6 @@
 #include <tern/link.h>
 #include <tern/stack.h>
 #include <tern/socket.h>
+#include <tern/runtime.h>
 
 #endif

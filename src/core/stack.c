@@ -9,6 +9,8 @@
 #include "net/ipv4.h"
 #include "sock/api_internal.h"
 #include "transport/tcp/tcp_timewait.h"
+#include "runtime/events.h"
+#include "runtime/rt.h"
 
 void tern_stack_config_default(struct tern_stack_config *cfg)
 {
@@ -116,7 +118,12 @@ void tern_stack_free(struct tern_stack *s)
     if (!s)
         return;
     TERN_ASSERT(s, s->magic == TERN_STACK_MAGIC, "freeing a stack twice or a corrupt one");
+    /* Threaded: every blocked call returns ECANCELED and leaves, and the
+     * runtime thread stops, before anything is freed. */
+    if (s->rt)
+        tern_rt_shutdown(s);
     s->in_teardown = true;
+    s->dirty_n = 0; /* nobody is left to tell */
     /* Sockets first (they hold PCBs and queued packets), then the state
      * that holds timers and packets, so that nothing can fire or be
      * queued against what is about to go. */
@@ -140,6 +147,7 @@ void tern_stack_free(struct tern_stack *s)
     tern_pcb_table_destroy(&s->ping_pcbs);
     tern_pcb_table_destroy(&s->tcp_pcbs);
     tern_pkt_pool_destroy(&s->pool);
+    tern_events_destroy(s);
     s->magic = 0;
     free(s);
 }
@@ -196,9 +204,8 @@ int tern_stack_poll(struct tern_stack *s, tern_time_t now)
     return tern_api_return(&g, frames);
 }
 
-tern_time_t tern_stack_next_deadline(struct tern_stack *s)
+tern_time_t tern_stack_next_deadline_locked(struct tern_stack *s)
 {
-    TERN_ASSERT(s, s && s->magic == TERN_STACK_MAGIC, "deadline of a freed stack");
     tern_time_t t = tern_wheel_next_deadline(&s->wheel);
     if (tern_ipv4_loopback_pending(s))
         t = s->now;
@@ -210,6 +217,22 @@ tern_time_t tern_stack_next_deadline(struct tern_stack *s)
             t = lt;
     }
     return t;
+}
+
+tern_time_t tern_stack_next_deadline(struct tern_stack *s)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    tern_time_t t = tern_stack_next_deadline_locked(s);
+    tern_api_leave(g.s);
+    return t;
+}
+
+void tern_api_leave(struct tern_stack *s)
+{
+    tern_events_run(s);
+    tern_sock_reap(s);
+    if (s->rt)
+        tern_rt_leave(s);
 }
 
 void tern_stack_live(const struct tern_stack *s, struct tern_live *out)

@@ -65,6 +65,14 @@ struct tern_stack {
     uint64_t chack_second;
     uint32_t chack_sent;
 
+    /* Threaded mode's runtime (runtime/rt.h), NULL when owned. */
+    struct tern_runtime *rt;
+    /* Sockets whose readiness may have changed since the last delivery
+     * (runtime/events.h). */
+    struct tern_socket **dirty;
+    uint32_t dirty_n, dirty_cap;
+    bool dirty_all;  /* the list could not grow: look at every socket */
+
     /* TCP congestion control tables, by enum tern_tcp_cc (tcp_cc.h). */
     struct tern_tcp_cc_ops tcp_cc[TERN_TCP_CC_COUNT];
     /* TCP TIME_WAIT records (tcp_timewait.h) and their count
@@ -96,6 +104,9 @@ static inline void tern_count_n(struct tern_stack *s, enum tern_counter_id id, u
 {
     s->counters[id] += n;
 }
+/* tern_stack_next_deadline, for callers already in the stack. */
+tern_time_t tern_stack_next_deadline_locked(struct tern_stack *s);
+
 /* The congestion control a TCP connection uses. */
 #define TERN_TCP_CC(s, tp) (&(s)->tcp_cc[(tp)->cc])
 

@@ -6,6 +6,7 @@
 #include "core/stack.h"
 #include "link/arp.h"
 #include "net/route.h"
+#include "runtime/rt.h"
 #include "sock/api_internal.h"
 #include "wire/ipv4.h"
 
@@ -80,6 +81,7 @@ int tern_if_add(struct tern_stack *s, struct tern_link *link, const uint8_t *mac
             tern_rng_fill(&s->rng, ifp->mac, 6);
             ifp->mac[0] = (uint8_t)((ifp->mac[0] & 0xfc) | 0x02); /* local, unicast */
         }
+        tern_rt_watch_link(s, tern_link_pollfd(link)); /* threaded mode: wake on frames */
         return tern_api_return(&g, ifp->index);
     }
     return tern_api_fail(&g, ENOSPC);

@@ -7,10 +7,13 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf/iov.h"
 #include "net/ipv4.h"
+#include "runtime/events.h"
+#include "runtime/rt.h"
 #include "sock/api_internal.h"
 #include "transport/ping.h"
 #include "transport/tcp/tcp.h"
@@ -30,11 +33,29 @@ static struct tern_pcb_table *table_of(struct tern_stack *s, const struct tern_s
     }
 }
 
-/* Look the handle up or fail the call with EBADF. */
+/* Look the handle up or fail the call with EBADF (ECANCELED while a
+ * threaded stack is going away). The call may change what the socket is
+ * ready for: its waiters hear of it when the call leaves. */
 #define GET_SOCK(so, g, fd)                                                    \
+    if ((g).s->rt && (g).s->rt->stopping)                                      \
+        return tern_api_fail(&(g), ECANCELED);                                 \
     struct tern_socket *so = tern_sock_lookup((g).s, (fd));                    \
     if (!so)                                                                   \
-        return tern_api_fail(&(g), EBADF)
+        return tern_api_fail(&(g), EBADF);                                     \
+    tern_sock_touch((g).s, so)
+
+/* Whether a call that would wait may: a threaded stack, a blocking
+ * socket, no MSG_DONTWAIT. */
+static bool may_block(const struct tern_stack *s, const struct tern_socket *so, int flags)
+{
+    return s->rt && !so->nonblock && !(flags & MSG_DONTWAIT);
+}
+
+/* Wait for fd's socket to be touched; the caller looks it up again. */
+static int wait_on(struct tern_api_guard *g, struct tern_socket *so, uint64_t deadline)
+{
+    return tern_api_wait(g, &so, 1, deadline);
+}
 
 int tern_socket(struct tern_stack *s, int domain, int type, int protocol)
 {
@@ -283,8 +304,30 @@ int tern_connect(struct tern_stack *s, int fd, const struct sockaddr *addr, sock
         return tern_api_fail(&g, ENOMEM);
     if (so->kind == SOCK_KIND_TCP) {
         tern_tcp_connect(s, so);
-        /* An owned stack cannot wait for the handshake. */
-        return tern_api_fail(&g, EINPROGRESS);
+        /* An owned stack cannot wait for the handshake; a threaded one
+         * waits on a blocking socket, up to SO_SNDTIMEO (then
+         * EINPROGRESS, as Linux). */
+        if (!may_block(s, so, 0))
+            return tern_api_fail(&g, EINPROGRESS);
+        uint64_t deadline = tern_rt_deadline_ns(so->sndtimeo_ns);
+        for (;;) {
+            err = wait_on(&g, so, deadline);
+            so = tern_sock_lookup(s, fd);
+            if (!so)
+                return tern_api_fail(&g, EBADF);
+            if (err)
+                return tern_api_fail(&g, err == ETIMEDOUT ? EINPROGRESS : err);
+            enum tern_tcp_state st = so->tcb->state;
+            if (st == TCPS_SYN_SENT || st == TCPS_SYN_RECEIVED)
+                continue;
+            if (st == TCPS_CLOSED) {
+                int e = so->so_error ? so->so_error : ECONNREFUSED;
+                so->so_error = 0;
+                return tern_api_fail(&g, e);
+            }
+            so->tcb->connect_reported = true;
+            return tern_api_return(&g, 0);
+        }
     }
     return tern_api_return(&g, 0);
 }
@@ -335,9 +378,21 @@ int tern_accept4(struct tern_stack *s, int fd, struct sockaddr *addr, socklen_t 
         return tern_api_fail(&g, EOPNOTSUPP);
     if (addr && !len)
         return tern_api_fail(&g, EFAULT);
-    struct tern_socket *child = tern_tcp_accept(s, so);
-    if (!child)
-        return tern_api_fail(&g, errno);
+    struct tern_socket *child;
+    uint64_t deadline = tern_rt_deadline_ns(so->rcvtimeo_ns);
+    while (!(child = tern_tcp_accept(s, so))) {
+        /* Threaded and blocking: wait for a connection, up to
+         * SO_RCVTIMEO; a listener shut or closed meanwhile ends it. */
+        int err = errno;
+        if (err != EAGAIN || !may_block(s, so, 0))
+            return tern_api_fail(&g, err);
+        err = wait_on(&g, so, deadline);
+        so = tern_sock_lookup(s, fd);
+        if (!so)
+            return tern_api_fail(&g, EBADF);
+        if (err)
+            return tern_api_fail(&g, err == ETIMEDOUT ? EAGAIN : err);
+    }
     child->nonblock = (flags & SOCK_NONBLOCK) != 0;
     if (addr)
         sockaddr_in_put(addr, len, child->pcb.faddr, child->pcb.fport);
@@ -359,12 +414,42 @@ static ssize_t sock_sendmsg(struct tern_api_guard *g, struct tern_socket *so,
         return tern_api_fail(g, msg->msg_iovlen > IOV_MAX ? EMSGSIZE : EFAULT);
     if (so->kind == SOCK_KIND_TCP) {
         /* A stream ignores a destination address (as Linux, when
-         * connected) and takes what fits in the send buffer. */
+         * connected) and takes what fits in the send buffer; a blocking
+         * send in a threaded stack waits for room until all is taken, up
+         * to SO_SNDTIMEO, and then reports what it sent. */
         size_t total = 0;
         for (size_t i = 0; i < msg->msg_iovlen; i++)
             total += msg->msg_iov[i].iov_len;
         long r = tern_tcp_send(s, so, msg->msg_iov, msg->msg_iovlen, total);
-        return r < 0 ? tern_api_fail(g, (int)-r) : tern_api_return_sz(g, r);
+        if (!may_block(s, so, flags) || (r >= 0 && (size_t)r == total) || (r < 0 && r != -EAGAIN))
+            return r < 0 ? tern_api_fail(g, (int)-r) : tern_api_return_sz(g, r);
+        size_t done = r > 0 ? (size_t)r : 0;
+        int fd = so->handle;
+        uint64_t deadline = tern_rt_deadline_ns(so->sndtimeo_ns);
+        while (done < total) {
+            int err = wait_on(g, so, deadline);
+            so = tern_sock_lookup(s, fd);
+            if (!err && !so)
+                err = EBADF;
+            if (!err) {
+                size_t skip = done, i = 0;
+                while (skip >= msg->msg_iov[i].iov_len)
+                    skip -= msg->msg_iov[i++].iov_len;
+                struct iovec rest = {.iov_base = (char *)msg->msg_iov[i].iov_base + skip,
+                                     .iov_len = msg->msg_iov[i].iov_len - skip};
+                r = tern_tcp_send(s, so, &rest, 1, rest.iov_len);
+                if (r > 0)
+                    done += (size_t)r;
+                else if (r < 0 && r != -EAGAIN)
+                    err = (int)-r;
+            }
+            if (err) {
+                if (done)
+                    break;
+                return tern_api_fail(g, err == ETIMEDOUT ? EAGAIN : err);
+            }
+        }
+        return tern_api_return_sz(g, (ssize_t)done);
     }
     if (so->so_error) {
         int err = so->so_error;
@@ -452,38 +537,35 @@ ssize_t tern_send(struct tern_stack *s, int fd, const void *buf, size_t len, int
     return tern_sendto(s, fd, buf, len, flags, NULL, 0);
 }
 
-static ssize_t sock_recvmsg(struct tern_api_guard *g, struct tern_socket *so, struct msghdr *msg,
+/* One attempt: bytes, or -errno. */
+static ssize_t recvmsg_once(struct tern_stack *s, struct tern_socket *so, struct msghdr *msg,
                             int flags)
 {
-    struct tern_stack *s = g->s;
     if (flags & MSG_OOB)
-        return tern_api_fail(g, EOPNOTSUPP);
+        return -EOPNOTSUPP;
     if (flags & MSG_ERRQUEUE)
-        return tern_api_fail(g, EAGAIN); /* no error queue (IP_RECVERR) yet */
+        return -EAGAIN; /* no error queue (IP_RECVERR) yet */
     if (msg->msg_iovlen > IOV_MAX || (msg->msg_iovlen && !msg->msg_iov))
-        return tern_api_fail(g, msg->msg_iovlen > IOV_MAX ? EMSGSIZE : EFAULT);
+        return -(msg->msg_iovlen > IOV_MAX ? EMSGSIZE : EFAULT);
     if (so->kind == SOCK_KIND_TCP) {
         size_t room = 0;
         for (size_t i = 0; i < msg->msg_iovlen; i++)
             room += msg->msg_iov[i].iov_len;
         long r = tern_tcp_recv(s, so, msg->msg_iov, msg->msg_iovlen, room, flags);
         if (r < 0)
-            return tern_api_fail(g, (int)-r);
+            return r;
         msg->msg_namelen = 0; /* a stream has no per-read sender */
         msg->msg_controllen = 0;
         msg->msg_flags = 0;
-        return tern_api_return_sz(g, r);
+        return r;
     }
     if (so->so_error) {
         int err = so->so_error;
         so->so_error = 0;
-        return tern_api_fail(g, err);
+        return -err;
     }
-    if (tern_list_empty(&so->rcvq)) {
-        if (so->shut_rd)
-            return tern_api_return_sz(g, 0);
-        return tern_api_fail(g, EAGAIN);
-    }
+    if (tern_list_empty(&so->rcvq))
+        return so->shut_rd ? 0 : -EAGAIN;
     struct tern_pkt *p = tern_pkt_of(so->rcvq.next);
     size_t room = 0;
     for (size_t i = 0; i < msg->msg_iovlen; i++)
@@ -503,8 +585,70 @@ static ssize_t sock_recvmsg(struct tern_api_guard *g, struct tern_socket *so, st
     ssize_t ret = (flags & MSG_TRUNC) ? (ssize_t)p->len : (ssize_t)copied;
     if (!(flags & MSG_PEEK))
         tern_pkt_free_take(s, tern_sock_rcvq_pop(so));
-    return tern_api_return_sz(g, ret);
+    return ret;
 }
+
+/* recvmsg with waiting: a blocking socket of a threaded stack waits for
+ * data, up to SO_RCVTIMEO; with MSG_WAITALL a stream waits until the
+ * whole request is filled, the stream ends or an error comes, and then
+ * reports what it has (POSIX). */
+static ssize_t sock_recvmsg(struct tern_api_guard *g, int fd, struct tern_socket *so,
+                            struct msghdr *msg, int flags)
+{
+    struct tern_stack *s = g->s;
+    bool block = may_block(s, so, flags);
+    bool waitall = block && (flags & MSG_WAITALL) && so->kind == SOCK_KIND_TCP &&
+                   !(flags & MSG_PEEK);
+    size_t room = 0;
+    for (size_t i = 0; waitall && i < msg->msg_iovlen; i++)
+        room += msg->msg_iov[i].iov_len;
+    uint64_t deadline = block ? tern_rt_deadline_ns(so->rcvtimeo_ns) : 0;
+    size_t done = 0;
+    for (;;) {
+        ssize_t r;
+        if (!waitall) {
+            r = recvmsg_once(s, so, msg, flags);
+        } else {
+            /* Fill what is left of the caller's buffers. */
+            r = 0;
+            if (done < room) {
+                size_t skip = done, i = 0;
+                while (skip >= msg->msg_iov[i].iov_len)
+                    skip -= msg->msg_iov[i++].iov_len;
+                struct iovec rest = {.iov_base = (char *)msg->msg_iov[i].iov_base + skip,
+                                     .iov_len = msg->msg_iov[i].iov_len - skip};
+                struct msghdr m = {.msg_iov = &rest, .msg_iovlen = 1};
+                r = recvmsg_once(s, so, &m, flags & ~MSG_WAITALL);
+            }
+            if (r > 0) {
+                done += (size_t)r;
+                if (done < room)
+                    continue;
+            }
+            if (r >= 0 || (done && r != -EAGAIN)) {
+                msg->msg_namelen = 0;
+                msg->msg_controllen = 0;
+                msg->msg_flags = 0;
+                return tern_api_return_sz(g, (ssize_t)done);
+            }
+        }
+        if (r >= 0)
+            return tern_api_return_sz(g, r);
+        if (r != -EAGAIN || !block)
+            return tern_api_fail(g, (int)-r);
+        int err = wait_on(g, so, deadline);
+        so = tern_sock_lookup(s, fd);
+        if (!err && !so)
+            err = EBADF;
+        if (err) {
+            if (done)
+                return tern_api_return_sz(g, (ssize_t)done);
+            return tern_api_fail(g, err == ETIMEDOUT ? EAGAIN : err);
+        }
+    }
+}
+
+
 
 ssize_t tern_recvmsg(struct tern_stack *s, int fd, struct msghdr *msg, int flags)
 {
@@ -512,7 +656,7 @@ ssize_t tern_recvmsg(struct tern_stack *s, int fd, struct msghdr *msg, int flags
     GET_SOCK(so, g, fd);
     if (!msg)
         return tern_api_fail(&g, EFAULT);
-    return sock_recvmsg(&g, so, msg, flags);
+    return sock_recvmsg(&g, fd, so, msg, flags);
 }
 
 ssize_t tern_recvfrom(struct tern_stack *s, int fd, void *buf, size_t len, int flags,
@@ -527,7 +671,7 @@ ssize_t tern_recvfrom(struct tern_stack *s, int fd, void *buf, size_t len, int f
     struct iovec iov = {.iov_base = buf, .iov_len = len};
     struct msghdr msg = {.msg_name = from, .msg_namelen = from ? *fromlen : 0,
                          .msg_iov = &iov, .msg_iovlen = 1};
-    ssize_t r = sock_recvmsg(&g, so, &msg, flags);
+    ssize_t r = sock_recvmsg(&g, fd, so, &msg, flags);
     if (r >= 0 && from)
         *fromlen = msg.msg_namelen;
     return r;
@@ -633,9 +777,28 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
             if (len < (socklen_t)sizeof(l) || so->kind != SOCK_KIND_TCP)
                 return tern_api_fail(&g, so->kind != SOCK_KIND_TCP ? ENOPROTOOPT : EINVAL);
             memcpy(&l, val, sizeof(l));
-            /* Only the abortive form changes anything here: close never
-             * blocks in an owned stack. */
+            /* The abortive form resets on close; a time makes a blocking
+             * close in a threaded stack wait (an owned stack never does). */
             so->tcb->linger_zero = l.l_onoff && l.l_linger == 0;
+            so->linger_on = l.l_onoff != 0;
+            so->linger_s = l.l_linger > 0 ? (uint32_t)l.l_linger : 0;
+            break;
+        }
+        case SO_RCVTIMEO:
+        case SO_SNDTIMEO: {
+            struct timeval tv;
+            if (len < (socklen_t)sizeof(tv))
+                return tern_api_fail(&g, EINVAL);
+            memcpy(&tv, val, sizeof(tv));
+            if (tv.tv_usec < 0 || tv.tv_usec >= 1000000)
+                return tern_api_fail(&g, EDOM); /* Linux's answer */
+            uint64_t ns = tv.tv_sec < 0 ? 0
+                                        : (uint64_t)tv.tv_sec * TERN_NS_PER_SEC +
+                                              (uint64_t)tv.tv_usec * 1000u;
+            if (name == SO_RCVTIMEO)
+                so->rcvtimeo_ns = ns;
+            else
+                so->sndtimeo_ns = ns;
             break;
         }
         default:
@@ -707,6 +870,29 @@ int tern_getsockopt(struct tern_stack *s, int fd, int level, int name, void *val
     int v;
     if (!val || !len)
         return tern_api_fail(&g, EFAULT);
+    if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO || name == SO_LINGER)) {
+        /* Structures, not ints: truncated to the caller's room (Linux). */
+        union {
+            struct timeval tv;
+            struct linger l;
+        } u = {0};
+        size_t n;
+        if (name == SO_LINGER) {
+            u.l.l_onoff = so->linger_on || (so->tcb && so->tcb->linger_zero);
+            u.l.l_linger = (int)so->linger_s;
+            n = sizeof(u.l);
+        } else {
+            uint64_t ns = name == SO_RCVTIMEO ? so->rcvtimeo_ns : so->sndtimeo_ns;
+            u.tv.tv_sec = (time_t)(ns / TERN_NS_PER_SEC);
+            u.tv.tv_usec = (suseconds_t)(ns % TERN_NS_PER_SEC / 1000);
+            n = sizeof(u.tv);
+        }
+        if (n > *len)
+            n = *len;
+        memcpy(val, &u, n);
+        *len = (socklen_t)n;
+        return tern_api_return(&g, 0);
+    }
     if (level == SOL_SOCKET) {
         switch (name) {
         case SO_REUSEADDR: v = so->pcb.reuseaddr; break;
@@ -801,12 +987,27 @@ int tern_close(struct tern_stack *s, int fd)
     struct tern_api_guard g = tern_api_enter(s);
     GET_SOCK(so, g, fd);
     /* Datagram protocols keep nothing after close: the protocol lets go
-     * at once, then the user; the reaper frees at the end of this call. */
+     * at once, then the user; the reaper frees at the end of this call.
+     * Threads blocked on the socket wake and find the handle gone. */
+    tern_epoll_forget_socket(s, so);
     if (so->kind == SOCK_KIND_TCP)
         tern_tcp_close(s, so); /* the connection may go on without the user */
-    else
+    else if (so->kind != SOCK_KIND_EPOLL)
         pcb_unbind(s, so);
     tern_sock_release_user(s, so);
+    /* SO_LINGER with a time, threaded and blocking: wait (the socket is
+     * the protocol's now, but kept while we wait on it) until our FIN is
+     * acknowledged or the time runs out; the connection goes on either
+     * way, as on Linux. */
+    if (so->kind == SOCK_KIND_TCP && so->linger_on && so->linger_s && may_block(s, so, 0)) {
+        uint64_t deadline = tern_rt_deadline_ns((uint64_t)so->linger_s * TERN_NS_PER_SEC);
+        while (so->life != SOCK_LIFE_DEAD && so->tcb &&
+               (so->tcb->state == TCPS_FIN_WAIT_1 || so->tcb->state == TCPS_CLOSING ||
+                so->tcb->state == TCPS_LAST_ACK)) {
+            if (wait_on(&g, so, deadline))
+                break;
+        }
+    }
     return tern_api_return(&g, 0);
 }
 
@@ -825,37 +1026,48 @@ int tern_fcntl(struct tern_stack *s, int fd, int cmd, int arg)
     }
 }
 
-static short sock_revents(const struct tern_socket *so)
-{
-    short r = POLLOUT; /* datagrams leave at once: always writable */
-    if (!tern_list_empty(&so->rcvq) || so->shut_rd)
-        r |= POLLIN | POLLRDNORM;
-    if (so->so_error)
-        r |= POLLERR;
-    if (so->shut_rd && so->shut_wr)
-        r |= POLLHUP;
-    return r;
-}
-
 int tern_poll(struct tern_stack *s, struct pollfd *fds, nfds_t nfds, int timeout)
 {
     struct tern_api_guard g = tern_api_enter(s);
-    (void)timeout;
     if (nfds && !fds)
         return tern_api_fail(&g, EFAULT);
-    int ready = 0;
-    for (nfds_t i = 0; i < nfds; i++) {
-        fds[i].revents = 0;
-        if (fds[i].fd < 0)
-            continue;
-        struct tern_socket *so = tern_sock_lookup(s, fds[i].fd);
-        if (!so)
-            fds[i].revents = POLLNVAL;
-        else
-            fds[i].revents = (so->kind == SOCK_KIND_TCP ? tern_tcp_poll(so) : sock_revents(so)) &
-                             (fds[i].events | POLLERR | POLLHUP);
-        if (fds[i].revents)
-            ready++;
+    /* Threaded: wait up to `timeout` ms for one to be ready (an owned
+     * stack cannot wait and reports what is ready now). */
+    uint64_t deadline = s->rt ? tern_rt_deadline_ms(timeout) : 0;
+    for (;;) {
+        int ready = 0;
+        size_t live = 0;
+        for (nfds_t i = 0; i < nfds; i++) {
+            fds[i].revents = 0;
+            if (fds[i].fd < 0)
+                continue;
+            struct tern_socket *so = tern_sock_lookup(s, fds[i].fd);
+            if (!so)
+                fds[i].revents = POLLNVAL;
+            else
+                fds[i].revents = tern_sock_mask(so) & (fds[i].events | POLLERR | POLLHUP);
+            if (fds[i].revents)
+                ready++;
+            else if (so)
+                live++;
+        }
+        if (ready || !live || deadline == 0)
+            return tern_api_return(&g, ready);
+        struct tern_socket *one, **socks = live == 1 ? &one : calloc(live, sizeof(*socks));
+        if (!socks)
+            return tern_api_fail(&g, ENOMEM);
+        size_t k = 0;
+        for (nfds_t i = 0; i < nfds; i++) {
+            struct tern_socket *so = fds[i].fd < 0 ? NULL : tern_sock_lookup(s, fds[i].fd);
+            if (so)
+                socks[k++] = so;
+        }
+        int err = tern_api_wait(&g, socks, k, deadline);
+        if (socks != &one)
+            free(socks);
+        if (err == ETIMEDOUT || err == EAGAIN)
+            deadline = 0; /* one last look, then report */
+        else if (err)
+            return tern_api_fail(&g, err);
     }
-    return tern_api_return(&g, ready);
 }

@@ -7,6 +7,7 @@
 #include "core/assert.h"
 #include "core/stack.h"
 #include "net/icmp.h"
+#include "runtime/events.h"
 #include "transport/tcp/tcp.h"
 
 #define SOCK_MAGIC 0x50c4e7u
@@ -225,9 +226,15 @@ void tern_sock_release_proto(struct tern_stack *s, struct tern_socket *so)
 
 void tern_sock_reap(struct tern_stack *s)
 {
-    struct tern_list *n;
+    struct tern_list *n, later;
+    tern_list_init(&later);
     while ((n = tern_list_pop_front(&s->socks.reap)) != NULL) {
         struct tern_socket *so = tern_container_of(n, struct tern_socket, reap_node);
+        if (so->ext && !tern_list_empty(&so->ext->waiters)) {
+            /* A thread still sleeps on it: it goes when that one leaves. */
+            tern_list_push_back(&later, n);
+            continue;
+        }
         TERN_ASSERT(s, so->magic == SOCK_MAGIC && so->life == SOCK_LIFE_DEAD &&
                            so->handle == -1 && so->pcb.table == NULL,
                     "reaping socket #%llu that is still referenced (state %s, handle %d)",
@@ -235,11 +242,13 @@ void tern_sock_reap(struct tern_stack *s)
         tern_pkt_queue_purge_take(s, &so->rcvq);
         if (so->kind == SOCK_KIND_TCP)
             tern_tcp_detach(s, so);
+        tern_sock_ext_free(s, so);
         tern_list_remove(&so->all_node);
         so->magic = SOCK_MAGIC_FREED;
         s->socks.live--;
         free(so);
     }
+    tern_list_splice_init(&s->socks.reap, &later);
 }
 
 void tern_sock_destroy_all(struct tern_stack *s)
@@ -279,6 +288,7 @@ bool tern_sock_rcvq_append_take(struct tern_stack *s, struct tern_socket *so, st
     so->rcvq_bytes += charge;
     so->rcvq_count++;
     tern_list_push_back(&so->rcvq, &p->node);
+    tern_sock_touch(s, so);
     return true;
 }
 
@@ -293,9 +303,13 @@ struct tern_pkt *tern_sock_rcvq_pop(struct tern_socket *so)
     return p;
 }
 
-void tern_sock_set_error(struct tern_socket *so, int err) { so->so_error = err; }
+void tern_sock_set_error(struct tern_stack *s, struct tern_socket *so, int err)
+{
+    so->so_error = err;
+    tern_sock_touch(s, so);
+}
 
-int tern_sock_icmp_error(struct tern_inpcb *pcb, int err, bool hard)
+int tern_sock_icmp_error(struct tern_stack *s, struct tern_inpcb *pcb, int err, bool hard)
 {
     if (!pcb)
         return TERN_ICMP_ERR_NO_SOCKET;
@@ -303,6 +317,6 @@ int tern_sock_icmp_error(struct tern_inpcb *pcb, int err, bool hard)
         return TERN_ICMP_ERR_UNCONNECTED;
     if (!hard)
         return TERN_ICMP_ERR_SOFT;
-    tern_sock_set_error(tern_sock_of_pcb(pcb), err);
+    tern_sock_set_error(s, tern_sock_of_pcb(pcb), err);
     return TERN_ICMP_ERR_DELIVERED;
 }

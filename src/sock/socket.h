@@ -41,9 +41,10 @@ enum tern_sock_life {
     SOCK_LIFE_DEAD,
 };
 
-enum tern_sock_kind { SOCK_KIND_UDP, SOCK_KIND_PING, SOCK_KIND_TCP };
+enum tern_sock_kind { SOCK_KIND_UDP, SOCK_KIND_PING, SOCK_KIND_TCP, SOCK_KIND_EPOLL };
 
 struct tern_tcpcb;
+struct tern_sock_ext;
 
 struct tern_socket {
     struct tern_list all_node;  /* the stack's list of sockets */
@@ -56,6 +57,7 @@ struct tern_socket {
     int type, protocol;
     bool nonblock;
     bool broadcast;
+    bool dirty;                 /* on the stack's list of sockets to deliver (events.h) */
     bool shut_rd, shut_wr;
     int so_error;               /* pending asynchronous error */
     uint8_t ttl, tos;
@@ -66,6 +68,12 @@ struct tern_socket {
     uint64_t rx_dropped;        /* datagrams lost to a full buffer */
     struct tern_inpcb pcb;      /* protocol reference = PCB in a table */
     struct tern_tcpcb *tcb;     /* TCP only: owned, freed by the reaper */
+    /* Waiting threads, a pollable descriptor, epoll sets: made when first
+     * needed, freed by the reaper (runtime/events.h). */
+    struct tern_sock_ext *ext;
+    uint64_t rcvtimeo_ns, sndtimeo_ns; /* SO_RCVTIMEO, SO_SNDTIMEO; 0 = none */
+    uint32_t linger_s;          /* SO_LINGER's time when on (threaded close waits) */
+    bool linger_on;
 };
 
 static inline struct tern_socket *tern_sock_of_pcb(struct tern_inpcb *pcb)
@@ -123,10 +131,10 @@ bool tern_sock_rcvq_append_take(struct tern_stack *s, struct tern_socket *so,
                                 struct tern_pkt *p);
 struct tern_pkt *tern_sock_rcvq_pop(struct tern_socket *so);
 /* Report an asynchronous error (ICMP) to the socket. */
-void tern_sock_set_error(struct tern_socket *so, int err);
+void tern_sock_set_error(struct tern_stack *s, struct tern_socket *so, int err);
 /* Linux's rule without IP_RECVERR for an ICMP error about a datagram
  * socket's traffic: only hard errors, only to a connected socket. Returns
  * an enum tern_icmp_err_fate. */
-int tern_sock_icmp_error(struct tern_inpcb *pcb, int err, bool hard);
+int tern_sock_icmp_error(struct tern_stack *s, struct tern_inpcb *pcb, int err, bool hard);
 
 #endif

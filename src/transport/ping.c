@@ -25,7 +25,7 @@ enum tern_icmp_err_fate tern_ping_error(struct tern_stack *s, uint32_t laddr, ui
                                         uint32_t faddr, int err, bool hard)
 {
     /* Linux's ping_err follows the same rule as UDP. */
-    return tern_sock_icmp_error(tern_pcb_lookup(s, &s->ping_pcbs, laddr, ident, faddr, 0), err,
+    return tern_sock_icmp_error(s, tern_pcb_lookup(s, &s->ping_pcbs, laddr, ident, faddr, 0), err,
                                 hard);
 }
 

@@ -80,7 +80,7 @@ void tern_udp_input_take(struct tern_stack *s, struct tern_pkt *p)
 enum tern_icmp_err_fate tern_udp_error(struct tern_stack *s, uint32_t laddr, uint16_t lport,
                                        uint32_t faddr, uint16_t fport, int err, bool hard)
 {
-    return tern_sock_icmp_error(tern_pcb_lookup(s, &s->udp_pcbs, laddr, lport, faddr, fport),
+    return tern_sock_icmp_error(s, tern_pcb_lookup(s, &s->udp_pcbs, laddr, lport, faddr, fport),
                                 err, hard);
 }
 

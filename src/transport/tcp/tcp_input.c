@@ -9,6 +9,7 @@
 
 #include "core/assert.h"
 #include "core/stack.h"
+#include "runtime/events.h"
 #include "net/icmp.h"
 #include "transport/tcp/tcp.h"
 #include "net/ipv4.h"
@@ -919,6 +920,7 @@ void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
     }
     if (tp->keepalive_on)
         tern_tcp_keepalive_arm(s, tp);
+    tern_sock_touch(s, tp->so);
     tern_pkt_free_take(s, p);
 }
 

@@ -8,6 +8,7 @@
 
 #include "core/assert.h"
 #include "core/stack.h"
+#include "runtime/events.h"
 #include "transport/tcp/tcp.h"
 
 void tern_tcp_syn_params(struct tern_stack *s, const struct tern_tcpcb *ltp,
@@ -260,6 +261,7 @@ struct tern_tcpcb *tern_tcp_child_new(struct tern_stack *s, struct tern_tcpcb *l
     tp->listener = ltp->so;
     tern_list_push_back(&ltp->accept_q, &tp->child_node);
     ltp->accept_q_len++;
+    tern_sock_touch(s, ltp->so); /* acceptable now */
     return tp;
 }
 

@@ -5,6 +5,7 @@
 
 #include "core/assert.h"
 #include "core/stack.h"
+#include "runtime/events.h"
 #include "net/ipv4.h"
 #include "transport/tcp/tcp.h"
 
@@ -109,6 +110,7 @@ void tern_tcp_drop(struct tern_stack *s, struct tern_tcpcb *tp, int err)
     struct tern_socket *so = tp->so;
     if (err)
         so->so_error = err;
+    tern_sock_touch(s, so);
     if (tp->state != TCPS_CLOSED)
         tern_count(s, TERN_C_TCP_CONN_CLOSED);
     tern_tcp_set_state(s, tp, TCPS_CLOSED);

@@ -12,6 +12,7 @@
 #include <errno.h>
 
 #include "core/stack.h"
+#include "runtime/events.h"
 #include "transport/tcp/tcp.h"
 
 static void rexmt_fire(struct tern_stack *s, struct tern_tcpcb *tp)
@@ -157,6 +158,7 @@ void tern_tcp_reclaim_later(struct tern_stack *s, struct tern_tcpcb *tp)
 static void tcp_timer_fire(struct tern_stack *s, struct tern_timer *t)
 {
     struct tern_tcpcb *tp = tern_container_of(t, struct tern_tcpcb, timer);
+    tern_sock_touch(s, tp->so);
     for (int k = 0; k < TERN_TCPT__COUNT; k++) {
         if (!tp->deadline[k] || tp->deadline[k] > s->now)
             continue;

@@ -1,0 +1,69 @@
+/*
+ * The threaded runtime (tern/runtime.h): a lock per stack, a thread that
+ * drives links and timers, and blocking calls that wait on a condition.
+ *
+ * Locking contract. In threaded mode every public call runs under the
+ * stack's lock (taken by tern_api_enter, dropped by tern_api_return and
+ * tern_api_fail) and the core never sees another thread. `inside` counts
+ * the calls in the stack, running or waiting; a waiting call sleeps on a
+ * condition of its own with the lock released, listed on the sockets it
+ * waits for (runtime/events.h), and re-reads its handles when woken. The
+ * runtime thread holds the lock only while it polls. Nothing but the
+ * stack's own code ever runs under the lock.
+ *
+ * Lifetime. tern_stack_start makes the runtime; tern_stack_stop and
+ * tern_stack_free take it down: they set `stopping` (every waiting call
+ * returns ECANCELED, none may start), wait until `inside` is zero, then
+ * stop and join the thread. Only then is anything freed.
+ */
+#ifndef TERN_RUNTIME_RT_H
+#define TERN_RUNTIME_RT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct tern_stack;
+struct tern_socket;
+struct tern_api_guard;
+
+struct tern_runtime {
+    pthread_mutex_t lock;
+    pthread_cond_t idle;  /* `inside` fell to zero while stopping */
+    pthread_t thread;
+    int epfd;             /* the links' descriptors and wakefd */
+    int wakefd;           /* an eventfd: poll now */
+    bool stop;            /* the runtime thread leaves */
+    bool stopping;        /* calls return ECANCELED; none may wait */
+    uint64_t planned;     /* when the runtime thread will poll next by itself */
+    unsigned inside;
+};
+
+#define TERN_RT_FOREVER UINT64_MAX
+
+/* The monotonic clock, in ns: threaded mode's time (the core itself still
+ * never reads a clock: its time is what the runtime passes in). */
+uint64_t tern_rt_now(void);
+/* An absolute deadline `timeout_ms` from now: TERN_RT_FOREVER for a
+ * negative timeout, 0 for none (do not wait). */
+uint64_t tern_rt_deadline_ms(int timeout_ms);
+/* A socket timeout (SO_RCVTIMEO/SO_SNDTIMEO, 0 = none) as a deadline. */
+uint64_t tern_rt_deadline_ns(uint64_t timeout_ns);
+
+void tern_rt_enter(struct tern_stack *s);
+void tern_rt_leave(struct tern_stack *s);
+/* Take the runtime down (see above); s->rt is NULL afterwards. */
+void tern_rt_shutdown(struct tern_stack *s);
+/* A link was attached to a started stack: watch its descriptor. */
+void tern_rt_watch_link(struct tern_stack *s, int fd);
+
+/* Wait, inside a call, until one of the n sockets is touched, the
+ * deadline passes or the stack stops. 0 (look again), ETIMEDOUT,
+ * ECANCELED (stopping), EAGAIN (owned mode: nobody could wake us), ENOMEM. */
+int tern_api_wait(struct tern_api_guard *g, struct tern_socket **socks, size_t n,
+                  uint64_t deadline);
+
+/* The socket's pollable descriptor for `events` (made on first use). */
+int tern_sock_pollfd_make(struct tern_stack *s, struct tern_socket *so, short events);
+
+#endif
