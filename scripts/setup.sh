@@ -3,7 +3,7 @@
 # (liblwip-dev: lwIP beside Tern in the benchmarks), as root.
 # Does nothing (and needs no network) when everything is already there.
 set -eu
-pkgs="cmake make gcc libc6-dev pkg-config libcmocka-dev tshark iproute2 iputils-ping python3 procps liblwip-dev"
+pkgs="cmake make gcc libc6-dev pkg-config libcmocka-dev systemtap-sdt-dev tshark iproute2 iputils-ping python3 procps liblwip-dev"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

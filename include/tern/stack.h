@@ -56,6 +56,9 @@ struct tern_stack_config {
                                    * Linux's tcp_max_tw_buckets idea) */
     uint8_t tcp_syncookies;       /* 0 never, 1 when a listener's SYN queue is full
                                    * (default, Linux's), 2 always (RFC 4987) */
+    uint8_t tcp_event_ring;       /* events each TCP connection remembers for debugging
+                                   * (tern_socket_events_dump), 0..64 (default 8; 24 bytes
+                                   * each, in the connection block) */
     bool tcp_sack;                /* offer and accept SACK (RFC 2018) (default on) */
     bool tcp_timestamps;          /* offer and accept timestamps (RFC 7323) (default on) */
     uint8_t tcp_congestion;       /* enum tern_tcp_cc: TERN_TCP_CC_CUBIC (default, as
@@ -111,20 +114,38 @@ struct tern_live {
     uint64_t tcp_timewait;    /* TIME_WAIT connections (expire on their own) */
     uint64_t tcp_requests;    /* handshakes pending on listeners' SYN queues */
 };
-TERN_API void tern_stack_live(const struct tern_stack *s, struct tern_live *out);
+TERN_API void tern_stack_live(struct tern_stack *s, struct tern_live *out);
+
+/* Why the calling thread's last failed call on this stack failed, in
+ * words: "tern_bind: EINVAL: address length 8 is shorter than a
+ * sockaddr_in (16)". Copies at most len bytes, NUL-terminated, into buf
+ * (if len > 0); returns that call's errno, 0 if none is recorded for this
+ * thread. Kept per thread and per stack; a thread's next failure on the
+ * stack replaces it. */
+TERN_API int tern_error_detail(struct tern_stack *s, char *buf, size_t len);
 
 /* Counters: every drop has one, named with its reason ("drop.ip.bad_checksum"). */
 TERN_API size_t tern_counter_count(void);
 TERN_API const char *tern_counter_name(size_t i);
 TERN_API const char *tern_counter_help(size_t i);
-TERN_API uint64_t tern_counter_get(const struct tern_stack *s, size_t i);
+TERN_API uint64_t tern_counter_get(struct tern_stack *s, size_t i);
 /* Index of a counter by name, or -1. */
 TERN_API long tern_counter_find(const char *name);
-TERN_API uint64_t tern_counter_by_name(const struct tern_stack *s, const char *name);
+TERN_API uint64_t tern_counter_by_name(struct tern_stack *s, const char *name);
 TERN_API void tern_counters_reset(struct tern_stack *s);
-TERN_API void tern_counters_dump(const struct tern_stack *s, FILE *f, bool nonzero_only);
+TERN_API void tern_counters_dump(struct tern_stack *s, FILE *f, bool nonzero_only);
+/* Gauges, like counters but of what is now: TCP connections per state,
+ * sockets, packets and timers alive. */
+TERN_API void tern_gauges_dump(struct tern_stack *s, FILE *f);
 /* The socket table, one line per socket, like `ss -uan`. */
-TERN_API void tern_sockets_dump(const struct tern_stack *s, FILE *f);
-TERN_API void tern_timers_dump(const struct tern_stack *s, FILE *f);
+TERN_API void tern_sockets_dump(struct tern_stack *s, FILE *f);
+/* The same as one JSON object: sockets (TCP ones with srtt, rto, cwnd,
+ * ssthresh, retransmits, timers and their recent events), TIME_WAIT
+ * records, and the count of TCP connections per state. */
+TERN_API void tern_sockets_dump_json(struct tern_stack *s, FILE *f);
+/* The recent events of TCP socket `sock_id` (the id column of the socket
+ * table), oldest first. 0, or -1 and errno (ENOENT, EOPNOTSUPP). */
+TERN_API int tern_socket_events_dump(struct tern_stack *s, uint64_t sock_id, FILE *f);
+TERN_API void tern_timers_dump(struct tern_stack *s, FILE *f);
 
 #endif

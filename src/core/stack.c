@@ -1,6 +1,8 @@
 #include "core/stack.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +40,7 @@ void tern_stack_config_default(struct tern_stack_config *cfg)
         .tcp_timewait_ns = 60 * TERN_NS_PER_SEC,
         .tcp_timewait_max = 65536,
         .tcp_syncookies = 1,
+        .tcp_event_ring = 8,
         .tcp_sack = true,
         .tcp_timestamps = true,
         .tcp_congestion = TERN_TCP_CC_CUBIC,
@@ -52,7 +55,7 @@ static int config_valid(const struct tern_stack_config *c)
            c->ephemeral_lo <= c->ephemeral_hi && c->ip_default_ttl >= 1 &&
            c->udp_rcvbuf >= 256 && c->udp_sndbuf >= 256 && c->tcp_rcvbuf >= 2048 &&
            c->tcp_sndbuf >= 2048 && c->tcp_timewait_ns >= TERN_NS_PER_MS &&
-           c->tcp_timewait_ns <= 600 * TERN_NS_PER_SEC && c->tcp_syncookies <= 2 &&
+           c->tcp_timewait_ns <= 600 * TERN_NS_PER_SEC && c->tcp_syncookies <= 2 && c->tcp_event_ring <= 64 &&
            c->tcp_congestion <= TERN_TCP_CC_NEWRENO;
 }
 
@@ -95,6 +98,9 @@ struct tern_stack *tern_stack_new(const struct tern_stack_config *cfg)
     tern_reasm_init(s);
     tern_ipv4_init(s);
     tern_tcp_cc_setup(s->tcp_cc);
+    for (size_t i = 0; i < TERN_COUNTER__COUNT; i++)
+        if (strncmp(tern_counter_name(i), "drop.", 5) == 0)
+            s->drop_bits[i >> 6] |= 1ull << (i & 63);
     tern_tcp_tw_init(s);
     tern_list_init(&s->socks.all);
     tern_list_init(&s->socks.reap);
@@ -227,6 +233,73 @@ tern_time_t tern_stack_next_deadline(struct tern_stack *s)
     return t;
 }
 
+void tern_why(struct tern_stack *s, const char *fmt, ...)
+{
+    if (s->why_set)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->why, sizeof(s->why), fmt, ap);
+    va_end(ap);
+    s->why_set = true;
+}
+
+int tern_api_fail_why(struct tern_api_guard *g, int err, const char *fmt, ...)
+{
+    struct tern_stack *s = g->s;
+    pthread_t self = pthread_self();
+    struct tern_err_detail *d = NULL;
+    for (int i = 0; i < TERN_ERR_SLOTS && !d; i++)
+        if (s->err_detail[i].used && pthread_equal(s->err_detail[i].tid, self))
+            d = &s->err_detail[i];
+    if (!d) {
+        /* A thread not seen before takes the next slot round the table. */
+        d = &s->err_detail[s->err_next++ % TERN_ERR_SLOTS];
+        d->tid = self;
+        d->used = true;
+    }
+    d->err = err;
+    const char *name = strerrorname_np(err);
+    int n = snprintf(d->msg, sizeof(d->msg), "%s: %s", g->fn, name ? name : "?");
+    if (fmt && n > 0 && (size_t)n < sizeof(d->msg) - 2) {
+        d->msg[n++] = ':';
+        d->msg[n++] = ' ';
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(d->msg + n, sizeof(d->msg) - (size_t)n, fmt, ap);
+        va_end(ap);
+    } else if (!fmt && s->why_set && n > 0 && (size_t)n < sizeof(d->msg)) {
+        snprintf(d->msg + n, sizeof(d->msg) - (size_t)n, ": %s", s->why);
+    } else if (!fmt && n > 0 && (size_t)n < sizeof(d->msg)) {
+        snprintf(d->msg + n, sizeof(d->msg) - (size_t)n, " (%s)", strerror(err));
+    }
+    s->why_set = false;
+    TERN_PROBE4(api_error, s, g->fn, err, d->msg);
+    tern_api_leave(s);
+    errno = err;
+    return -1;
+}
+
+int tern_error_detail(struct tern_stack *s, char *buf, size_t len)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    pthread_t self = pthread_self();
+    int err = 0;
+    if (buf && len)
+        buf[0] = 0;
+    for (int i = 0; i < TERN_ERR_SLOTS; i++) {
+        const struct tern_err_detail *d = &s->err_detail[i];
+        if (d->used && pthread_equal(d->tid, self)) {
+            err = d->err;
+            if (buf && len)
+                snprintf(buf, len, "%s", d->msg);
+            break;
+        }
+    }
+    tern_api_leave(g.s);
+    return err;
+}
+
 void tern_api_leave(struct tern_stack *s)
 {
     tern_events_run(s);
@@ -235,8 +308,9 @@ void tern_api_leave(struct tern_stack *s)
         tern_rt_leave(s);
 }
 
-void tern_stack_live(const struct tern_stack *s, struct tern_live *out)
+void tern_stack_live(struct tern_stack *s, struct tern_live *out)
 {
+    struct tern_api_guard g = tern_api_enter(s);
     out->packets = s->pool.live;
     out->sockets = s->socks.live;
     out->timers = s->wheel.armed;
@@ -244,6 +318,7 @@ void tern_stack_live(const struct tern_stack *s, struct tern_live *out)
     out->reasm_datagrams = s->reasm.count;
     out->tcp_timewait = s->tcp_timewait_count;
     out->tcp_requests = s->tcp_req_count;
+    tern_api_leave(g.s);
 }
 
 void tern_drop_take(struct tern_stack *s, struct tern_pkt *p, enum tern_counter_id why)

@@ -12,6 +12,8 @@
 
 #include <tern/stack.h>
 
+#include <pthread.h>
+
 #include "buf/pkt.h"
 #include "core/rand.h"
 #include "core/timer.h"
@@ -20,6 +22,7 @@
 #include "net/reasm.h"
 #include "net/route.h"
 #include "obs/counters.h"
+#include "obs/probe.h"
 #include "sock/pcb.h"
 #include "sock/socket.h"
 #include "transport/tcp/tcp_cc.h"
@@ -28,6 +31,15 @@
 #define TERN_RX_BATCH 32
 /* Datagrams to ourselves wait at most this many buffer bytes for a poll. */
 #define TERN_LOOPBACK_MAX_BYTES (4u << 20)
+
+/* Why the last failed call of each thread failed (tern_error_detail). */
+#define TERN_ERR_SLOTS 16
+struct tern_err_detail {
+    pthread_t tid;
+    bool used;
+    int err;
+    char msg[200];
+};
 
 struct tern_stack {
     uint32_t magic;
@@ -43,6 +55,8 @@ struct tern_stack {
     struct tern_siphash_key key_cookie; /* RFC 4987 SYN cookies */
 
     uint64_t counters[TERN_COUNTER__COUNT];
+    /* Which counters count drops ("drop." names): they fire tern:drop. */
+    uint64_t drop_bits[(TERN_COUNTER__COUNT + 63) / 64];
 
     struct tern_pkt_pool pool;
     struct tern_timer_wheel wheel;
@@ -64,6 +78,13 @@ struct tern_stack {
     /* RFC 5961 section 7: challenge ACKs sent in the current second. */
     uint64_t chack_second;
     uint32_t chack_sent;
+
+    struct tern_err_detail err_detail[TERN_ERR_SLOTS];
+    /* The reason code deep in a call found for failing it (tern_why),
+     * used by tern_api_fail when the call site has none of its own. */
+    char why[160];
+    bool why_set;
+    uint32_t err_next; /* slot to take when a new thread fails */
 
     /* Threaded mode's runtime (runtime/rt.h), NULL when owned. */
     struct tern_runtime *rt;
@@ -99,11 +120,21 @@ struct tern_stack {
 static inline void tern_count(struct tern_stack *s, enum tern_counter_id id)
 {
     s->counters[id]++;
+    if (s->drop_bits[id >> 6] & (1ull << (id & 63)))
+        TERN_PROBE3(drop, s, id, tern_counter_name(id));
 }
 static inline void tern_count_n(struct tern_stack *s, enum tern_counter_id id, uint64_t n)
 {
     s->counters[id] += n;
 }
+/* Say why the current call is about to fail (the first reason stands). */
+__attribute__((format(printf, 2, 3)))
+void tern_why(struct tern_stack *s, const char *fmt, ...);
+
+/* The dumps, for callers already in the stack (a panic). */
+void tern_sockets_dump_locked(const struct tern_stack *s, FILE *f, bool events);
+void tern_timers_dump_locked(const struct tern_stack *s, FILE *f);
+
 /* tern_stack_next_deadline, for callers already in the stack. */
 tern_time_t tern_stack_next_deadline_locked(struct tern_stack *s);
 

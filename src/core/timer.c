@@ -2,6 +2,7 @@
 
 #include "core/assert.h"
 #include "core/stack.h"
+#include "obs/probe.h"
 
 #define TIMER_MAGIC 0x7117e12u
 #define SLOT_BITS 6
@@ -167,6 +168,7 @@ static void run_tick(struct tern_stack *s, uint64_t tick)
         t->armed = false;
         w->armed--;
         /* The callback may re-arm t or arm/cancel any other timer. */
+        TERN_PROBE3(timer, s, t->name, t);
         t->fn(s, t);
     }
     if (tern_list_empty(head))

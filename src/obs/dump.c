@@ -1,8 +1,13 @@
-/* Text views of a stack for people: the socket table and the timers. */
+/* Views of a stack for people and programs: the socket table (text like
+ * `ss -tanei`, and JSON), a connection's recent events, per-state gauges,
+ * the timers. The public calls take the stack's lock in threaded mode;
+ * the _locked ones are for callers already inside (a panic). */
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <string.h>
 
 #include "core/stack.h"
+#include "sock/api_internal.h"
 #include "transport/tcp/tcp.h"
 
 static void fmt_ep(char *buf, size_t n, uint32_t addr, uint16_t port)
@@ -16,7 +21,63 @@ static void fmt_ep(char *buf, size_t n, uint32_t addr, uint16_t port)
         snprintf(buf, n, "%s:*", ip);
 }
 
-void tern_sockets_dump(const struct tern_stack *s, FILE *f)
+static const char *proto_name(const struct tern_socket *so)
+{
+    switch (so->kind) {
+    case SOCK_KIND_PING: return "icmp";
+    case SOCK_KIND_TCP: return "tcp";
+    case SOCK_KIND_EPOLL: return "epoll";
+    default: return "udp";
+    }
+}
+
+/* Milliseconds until a TCP deadline, or -1 if it is off. */
+static long long ms_left(const struct tern_stack *s, uint64_t deadline)
+{
+    if (!deadline)
+        return -1;
+    return deadline > s->now ? (long long)((deadline - s->now) / TERN_NS_PER_MS) : 0;
+}
+
+static void tcp_details(const struct tern_stack *s, const struct tern_socket *so, FILE *f)
+{
+    const struct tern_tcpcb *tp = so->tcb;
+    if (tp->state == TCPS_LISTEN) {
+        fprintf(f, "\tbacklog:%u synq:%u acceptq:%u cc:%s\n", tp->backlog, tp->req_q_len,
+                tp->accept_q_len, s->tcp_cc[tp->cc].name);
+        return;
+    }
+    if (!tp->opened)
+        return;
+    uint32_t mss = tp->mss ? tp->mss : 1;
+    fprintf(f, "\tcc:%s wscale:%u,%u%s%s rto:%.1fms rtt:%.3f/%.3fms mss:%u cwnd:%u", 
+            s->tcp_cc[tp->cc].name, tp->snd_wscale, tp->rcv_wscale, tp->sack_ok ? " sack" : "",
+            tp->ts_ok ? " ts" : "", (double)tp->rto / 1e6, (double)tp->srtt / 1e6,
+            (double)tp->rttvar / 1e6, tp->mss, tp->cwnd / mss);
+    if (tp->ssthresh != UINT32_MAX)
+        fprintf(f, " ssthresh:%u", tp->ssthresh / mss);
+    fprintf(f, " unacked:%u retrans:%u/%" PRIu64 " sndq:%u rcvq:%u ooo:%u snd_wnd:%u",
+            tp->snd_max - tp->snd_una, tp->retransmits, tp->total_retransmits,
+            tern_ring_len(&tp->snd), tern_ring_len(&tp->rcv),
+            tern_tcp_reass_bytes_held(&tp->ooo), tp->snd_wnd);
+    if (tp->in_recovery)
+        fprintf(f, " recovery:%s", tp->sack_recovery ? "sack" : "newreno");
+    if (tp->sackb.sacked_bytes)
+        fprintf(f, " sacked:%u", tp->sackb.sacked_bytes);
+    fprintf(f, " timers:");
+    bool any = false;
+    for (unsigned k = 0; k < TERN_TCPT__COUNT; k++) {
+        if (!tp->deadline[k])
+            continue;
+        fprintf(f, "%s%s(%lldms)", any ? "," : "", tern_tcp_timer_name(k), ms_left(s, tp->deadline[k]));
+        any = true;
+    }
+    if (!any)
+        fprintf(f, "-");
+    fprintf(f, " events:%u\n", tp->events_next);
+}
+
+void tern_sockets_dump_locked(const struct tern_stack *s, FILE *f, bool events)
 {
     fprintf(f, "%-6s %-10s %-5s %-12s %-10s %-21s %-21s %6s %8s %6s %s\n", "id", "handle",
             "proto", "state", "refs", "local", "peer", "rx-q", "rx-bytes", "drops", "flags");
@@ -33,21 +94,201 @@ void tern_sockets_dump(const struct tern_stack *s, FILE *f)
             snprintf(handle, sizeof(handle), "%#x", (unsigned)so->handle);
         else
             snprintf(handle, sizeof(handle), "-");
-        const char *proto = so->kind == SOCK_KIND_PING ? "icmp" : so->kind == SOCK_KIND_TCP ? "tcp" : "udp";
         const char *state = so->tcb ? tern_tcp_state_name(so->tcb->state) : "-";
         uint32_t rxq = so->tcb ? 0 : so->rcvq_count;
         uint32_t rxb = so->tcb ? tern_ring_len(&so->tcb->rcv) : so->rcvq_bytes;
         fprintf(f, "%-6" PRIu64 " %-10s %-5s %-12s %-10s %-21s %-21s %6u %8u %6" PRIu64
                    " %s%s%s%s%s\n",
-                so->id, handle, proto, state,
+                so->id, handle, proto_name(so), state,
                 tern_sock_life_name(so->life), local, peer, rxq, rxb,
                 so->rx_dropped, so->pcb.table ? "bound " : "", so->pcb.reuseaddr ? "reuseaddr " : "",
                 so->pcb.reuseport ? "reuseport " : "", so->nonblock ? "nonblock " : "",
                 so->so_error ? "error " : "");
-        if (so->tcb && so->tcb->state == TCPS_LISTEN)
-            tern_tcp_req_dump(s, so->tcb, f);
+        if (so->tcb) {
+            tcp_details(s, so, f);
+            if (events && so->tcb->events_next)
+                tern_tcp_events_print(s, so->tcb, f, "\t  ");
+            if (so->tcb->state == TCPS_LISTEN)
+                tern_tcp_req_dump(s, so->tcb, f);
+        }
     }
     tern_tcp_tw_dump(s, f);
+}
+
+void tern_sockets_dump(struct tern_stack *s, FILE *f)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    tern_sockets_dump_locked(s, f, false);
+    tern_api_leave(g.s);
+}
+
+static const struct tern_socket *sock_by_id(const struct tern_stack *s, uint64_t id)
+{
+    const struct tern_list *it;
+    tern_list_for_each(it, &s->socks.all) {
+        const struct tern_socket *so = tern_container_of(it, struct tern_socket, all_node);
+        if (so->id == id)
+            return so;
+    }
+    return NULL;
+}
+
+int tern_socket_events_dump(struct tern_stack *s, uint64_t sock_id, FILE *f)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    const struct tern_socket *so = sock_by_id(s, sock_id);
+    if (!so)
+        return tern_api_fail_why(&g, ENOENT, "no socket #%" PRIu64, sock_id);
+    if (!so->tcb)
+        return tern_api_fail_why(&g, EOPNOTSUPP, "socket #%" PRIu64 " is not TCP", sock_id);
+    fprintf(f, "socket #%" PRIu64 " %s, %u events recorded, the last %u:\n", sock_id,
+            tern_tcp_state_name(so->tcb->state), so->tcb->events_next,
+            so->tcb->events_next < so->tcb->events_cap ? so->tcb->events_next
+                                                       : so->tcb->events_cap);
+    tern_tcp_events_print(s, so->tcb, f, "  ");
+    return tern_api_return(&g, 0);
+}
+
+/* ---- Gauges ---- */
+
+static void count_states(const struct tern_stack *s, uint64_t n[TCPS_TIME_WAIT + 1])
+{
+    memset(n, 0, sizeof(uint64_t) * (TCPS_TIME_WAIT + 1));
+    const struct tern_list *it;
+    tern_list_for_each(it, &s->socks.all) {
+        const struct tern_socket *so = tern_container_of(it, struct tern_socket, all_node);
+        if (so->tcb && so->life != SOCK_LIFE_DEAD && (so->tcb->opened || so->tcb->state == TCPS_LISTEN))
+            n[so->tcb->state]++;
+    }
+    n[TCPS_SYN_RECEIVED] += s->tcp_req_count;
+    n[TCPS_TIME_WAIT] += s->tcp_timewait_count;
+}
+
+void tern_gauges_dump(struct tern_stack *s, FILE *f)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    uint64_t n[TCPS_TIME_WAIT + 1];
+    count_states(s, n);
+    for (int st = TCPS_LISTEN; st <= TCPS_TIME_WAIT; st++) {
+        char name[48];
+        snprintf(name, sizeof(name), "gauge.tcp.%s", tern_tcp_state_name(st));
+        for (char *c = name; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+        fprintf(f, "%-32s %12" PRIu64 "  TCP connections in this state now\n", name, n[st]);
+    }
+    fprintf(f, "%-32s %12" PRIu64 "  sockets alive\n", "gauge.sockets", s->socks.live);
+    fprintf(f, "%-32s %12" PRIu64 "  packet buffers alive\n", "gauge.packets", s->pool.live);
+    fprintf(f, "%-32s %12" PRIu64 "  timers armed\n", "gauge.timers", s->wheel.armed);
+    tern_api_leave(g.s);
+}
+
+/* ---- JSON ---- */
+
+static void json_str(FILE *f, const char *key, const char *v, bool comma)
+{
+    fprintf(f, "\"%s\":\"", key);
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\')
+            fputc('\\', f);
+        if ((unsigned char)*v < 0x20)
+            fprintf(f, "\\u%04x", (unsigned char)*v);
+        else
+            fputc(*v, f);
+    }
+    fprintf(f, "\"%s", comma ? "," : "");
+}
+
+static void json_tcp(const struct tern_stack *s, const struct tern_tcpcb *tp, FILE *f)
+{
+    fprintf(f, ",\"tcp\":{");
+    json_str(f, "cc", s->tcp_cc[tp->cc].name, true);
+    fprintf(f, "\"mss\":%u,\"snd_wscale\":%u,\"rcv_wscale\":%u,\"sack\":%s,\"timestamps\":%s,",
+            tp->mss, tp->snd_wscale, tp->rcv_wscale, tp->sack_ok ? "true" : "false",
+            tp->ts_ok ? "true" : "false");
+    fprintf(f, "\"srtt_us\":%" PRIu64 ",\"rttvar_us\":%" PRIu64 ",\"rto_us\":%" PRIu64 ",",
+            tp->srtt / 1000, tp->rttvar / 1000, tp->rto / 1000);
+    fprintf(f, "\"cwnd\":%u,\"ssthresh\":%u,\"snd_wnd\":%u,\"unacked\":%u,", tp->cwnd,
+            tp->ssthresh == UINT32_MAX ? 0 : tp->ssthresh, tp->snd_wnd, tp->snd_max - tp->snd_una);
+    fprintf(f, "\"retransmits\":%u,\"total_retransmits\":%" PRIu64 ",", tp->retransmits,
+            tp->total_retransmits);
+    fprintf(f, "\"sndq\":%u,\"rcvq\":%u,\"ooo\":%u,\"sacked\":%u,\"recovery\":\"%s\",",
+            tern_ring_len(&tp->snd), tern_ring_len(&tp->rcv), tern_tcp_reass_bytes_held(&tp->ooo),
+            tp->sackb.sacked_bytes,
+            tp->in_recovery ? (tp->sack_recovery ? "sack" : "newreno") : "none");
+    if (tp->state == TCPS_LISTEN)
+        fprintf(f, "\"backlog\":%u,\"synq\":%u,\"acceptq\":%u,", tp->backlog, tp->req_q_len,
+                tp->accept_q_len);
+    fprintf(f, "\"timers_ms\":{");
+    bool any = false;
+    for (unsigned k = 0; k < TERN_TCPT__COUNT; k++) {
+        if (!tp->deadline[k])
+            continue;
+        fprintf(f, "%s\"%s\":%lld", any ? "," : "", tern_tcp_timer_name(k), ms_left(s, tp->deadline[k]));
+        any = true;
+    }
+    fprintf(f, "},\"events\":[");
+    uint32_t cap = tp->events_cap, n = tp->events_next < cap ? tp->events_next : cap;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct tern_tcp_event *e = &tp->events[(tp->events_next - n + i) % cap];
+        fprintf(f, "%s{\"t_us\":%u,\"ev\":\"%s\",\"state\":\"%s\",\"seq\":%u,\"ack\":%u,"
+                   "\"wnd\":%u,\"len\":%u,\"flags\":%u,\"extra\":%u}",
+                i ? "," : "", e->t_us, tern_tcp_ev_name(e->ev), tern_tcp_state_name(e->state),
+                e->seq, e->ack, e->wnd, e->len, e->flags, e->extra);
+    }
+    fprintf(f, "]}");
+}
+
+void tern_sockets_dump_json(struct tern_stack *s, FILE *f)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    fprintf(f, "{\"now_ns\":%" PRIu64 ",\"sockets\":[", s->now);
+    bool first = true;
+    const struct tern_list *it;
+    tern_list_for_each(it, &s->socks.all) {
+        const struct tern_socket *so = tern_container_of(it, struct tern_socket, all_node);
+        char local[32], peer[32];
+        fmt_ep(local, sizeof(local), so->pcb.laddr, so->pcb.lport);
+        if (so->pcb.connected)
+            fmt_ep(peer, sizeof(peer), so->pcb.faddr, so->pcb.fport);
+        else
+            snprintf(peer, sizeof(peer), "*:*");
+        fprintf(f, "%s{\"id\":%" PRIu64 ",\"handle\":%d,", first ? "" : ",", so->id, so->handle);
+        first = false;
+        json_str(f, "proto", proto_name(so), true);
+        json_str(f, "state", so->tcb ? tern_tcp_state_name(so->tcb->state) : "-", true);
+        json_str(f, "refs", tern_sock_life_name(so->life), true);
+        json_str(f, "local", local, true);
+        json_str(f, "peer", peer, false);
+        fprintf(f, ",\"rcvbuf\":%u,\"sndbuf\":%u,\"so_error\":%d", so->rcvbuf, so->sndbuf,
+                so->so_error);
+        if (so->tcb)
+            json_tcp(s, so->tcb, f);
+        else if (so->kind != SOCK_KIND_EPOLL)
+            fprintf(f, ",\"rcvq_datagrams\":%u,\"rcvq_bytes\":%u,\"rx_dropped\":%" PRIu64,
+                    so->rcvq_count, so->rcvq_bytes, so->rx_dropped);
+        fputc('}', f);
+    }
+    fprintf(f, "],\"timewait\":[");
+    first = true;
+    tern_list_for_each(it, &s->tcp_tw) {
+        const struct tern_tcp_tw *tw = tern_container_of(it, struct tern_tcp_tw, node);
+        char local[32], peer[32];
+        fmt_ep(local, sizeof(local), tw->pcb.laddr, tw->pcb.lport);
+        fmt_ep(peer, sizeof(peer), tw->pcb.faddr, tw->pcb.fport);
+        fprintf(f, "%s{\"from_socket\":%" PRIu64 ",", first ? "" : ",", tw->id);
+        first = false;
+        json_str(f, "local", local, true);
+        json_str(f, "peer", peer, false);
+        fputc('}', f);
+    }
+    uint64_t n[TCPS_TIME_WAIT + 1];
+    count_states(s, n);
+    fprintf(f, "],\"tcp_states\":{");
+    for (int st = TCPS_LISTEN; st <= TCPS_TIME_WAIT; st++)
+        fprintf(f, "%s\"%s\":%" PRIu64, st == TCPS_LISTEN ? "" : ",", tern_tcp_state_name(st), n[st]);
+    fprintf(f, "}}\n");
+    tern_api_leave(g.s);
 }
 
 struct timer_dump_ctx {
@@ -62,10 +303,17 @@ static void dump_timer(const struct tern_timer *t, void *arg)
             (long long)t->expires_tick - (long long)c->now_tick);
 }
 
-void tern_timers_dump(const struct tern_stack *s, FILE *f)
+void tern_timers_dump_locked(const struct tern_stack *s, FILE *f)
 {
     struct timer_dump_ctx c = {.f = f, .now_tick = s->wheel.now_tick};
     fprintf(f, "%llu timers armed (now %llu ns)\n", (unsigned long long)s->wheel.armed,
             (unsigned long long)s->now);
     tern_wheel_for_each(&s->wheel, dump_timer, &c);
+}
+
+void tern_timers_dump(struct tern_stack *s, FILE *f)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    tern_timers_dump_locked(s, f);
+    tern_api_leave(g.s);
 }

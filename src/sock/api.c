@@ -89,13 +89,23 @@ int tern_socket(struct tern_stack *s, int domain, int type, int protocol)
     return tern_api_return(&g, so->handle);
 }
 
-static int sockaddr_in_get(const struct sockaddr *sa, socklen_t len, uint32_t *addr,
-                           uint16_t *port)
+static int sockaddr_in_get(struct tern_stack *s, const struct sockaddr *sa, socklen_t len,
+                           uint32_t *addr, uint16_t *port)
 {
-    if (!sa || len < (socklen_t)sizeof(struct sockaddr_in))
+    if (!sa) {
+        tern_why(s, "the address is NULL");
         return EINVAL;
-    if (sa->sa_family != AF_INET)
+    }
+    if (len < (socklen_t)sizeof(struct sockaddr_in)) {
+        tern_why(s, "address length %u is shorter than a sockaddr_in (%zu)", (unsigned)len,
+                 sizeof(struct sockaddr_in));
+        return EINVAL;
+    }
+    if (sa->sa_family != AF_INET) {
+        tern_why(s, "address family %u is not AF_INET (%u)", (unsigned)sa->sa_family,
+                 (unsigned)AF_INET);
         return EAFNOSUPPORT;
+    }
     struct sockaddr_in sin;
     memcpy(&sin, sa, sizeof(sin));
     *addr = ntohl(sin.sin_addr.s_addr);
@@ -138,9 +148,15 @@ static int pcb_bind(struct tern_stack *s, struct tern_socket *so, uint32_t laddr
         lport = tern_pcb_ephemeral(s, t, laddr, faddr, fport);
         /* Out of ports: bind(0) says EADDRINUSE, an implicit bind (connect,
          * sendto) EAGAIN, as Linux. */
-        if (lport == 0)
+        if (lport == 0) {
+            tern_why(s, "no ephemeral port left in %u-%u", s->cfg.ephemeral_lo,
+                     s->cfg.ephemeral_hi);
             return implicit ? EAGAIN : EADDRINUSE;
+        }
     } else if (tern_pcb_conflicts(t, pcb, laddr, lport, pcb->reuseaddr, pcb->reuseport)) {
+        tern_why(s, "port %u is held by another %s socket or TIME_WAIT record, and SO_REUSEADDR "
+                    "or SO_REUSEPORT is not set on both (a listener shares with nobody)",
+                 lport, t->name);
         return EADDRINUSE;
     }
     pcb->laddr = laddr;
@@ -169,13 +185,16 @@ int tern_bind(struct tern_stack *s, int fd, const struct sockaddr *addr, socklen
     GET_SOCK(so, g, fd);
     uint32_t laddr;
     uint16_t lport;
-    int err = sockaddr_in_get(addr, len, &laddr, &lport);
+    int err = sockaddr_in_get(s, addr, len, &laddr, &lport);
     if (err)
         return tern_api_fail(&g, err);
     if (so->pcb.table)
-        return tern_api_fail(&g, EINVAL);
+        return tern_api_fail_why(&g, EINVAL, "socket #%llu is bound already, to port %u",
+                                 (unsigned long long)so->id, so->pcb.lport);
     if (!addr_bindable(s, laddr))
-        return tern_api_fail(&g, EADDRNOTAVAIL);
+        return tern_api_fail_why(&g, EADDRNOTAVAIL, "%u.%u.%u.%u is not an address of this stack",
+                                 laddr >> 24, (laddr >> 16) & 255, (laddr >> 8) & 255,
+                                 laddr & 255);
     err = pcb_bind(s, so, laddr, lport, 0, 0, false);
     if (err)
         return tern_api_fail(&g, err);
@@ -200,10 +219,15 @@ static int route_for(struct tern_stack *s, struct tern_socket *so, uint32_t *dst
     if (*src == TERN_IPV4_BROADCAST || tern_ipv4_is_multicast(*src))
         *src = 0; /* bound to a group address: send from the interface's */
     int rc = tern_ipv4_route_src(s, *dst, src, ifindex);
-    if (rc < 0)
+    if (rc < 0) {
+        tern_why(s, "no route to %u.%u.%u.%u (or no source address for it)", *dst >> 24,
+                 (*dst >> 16) & 255, (*dst >> 8) & 255, *dst & 255);
         return -rc;
-    if (is_broadcast_dst(s, *dst, *ifindex) && !so->broadcast)
-        return EACCES; /* SO_BROADCAST not set: as Linux */
+    }
+    if (is_broadcast_dst(s, *dst, *ifindex) && !so->broadcast) {
+        tern_why(s, "the destination is a broadcast address and SO_BROADCAST is off");
+        return EACCES; /* as Linux */
+    }
     return 0;
 }
 
@@ -235,14 +259,16 @@ int tern_connect(struct tern_stack *s, int fd, const struct sockaddr *addr, sock
         struct tern_tcpcb *tp = so->tcb;
         enum tern_tcp_state st = tp->state;
         if (st == TCPS_SYN_SENT || st == TCPS_SYN_RECEIVED)
-            return tern_api_fail(&g, EALREADY);
+            return tern_api_fail_why(&g, EALREADY, "the handshake of socket #%llu is under way",
+                                     (unsigned long long)so->id);
         if (st != TCPS_CLOSED && st != TCPS_LISTEN && tp->opened && !tp->connect_reported &&
             !tp->listener) {
             tp->connect_reported = true;
             return tern_api_return(&g, 0);
         }
         if (st != TCPS_CLOSED)
-            return tern_api_fail(&g, EISCONN);
+            return tern_api_fail_why(&g, EISCONN, "socket #%llu is %s", (unsigned long long)so->id,
+                                     tern_tcp_state_name(st));
         if (tp->opened) {
             if (so->so_error) {
                 int e = so->so_error;
@@ -269,20 +295,20 @@ int tern_connect(struct tern_stack *s, int fd, const struct sockaddr *addr, sock
     }
     if (addr && len >= (socklen_t)sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
         if (so->kind == SOCK_KIND_TCP)
-            return tern_api_fail(&g, EAFNOSUPPORT);
+            return tern_api_fail_why(&g, EAFNOSUPPORT, "AF_UNSPEC cannot disconnect a stream");
         disconnect(s, so);
         return tern_api_return(&g, 0);
     }
     uint32_t faddr, src;
     uint16_t fport;
     int ifindex = 0;
-    int err = sockaddr_in_get(addr, len, &faddr, &fport);
+    int err = sockaddr_in_get(s, addr, len, &faddr, &fport);
     if (err)
         return tern_api_fail(&g, err);
     if (so->kind == SOCK_KIND_PING)
         fport = 0;
     if (so->kind == SOCK_KIND_TCP && fport == 0)
-        return tern_api_fail(&g, ECONNREFUSED); /* nothing listens on port 0 */
+        return tern_api_fail_why(&g, ECONNREFUSED, "port 0: nothing listens there");
     err = route_for(s, so, &faddr, &src, &ifindex);
     if (err)
         return tern_api_fail(&g, so->kind == SOCK_KIND_TCP && err == EACCES ? ENETUNREACH : err);
@@ -296,7 +322,9 @@ int tern_connect(struct tern_stack *s, int fd, const struct sockaddr *addr, sock
     }
     if (so->kind == SOCK_KIND_TCP &&
         tern_pcb_lookup_conn(s, pcb->table, pcb->laddr, pcb->lport, faddr, fport))
-        return tern_api_fail(&g, EADDRNOTAVAIL); /* that 4-tuple is taken */
+        return tern_api_fail_why(&g, EADDRNOTAVAIL,
+                                 "local port %u to that peer is taken by a connection or a "
+                                 "TIME_WAIT record", pcb->lport);
     pcb->faddr = faddr;
     pcb->fport = fport;
     pcb->connected = true;
@@ -337,16 +365,17 @@ int tern_listen(struct tern_stack *s, int fd, int backlog)
     struct tern_api_guard g = tern_api_enter(s);
     GET_SOCK(so, g, fd);
     if (so->kind != SOCK_KIND_TCP)
-        return tern_api_fail(&g, EOPNOTSUPP);
+        return tern_api_fail_why(&g, EOPNOTSUPP, "only a stream socket listens");
     struct tern_inpcb *pcb = &so->pcb;
     if (so->tcb->state != TCPS_CLOSED && so->tcb->state != TCPS_LISTEN)
-        return tern_api_fail(&g, EINVAL);
+        return tern_api_fail_why(&g, EINVAL, "socket #%llu is %s, not closed",
+                                 (unsigned long long)so->id, tern_tcp_state_name(so->tcb->state));
     if (so->tcb->state == TCPS_LISTEN) {
         tern_tcp_listen(s, so, backlog); /* a new backlog, as Linux */
         return tern_api_return(&g, 0);
     }
     if (pcb->connected)
-        return tern_api_fail(&g, EINVAL);
+        return tern_api_fail_why(&g, EINVAL, "socket #%llu has a peer", (unsigned long long)so->id);
     if (!pcb->table) {
         int err = pcb_bind(s, so, 0, 0, 0, 0, true); /* Linux binds on listen */
         if (err)
@@ -358,7 +387,8 @@ int tern_listen(struct tern_stack *s, int fd, int backlog)
     if (tern_pcb_conflicts(pcb->table, pcb, pcb->laddr, pcb->lport, pcb->reuseaddr,
                            pcb->reuseport)) {
         pcb->listening = false;
-        return tern_api_fail(&g, EADDRINUSE);
+        return tern_api_fail_why(&g, EADDRINUSE, "another socket listens on port %u",
+                                 pcb->lport);
     }
     int err = tern_tcp_listen(s, so, backlog);
     if (err) {
@@ -373,11 +403,12 @@ int tern_accept4(struct tern_stack *s, int fd, struct sockaddr *addr, socklen_t 
     struct tern_api_guard g = tern_api_enter(s);
     GET_SOCK(so, g, fd);
     if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
-        return tern_api_fail(&g, EINVAL);
+        return tern_api_fail_why(&g, EINVAL, "flags %#x: only SOCK_NONBLOCK and SOCK_CLOEXEC",
+                                 (unsigned)flags);
     if (so->kind != SOCK_KIND_TCP)
-        return tern_api_fail(&g, EOPNOTSUPP);
+        return tern_api_fail_why(&g, EOPNOTSUPP, "only a stream socket accepts");
     if (addr && !len)
-        return tern_api_fail(&g, EFAULT);
+        return tern_api_fail_why(&g, EFAULT, "an address buffer without its length");
     struct tern_socket *child;
     uint64_t deadline = tern_rt_deadline_ns(so->rcvtimeo_ns);
     while (!(child = tern_tcp_accept(s, so))) {
@@ -409,9 +440,11 @@ static ssize_t sock_sendmsg(struct tern_api_guard *g, struct tern_socket *so,
 {
     struct tern_stack *s = g->s;
     if (flags & MSG_OOB)
-        return tern_api_fail(g, EOPNOTSUPP);
+        return tern_api_fail_why(g, EOPNOTSUPP, "MSG_OOB: no urgent data in Tern");
     if (msg->msg_iovlen > IOV_MAX || (msg->msg_iovlen && !msg->msg_iov))
-        return tern_api_fail(g, msg->msg_iovlen > IOV_MAX ? EMSGSIZE : EFAULT);
+        return tern_api_fail_why(g, msg->msg_iovlen > IOV_MAX ? EMSGSIZE : EFAULT,
+                                 "msg_iovlen %zu with msg_iov %p (at most %d)",
+                                 (size_t)msg->msg_iovlen, (void *)msg->msg_iov, IOV_MAX);
     if (so->kind == SOCK_KIND_TCP) {
         /* A stream ignores a destination address (as Linux, when
          * connected) and takes what fits in the send buffer; a blocking
@@ -461,33 +494,37 @@ static ssize_t sock_sendmsg(struct tern_api_guard *g, struct tern_socket *so,
     size_t len = 0;
     for (size_t i = 0; i < msg->msg_iovlen; i++) {
         if (msg->msg_iov[i].iov_len > SIZE_MAX - len)
-            return tern_api_fail(g, EINVAL);
+            return tern_api_fail_why(g, EINVAL, "the iovec lengths overflow");
         len += msg->msg_iov[i].iov_len;
     }
     uint32_t dst;
     uint16_t dport;
     if (msg->msg_name) {
-        int err = sockaddr_in_get(msg->msg_name, msg->msg_namelen, &dst, &dport);
+        int err = sockaddr_in_get(s, msg->msg_name, msg->msg_namelen, &dst, &dport);
         if (err)
             return tern_api_fail(g, err);
         if (so->kind == SOCK_KIND_UDP && dport == 0)
-            return tern_api_fail(g, EINVAL);
+            return tern_api_fail_why(g, EINVAL, "destination port 0");
     } else if (so->pcb.connected) {
         dst = so->pcb.faddr;
         dport = so->pcb.fport;
     } else {
-        return tern_api_fail(g, EDESTADDRREQ);
+        return tern_api_fail_why(g, EDESTADDRREQ, "no destination and socket #%llu has no peer",
+                                 (unsigned long long)so->id);
     }
     if (so->kind == SOCK_KIND_UDP && len > TERN_UDP_MAX_PAYLOAD)
-        return tern_api_fail(g, EMSGSIZE);
+        return tern_api_fail_why(g, EMSGSIZE, "%zu bytes: a UDP datagram holds at most %u", len,
+                                 (unsigned)TERN_UDP_MAX_PAYLOAD);
     if (so->kind == SOCK_KIND_PING) {
         /* Linux's ping_sendmsg: an echo request header is required. */
         uint8_t hdr[ICMP_ECHO_HLEN];
         if (len < ICMP_ECHO_HLEN || len > 65535 - 20)
-            return tern_api_fail(g, len < ICMP_ECHO_HLEN ? EINVAL : EMSGSIZE);
+            return tern_api_fail_why(g, len < ICMP_ECHO_HLEN ? EINVAL : EMSGSIZE,
+                                     "%zu bytes: an echo request is 8 to %u bytes", len,
+                                     65535u - 20u);
         tern_iov_gather(hdr, msg->msg_iov, msg->msg_iovlen, sizeof(hdr));
         if (hdr[0] != 8 || hdr[1] != 0)
-            return tern_api_fail(g, EINVAL);
+            return tern_api_fail_why(g, EINVAL, "type %u code %u: not an echo request (8, 0)", hdr[0], hdr[1]);
     }
     uint32_t src;
     int ifindex = 0;
@@ -739,7 +776,7 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
         return tern_api_return(&g, 0);
     }
     if (len < (socklen_t)sizeof(int))
-        return tern_api_fail(&g, EINVAL);
+        return tern_api_fail_why(&g, EINVAL, "option length %u is shorter than an int", (unsigned)len);
     memcpy(&v, val, sizeof(v));
     if (level == SOL_SOCKET) {
         switch (name) {
@@ -766,7 +803,7 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
             break;
         case SO_KEEPALIVE:
             if (!so->tcb)
-                return tern_api_fail(&g, ENOPROTOOPT);
+                return tern_api_fail_why(&g, ENOPROTOOPT, "level %d option %d is not supported for this socket", level, name);
             so->tcb->keepalive_on = v != 0;
             if (!so->tcb->last_rx)
                 so->tcb->last_rx = s->now;
@@ -788,7 +825,7 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
         case SO_SNDTIMEO: {
             struct timeval tv;
             if (len < (socklen_t)sizeof(tv))
-                return tern_api_fail(&g, EINVAL);
+                return tern_api_fail_why(&g, EINVAL, "option length %u is shorter than a struct timeval", (unsigned)len);
             memcpy(&tv, val, sizeof(tv));
             if (tv.tv_usec < 0 || tv.tv_usec >= 1000000)
                 return tern_api_fail(&g, EDOM); /* Linux's answer */
@@ -802,7 +839,7 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
             break;
         }
         default:
-            return tern_api_fail(&g, ENOPROTOOPT);
+            return tern_api_fail_why(&g, ENOPROTOOPT, "level %d option %d is not supported for this socket", level, name);
         }
     } else if (level == IPPROTO_TCP && so->kind == SOCK_KIND_TCP) {
         switch (name) {
@@ -814,7 +851,7 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
         case TCP_KEEPIDLE:
         case TCP_KEEPINTVL:
             if (v < 1 || v > 32767) /* Linux's MAX_TCP_KEEPIDLE/INTVL */
-                return tern_api_fail(&g, EINVAL);
+                return tern_api_fail_why(&g, EINVAL, "%d s is outside 1..32767", v);
             if (name == TCP_KEEPIDLE)
                 so->tcb->keep_idle_s = (uint32_t)v;
             else
@@ -824,23 +861,23 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
             break;
         case TCP_USER_TIMEOUT:
             if (v < 0)
-                return tern_api_fail(&g, EINVAL);
+                return tern_api_fail_why(&g, EINVAL, "a negative timeout, %d ms", v);
             so->tcb->user_timeout_ns = (uint64_t)v * TERN_NS_PER_MS;
             break;
         case TCP_KEEPCNT:
             if (v < 1 || v > 127)
-                return tern_api_fail(&g, EINVAL);
+                return tern_api_fail_why(&g, EINVAL, "%d probes is outside 1..127", v);
             so->tcb->keep_cnt = (uint32_t)v;
             break;
         case TCP_MAXSEG:
             /* A cap on the MSS we announce and send, read when the
              * connection opens; Linux's bounds (0 = no cap). */
             if (v != 0 && (v < 88 || v > 32767))
-                return tern_api_fail(&g, EINVAL);
+                return tern_api_fail_why(&g, EINVAL, "MSS %d is outside 88..32767 (0 clears it)", v);
             so->tcb->user_mss = (uint16_t)v;
             break;
         default:
-            return tern_api_fail(&g, ENOPROTOOPT);
+            return tern_api_fail_why(&g, ENOPROTOOPT, "level %d option %d is not supported for this socket", level, name);
         }
     } else if (level == IPPROTO_IP) {
         switch (name) {
@@ -848,17 +885,17 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
             if (v == -1)
                 v = s->cfg.ip_default_ttl;
             if (v < 1 || v > 255)
-                return tern_api_fail(&g, EINVAL);
+                return tern_api_fail_why(&g, EINVAL, "TTL %d is outside 1..255 (-1 restores the default)", v);
             so->ttl = (uint8_t)v;
             break;
         case IP_TOS:
             so->tos = (uint8_t)v;
             break;
         default:
-            return tern_api_fail(&g, ENOPROTOOPT);
+            return tern_api_fail_why(&g, ENOPROTOOPT, "level %d option %d is not supported for this socket", level, name);
         }
     } else {
-        return tern_api_fail(&g, ENOPROTOOPT);
+        return tern_api_fail_why(&g, ENOPROTOOPT, "level %d option %d is not supported for this socket", level, name);
     }
     return tern_api_return(&g, 0);
 }
@@ -910,7 +947,7 @@ int tern_getsockopt(struct tern_stack *s, int fd, int level, int name, void *val
             so->so_error = 0;
             break;
         default:
-            return tern_api_fail(&g, ENOPROTOOPT);
+            return tern_api_fail_why(&g, ENOPROTOOPT, "level %d option %d is not supported for this socket", level, name);
         }
     } else if (level == IPPROTO_TCP && so->kind == SOCK_KIND_TCP) {
         switch (name) {
@@ -943,17 +980,17 @@ int tern_getsockopt(struct tern_stack *s, int fd, int level, int name, void *val
             return tern_api_return(&g, 0);
         }
         default:
-            return tern_api_fail(&g, ENOPROTOOPT);
+            return tern_api_fail_why(&g, ENOPROTOOPT, "level %d option %d is not supported for this socket", level, name);
         }
     } else if (level == IPPROTO_IP) {
         switch (name) {
         case IP_TTL: v = so->ttl; break;
         case IP_TOS: v = so->tos; break;
         default:
-            return tern_api_fail(&g, ENOPROTOOPT);
+            return tern_api_fail_why(&g, ENOPROTOOPT, "level %d option %d is not supported for this socket", level, name);
         }
     } else {
-        return tern_api_fail(&g, ENOPROTOOPT);
+        return tern_api_fail_why(&g, ENOPROTOOPT, "level %d option %d is not supported for this socket", level, name);
     }
     size_t n = *len < sizeof(v) ? *len : sizeof(v);
     memcpy(val, &v, n);
@@ -966,7 +1003,7 @@ int tern_shutdown(struct tern_stack *s, int fd, int how)
     struct tern_api_guard g = tern_api_enter(s);
     GET_SOCK(so, g, fd);
     if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
-        return tern_api_fail(&g, EINVAL);
+        return tern_api_fail_why(&g, EINVAL, "how %d is none of SHUT_RD, SHUT_WR, SHUT_RDWR", how);
     if (so->kind == SOCK_KIND_TCP) {
         int err = tern_tcp_shutdown(s, so, how != SHUT_WR, how != SHUT_RD);
         return err ? tern_api_fail(&g, err) : tern_api_return(&g, 0);
@@ -1022,7 +1059,7 @@ int tern_fcntl(struct tern_stack *s, int fd, int cmd, int arg)
         so->nonblock = (arg & O_NONBLOCK) != 0;
         return tern_api_return(&g, 0);
     default:
-        return tern_api_fail(&g, EINVAL);
+        return tern_api_fail_why(&g, EINVAL, "command %d: only F_GETFL and F_SETFL", cmd);
     }
 }
 

@@ -7,6 +7,7 @@
 #include "core/assert.h"
 #include "core/stack.h"
 #include "net/icmp.h"
+#include "obs/probe.h"
 #include "runtime/events.h"
 #include "transport/tcp/tcp.h"
 
@@ -139,6 +140,7 @@ static struct tern_socket *sock_alloc(struct tern_stack *s, enum tern_sock_kind 
     so->life = user ? SOCK_LIFE_USER_ONLY : SOCK_LIFE_PROTO_ONLY;
     so->kind = kind;
     so->id = ++s->socks.next_id;
+    TERN_PROBE3(sock_create, s, so->id, kind);
     so->type = type;
     so->protocol = protocol;
     so->ttl = s->cfg.ip_default_ttl;
@@ -243,6 +245,7 @@ void tern_sock_reap(struct tern_stack *s)
         if (so->kind == SOCK_KIND_TCP)
             tern_tcp_detach(s, so);
         tern_sock_ext_free(s, so);
+        TERN_PROBE2(sock_free, s, so->id);
         tern_list_remove(&so->all_node);
         so->magic = SOCK_MAGIC_FREED;
         s->socks.live--;

@@ -27,6 +27,7 @@
 #include "transport/tcp/tcp_reass.h"
 #include "transport/tcp/tcp_sack.h"
 #include "transport/tcp/tcp_timewait.h"
+#include "transport/tcp/tcp_trace.h"
 
 struct tern_stack;
 struct tern_socket;
@@ -47,6 +48,7 @@ enum tern_tcp_state {
 };
 
 const char *tern_tcp_state_name(enum tern_tcp_state st);
+const char *tern_tcp_timer_name(unsigned k);
 
 /* What a connection's timer can be waiting for. */
 enum tern_tcp_timer {
@@ -150,6 +152,12 @@ struct tern_tcpcb {
     uint32_t snd_buf_seq; /* sequence number of the first byte of the send ring */
     uint32_t rcv_fin_seq; /* where the peer's FIN is, once seen out of order */
     bool rcv_fin_pending;
+
+    /* The last events (tcp_trace.h): events_cap slots allocated with the
+     * block, events_next counts every event recorded. */
+    uint32_t events_next;
+    uint16_t events_cap;
+    struct tern_tcp_event events[];
 };
 
 /* ---- Called by the socket layer (src/sock/api.c). ---- */

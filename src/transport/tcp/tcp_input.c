@@ -9,6 +9,7 @@
 
 #include "core/assert.h"
 #include "core/stack.h"
+#include "obs/probe.h"
 #include "runtime/events.h"
 #include "net/icmp.h"
 #include "transport/tcp/tcp.h"
@@ -32,6 +33,16 @@ struct seg {
 static uint32_t seg_len(const struct seg *sg)
 {
     return sg->len + !!(sg->flags & TERN_TCP_SYN) + !!(sg->flags & TERN_TCP_FIN);
+}
+
+/* A segment of a connection (or part of it) refused: counted with its
+ * reason, and remembered in the connection's history. */
+static void drop_seg(struct tern_stack *s, struct tern_tcpcb *tp, const struct seg *sg,
+                     enum tern_counter_id why)
+{
+    tern_count(s, why);
+    tern_tcp_trace(s, tp, TERN_TCPE_DROP, sg->seq, sg->ack, (uint16_t)sg->wnd,
+                   (uint16_t)sg->len, sg->flags, (uint16_t)why);
 }
 
 /* Options of a SYN (RFC 9293 3.7.1 MSS, RFC 7323 2.2 window scale). */
@@ -444,7 +455,7 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
     }
     if (tern_seq_gt(sg->ack, tp->snd_max)) {
         /* Acks what we never sent: ACK and drop. */
-        tern_count(s, TERN_C_DROP_TCP_BAD_ACK);
+        drop_seg(s, tp, sg, TERN_C_DROP_TCP_BAD_ACK);
         tp->ack_now = true;
         return false;
     }
@@ -573,8 +584,8 @@ static void data_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg *
         uint32_t took = tern_ring_write(&tp->rcv, sg->data, sg->len);
         tp->rcv_nxt += took;
         if (took < sg->len)
-            tern_count(s, tp->rcv.nomem != nomem ? TERN_C_DROP_TCP_NOMEM
-                                                 : TERN_C_DROP_TCP_RCVBUF_FULL);
+            drop_seg(s, tp, sg,
+                     tp->rcv.nomem != nomem ? TERN_C_DROP_TCP_NOMEM : TERN_C_DROP_TCP_RCVBUF_FULL);
         if (!tern_tcp_reass_empty(&tp->ooo)) {
             tp->rcv_nxt += (uint32_t)tern_tcp_reass_take_in_order(&tp->ooo, tp->rcv_nxt, rcv_sink,
                                                                  &tp->rcv);
@@ -592,7 +603,7 @@ static void data_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg *
         enum tern_tcp_reass_result r =
             tern_tcp_reass_insert(&tp->ooo, tp->rcv_nxt, sg->seq, sg->data, sg->len);
         if (r == TERN_TCP_REASS_NO_MEMORY || r == TERN_TCP_REASS_TOO_MANY_BLOCKS)
-            tern_count(s, TERN_C_DROP_TCP_OOO_FULL);
+            drop_seg(s, tp, sg, TERN_C_DROP_TCP_OOO_FULL);
         else
             tern_count(s, TERN_C_TCP_RX_OUT_OF_ORDER);
         tp->ack_now = true;
@@ -632,7 +643,7 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
     /* RFC 7323 5.3, PAWS: a timestamp older than the last one echoed
      * marks an old duplicate. */
     if (paws_rejects(s, tp, sg)) {
-        tern_count(s, TERN_C_DROP_TCP_PAWS);
+        drop_seg(s, tp, sg, TERN_C_DROP_TCP_PAWS);
         dupack_for_unacceptable(s, tp, sg);
         return;
     }
@@ -653,7 +664,7 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
     }
     /* First: is the sequence number acceptable? */
     if (!seq_acceptable(tp, sg, rcv_wnd)) {
-        tern_count(s, TERN_C_DROP_TCP_OUT_OF_WINDOW);
+        drop_seg(s, tp, sg, TERN_C_DROP_TCP_OUT_OF_WINDOW);
         if (!(sg->flags & TERN_TCP_RST))
             dupack_for_unacceptable(s, tp, sg); /* RFC 9293: answered with an ACK */
         return;
@@ -904,6 +915,9 @@ void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
         return;
     }
     struct tern_tcpcb *tp = tern_sock_of_pcb(pcb)->tcb;
+    TERN_PROBE7(tcp_rx, s, tp->so->id, sg.seq, sg.ack, sg.flags, sg.len, sg.wnd);
+    tern_tcp_trace(s, tp, TERN_TCPE_RX, sg.seq, sg.ack, (uint16_t)sg.wnd, (uint16_t)sg.len,
+                   sg.flags, 0);
     switch (tp->state) {
     case TCPS_LISTEN:
         listen_input(s, tp, &sg);

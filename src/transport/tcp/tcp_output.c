@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/stack.h"
+#include "obs/probe.h"
 #include "net/ipv4.h"
 #include "transport/tcp/tcp.h"
 #include "wire/ipv4.h"
@@ -88,6 +89,8 @@ static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t s
     tern_count(s, TERN_C_TCP_TX);
     if (flags & TERN_TCP_RST)
         tern_count(s, TERN_C_TCP_TX_RST);
+    TERN_PROBE7(tcp_tx, s, so->id, seq, h.ack, flags, len, h.wnd);
+    tern_tcp_trace(s, tp, TERN_TCPE_TX, seq, h.ack, h.wnd, (uint16_t)len, flags, 0);
     /* DF on: Tern sizes segments from the interface MTU (path MTU
      * discovery proper, RFC 1191, comes with ICMP handling for TCP). */
     struct tern_ipv4_out o = {.src = so->pcb.laddr, .dst = so->pcb.faddr,
@@ -153,6 +156,9 @@ uint32_t tern_tcp_send_data(struct tern_stack *s, struct tern_tcpcb *tp, uint32_
         flags |= TERN_TCP_FIN;
     if (tern_seq_lt(seq, tp->snd_max)) {
         tern_count(s, TERN_C_TCP_RETRANSMIT);
+        uint16_t why = tp->sack_recovery ? 2 : tp->in_recovery ? 1 : 0;
+        TERN_PROBE5(tcp_retransmit, s, tp->so->id, seq, len, why);
+        tern_tcp_trace(s, tp, TERN_TCPE_RETRANSMIT, seq, tp->snd_una, 0, (uint16_t)len, 0, why);
         tp->rtt_timing = false; /* Karn: a retransmission voids the sample */
     } else if (!tp->rtt_timing && len) {
         tp->rtt_timing = true;

@@ -5,6 +5,7 @@
 
 #include "core/assert.h"
 #include "core/stack.h"
+#include "obs/probe.h"
 #include "runtime/events.h"
 #include "net/ipv4.h"
 #include "transport/tcp/tcp.h"
@@ -29,9 +30,11 @@ const char *tern_tcp_state_name(enum tern_tcp_state st)
 
 int tern_tcp_attach(struct tern_stack *s, struct tern_socket *so)
 {
-    struct tern_tcpcb *tp = calloc(1, sizeof(*tp));
+    uint16_t nev = s->cfg.tcp_event_ring;
+    struct tern_tcpcb *tp = calloc(1, sizeof(*tp) + nev * sizeof(struct tern_tcp_event));
     if (!tp)
         return ENOMEM;
+    tp->events_cap = nev;
     tp->so = so;
     tp->state = TCPS_CLOSED;
     tp->rto = TERN_TCP_RTO_INIT_NS;
@@ -89,8 +92,25 @@ void tern_tcp_teardown(struct tern_stack *s, struct tern_socket *so)
 
 void tern_tcp_set_state(struct tern_stack *s, struct tern_tcpcb *tp, enum tern_tcp_state st)
 {
-    (void)s;
+    enum tern_tcp_state old = tp->state;
+    if (old == st)
+        return;
     tp->state = st;
+    TERN_PROBE4(tcp_state, s, tp->so->id, old, st);
+    tern_tcp_trace(s, tp, TERN_TCPE_STATE, tp->snd_una, tp->rcv_nxt, 0, 0, 0, (uint16_t)old);
+}
+
+const char *tern_tcp_timer_name(unsigned k)
+{
+    switch (k) {
+    case TERN_TCPT_DELACK: return "delack";
+    case TERN_TCPT_REXMT: return "rexmt";
+    case TERN_TCPT_PERSIST: return "persist";
+    case TERN_TCPT_KEEPALIVE: return "keepalive";
+    case TERN_TCPT_FINWAIT2: return "finwait2";
+    case TERN_TCPT_RECLAIM: return "reclaim";
+    }
+    return "?";
 }
 
 /* The protocol holds the socket while its PCB is in the table or while it

@@ -12,6 +12,7 @@
 #include <errno.h>
 
 #include "core/stack.h"
+#include "obs/probe.h"
 #include "runtime/events.h"
 #include "transport/tcp/tcp.h"
 
@@ -163,6 +164,10 @@ static void tcp_timer_fire(struct tern_stack *s, struct tern_timer *t)
         if (!tp->deadline[k] || tp->deadline[k] > s->now)
             continue;
         tp->deadline[k] = 0;
+        TERN_PROBE4(tcp_timer, s, tp->so->id, k, tern_tcp_timer_name((unsigned)k));
+        if (k != TERN_TCPT_RECLAIM)
+            tern_tcp_trace(s, tp, TERN_TCPE_TIMER, tp->snd_una, tp->snd_nxt, 0, 0, 0,
+                           (uint16_t)k);
         switch ((enum tern_tcp_timer)k) {
         case TERN_TCPT_DELACK: delack_fire(s, tp); break;
         case TERN_TCPT_REXMT: rexmt_fire(s, tp); break;

@@ -70,16 +70,22 @@ long tern_tcp_send(struct tern_stack *s, struct tern_socket *so, const struct io
         break;
     case TCPS_SYN_SENT:
     case TCPS_SYN_RECEIVED:
+        tern_why(s, "the handshake is not finished");
         return -EAGAIN; /* not yet connected; a blocking stack would wait */
     case TCPS_CLOSED:
+        tern_why(s, tp->opened ? "the connection is over (closed or reset)" : "never connected");
         return tp->opened ? -EPIPE : -ENOTCONN; /* after a reset or close: Linux's EPIPE */
     case TCPS_LISTEN:
+        tern_why(s, "a listening socket sends nothing");
         return -ENOTCONN;
     default:
-        return -EPIPE; /* we sent our FIN (no SIGPIPE: a library sends no signals) */
+        tern_why(s, "this side has sent its FIN (state %s)", tern_tcp_state_name(tp->state));
+        return -EPIPE; /* no SIGPIPE: a library sends no signals */
     }
-    if (tp->fin_queued || so->shut_wr)
+    if (tp->fin_queued || so->shut_wr) {
+        tern_why(s, "writing was shut down");
         return -EPIPE;
+    }
     if (len == 0)
         return 0;
     uint32_t took = tern_ring_write_iov(&tp->snd, iov, iovcnt, len);
