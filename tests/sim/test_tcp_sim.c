@@ -551,6 +551,55 @@ static void test_paws_refuses_old_timestamps(void **state)
     close_conn_and_finish(&sim, &c);
 }
 
+static void test_sack_blocks_fit_beside_timestamps(void **state)
+{
+    (void)state;
+    /* Found against Linux over TAP: with four holes and timestamps on,
+     * ACKs carried four SACK blocks beside the timestamp, 48 option
+     * bytes: a header length the data offset field cannot hold. Linux
+     * dropped them as malformed and its sender stalled. Only three
+     * blocks fit beside a timestamp (RFC 2018 3). */
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct conn c = open_conn(&sim);
+    struct tern_socket *so = tern_sock_lookup(sim.st[1], c.server);
+    assert_true(so->tcb->ts_ok && so->tcb->sack_ok);
+    static uint8_t frame[2048];
+    while (sim_raw_recv(&sim, -1, frame, sizeof(frame)) > 0) {
+    }
+    for (uint32_t i = 1; i <= 5; i++) {
+        /* Five islands of 10 bytes with a hole before each. */
+        struct tern_tcp_hdr h = {.sport = so->pcb.fport, .dport = so->pcb.lport,
+                                 .seq = so->tcb->rcv_nxt + 20 * i, .ack = so->tcb->snd_nxt,
+                                 .flags = TERN_TCP_ACK | TERN_TCP_PSH, .wnd = 1000, .hlen = 32};
+        h.opt.has_ts = true;
+        h.opt.ts_val = so->tcb->ts_recent + i;
+        inject_as_client(&sim, &h, "0123456789", 10);
+        sim_run(&sim, 1 * MS);
+    }
+    size_t len, acks = 0, most = 0;
+    while ((len = sim_raw_recv(&sim, 6, frame, sizeof(frame))) > 0) {
+        const uint8_t *ip = frame + 14;
+        size_t ihl = (size_t)(ip[0] & 0xf) * 4;
+        uint32_t src = (uint32_t)ip[12] << 24 | (uint32_t)ip[13] << 16 | (uint32_t)ip[14] << 8 |
+                       ip[15];
+        uint32_t dst = (uint32_t)ip[16] << 24 | (uint32_t)ip[17] << 16 | (uint32_t)ip[18] << 8 |
+                       ip[19];
+        if (src != ntohl(sim_addr(1).s_addr))
+            continue;
+        struct tern_tcp_hdr h;
+        assert_int_equal(tern_tcp_parse(ip + ihl, len - 14 - ihl, src, dst, &h), TERN_TCP_OK);
+        assert_true(h.hlen <= TERN_TCP_HLEN + TERN_TCP_MAX_OPTLEN);
+        acks++;
+        if (h.opt.nsack > most)
+            most = h.opt.nsack;
+    }
+    assert_int_equal(acks, 5);       /* one duplicate ACK per island */
+    assert_int_equal(most, 3);       /* as many blocks as fit */
+    assert_int_equal(sim_counter(&sim, 0, "drop.tcp.too_short"), 0); /* the client took them all */
+    close_conn_and_finish(&sim, &c);
+}
+
 static void set_opt(struct sim *sim, int st, int fd, int level, int name, int v)
 {
     assert_int_equal(tern_setsockopt(sim->st[st], fd, level, name, &v, sizeof(v)), 0);
@@ -635,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_keepalive_keeps_live_peers_and_drops_dead_ones),
         cmocka_unit_test(test_user_timeout_bounds_unacknowledged_data),
         cmocka_unit_test(test_paws_refuses_old_timestamps),
+        cmocka_unit_test(test_sack_blocks_fit_beside_timestamps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,12 +49,15 @@ static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t s
     }
     if (!syn && tp->sack_ok && (flags & TERN_TCP_ACK) && !tern_tcp_reass_empty(&tp->ooo)) {
         /* Tell the sender what arrived beyond the hole (RFC 2018 4), in
-         * the room the segment leaves under the MTU: a full data segment
-         * has none, a pure ACK room for four blocks (three beside a
-         * timestamp). */
+         * the room the segment leaves under the MTU and in the 40 bytes
+         * of option space: a full data segment has none, a pure ACK room
+         * for four blocks (three beside a timestamp). */
         uint32_t seg = tern_tcp_seg_size(tp);
         uint32_t room = seg > len ? seg - len : 0;
         size_t max = room >= 12 ? (room - 4) / 8 : 0;
+        size_t opt_room = TERN_TCP_MAX_OPTLEN - tern_tcp_opts_len(&h.opt);
+        if (max > (opt_room - 4) / 8)
+            max = (opt_room - 4) / 8;
         if (max > TERN_TCP_MAX_SACK)
             max = TERN_TCP_MAX_SACK;
         h.opt.nsack = (uint8_t)tern_tcp_reass_sack_blocks(&tp->ooo, tp->rcv_nxt, h.opt.sack, max);
