@@ -66,21 +66,29 @@ static void close_conn_and_finish(struct sim *sim, struct conn *c)
     sim_finish(sim);
 }
 
-/* A segment that claims to come from the client, crafted on the raw port:
- * what a blind attacker or an old duplicate would put on the wire. */
-static void inject_as_client(struct sim *sim, const struct tern_tcp_hdr *h, const void *payload,
-                             size_t len)
+/* A segment that claims to come from stack `from` to stack `to`, crafted
+ * on the raw port: what a blind attacker or an old duplicate would put on
+ * the wire, or a peer whose stack has gone quiet. */
+static void inject_from(struct sim *sim, int from, int to, const struct tern_tcp_hdr *h,
+                        const void *payload, size_t len)
 {
     static uint8_t seg[128], frame[256];
     assert_true(h->hlen + len <= sizeof(seg));
     if (len)
         memcpy(seg + h->hlen, payload, len);
-    tern_tcp_emit(seg, h->hlen + len, ntohl(sim_addr(0).s_addr), ntohl(sim_addr(1).s_addr), h);
-    size_t fl = sim_raw_ipv4(sim, 1, frame, 6, 1, 0, false, seg, h->hlen + len);
-    struct in_addr client_ip = sim_addr(0);
-    memcpy(frame + 14 + 12, &client_ip.s_addr, 4);
+    tern_tcp_emit(seg, h->hlen + len, ntohl(sim_addr(from).s_addr), ntohl(sim_addr(to).s_addr),
+                  h);
+    size_t fl = sim_raw_ipv4(sim, to, frame, 6, 1, 0, false, seg, h->hlen + len);
+    struct in_addr from_ip = sim_addr(from);
+    memcpy(frame + 14 + 12, &from_ip.s_addr, 4);
     sim_ip_fix_checksum(frame + 14);
     sim_raw_send(sim, frame, fl);
+}
+
+static void inject_as_client(struct sim *sim, const struct tern_tcp_hdr *h, const void *payload,
+                             size_t len)
+{
+    inject_from(sim, 0, 1, h, payload, len);
 }
 
 struct transfer {
@@ -600,6 +608,45 @@ static void test_sack_blocks_fit_beside_timestamps(void **state)
     close_conn_and_finish(&sim, &c);
 }
 
+static void test_dupacks_with_sack_count_when_the_window_moves(void **state)
+{
+    (void)state;
+    /* Found against Linux over TAP: a receiver holding data past a hole
+     * (Linux growing its buffer, Tern shrinking its window by what it
+     * holds) changes the window in the duplicate ACKs themselves. With
+     * SACK on they must still count, or every loss waits for the
+     * retransmission timer. */
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct conn c = open_conn(&sim);
+    struct tern_socket *so = tern_sock_lookup(sim.st[0], c.client);
+    assert_true(so->tcb->sack_ok && so->tcb->ts_ok);
+    /* The server goes quiet (its address goes); the test answers for it. */
+    assert_int_equal(tern_if_addr_del(sim.st[1], sim.ifindex[1], sim_addr(1)), 0);
+    static uint8_t data[10 * 1448];
+    assert_int_equal(tern_send(sim.st[0], c.client, data, sizeof(data), 0), (ssize_t)sizeof(data));
+    sim_run(&sim, 1 * MS);
+    uint32_t una = so->tcb->snd_una, seg = tern_tcp_seg_size(so->tcb);
+    assert_true(so->tcb->snd_max - una >= 5 * seg); /* the first window left */
+    for (uint32_t i = 1; i <= 3; i++) {
+        /* Segment 0 lost, segments 1..i arrived; the window changes each time. */
+        struct tern_tcp_hdr h = {.sport = so->pcb.fport, .dport = so->pcb.lport,
+                                 .seq = so->tcb->rcv_nxt, .ack = una, .flags = TERN_TCP_ACK,
+                                 .wnd = (uint16_t)(1000 + 100 * i), .hlen = 44};
+        h.opt.has_ts = true;
+        h.opt.ts_val = so->tcb->ts_recent + i;
+        h.opt.nsack = 1;
+        h.opt.sack[0] = (struct tern_tcp_sack_block){una + seg, una + seg + i * seg};
+        inject_from(&sim, 1, 0, &h, NULL, 0);
+        sim_run(&sim, 1 * MS);
+    }
+    assert_int_equal(sim_counter(&sim, 0, "tcp.rx_dupack"), 3);
+    assert_int_equal(sim_counter(&sim, 0, "tcp.fast_retransmit"), 1);
+    assert_int_equal(sim_counter(&sim, 0, "tcp.retransmit_timeout"), 0);
+    assert_int_equal(tern_if_addr_add(sim.st[1], sim.ifindex[1], sim_addr(1), 24), 0);
+    close_conn_and_finish(&sim, &c);
+}
+
 static void set_opt(struct sim *sim, int st, int fd, int level, int name, int v)
 {
     assert_int_equal(tern_setsockopt(sim->st[st], fd, level, name, &v, sizeof(v)), 0);
@@ -685,6 +732,7 @@ int main(void)
         cmocka_unit_test(test_user_timeout_bounds_unacknowledged_data),
         cmocka_unit_test(test_paws_refuses_old_timestamps),
         cmocka_unit_test(test_sack_blocks_fit_beside_timestamps),
+        cmocka_unit_test(test_dupacks_with_sack_count_when_the_window_moves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

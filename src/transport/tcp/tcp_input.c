@@ -277,6 +277,17 @@ static size_t rcv_sink(void *arg, const void *p, size_t n)
     return tern_ring_write(arg, p, n);
 }
 
+/* The segment's SACK blocks report data above snd_una (not a D-SACK). */
+static bool sacks_above(const struct tern_tcpcb *tp, const struct seg *sg)
+{
+    if (!tp->sack_ok)
+        return false;
+    for (uint8_t i = 0; i < sg->opt.nsack; i++)
+        if (tern_seq_gt(sg->opt.sack[i].end, tp->snd_una))
+            return true;
+    return false;
+}
+
 /* RFC 9293 3.10.7.4, fifth check: the ACK field. Returns false if the
  * segment is to be dropped. */
 static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct seg *sg)
@@ -356,9 +367,15 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         else
             tern_tcp_rexmt_arm(s, tp);
     } else if (sg->ack == tp->snd_una && sg->len == 0 && !(sg->flags & (TERN_TCP_SYN | TERN_TCP_FIN)) &&
-               wnd == tp->snd_wnd && tp->snd_max != tp->snd_una) {
+               (wnd == tp->snd_wnd || sacks_above(tp, sg)) && tp->snd_max != tp->snd_una) {
         /* A duplicate ACK (RFC 5681 2). The third starts fast
-         * retransmit and NewReno recovery (RFC 6582 3.2). */
+         * retransmit and NewReno recovery (RFC 6582 3.2). One that
+         * reports data past snd_una in a SACK block counts even if the
+         * window moved (RFC 6675 2, as FreeBSD): a receiver holding data
+         * past a hole (Linux growing its buffer, Tern shrinking its
+         * window by what it holds) moves its window in the very ACKs
+         * that report the hole, and the strict rule turned every loss
+         * into a timeout. A pure window update still does not count. */
         tp->dupacks++;
         tern_count(s, TERN_C_TCP_RX_DUPACK);
         if (tp->dupacks == 3 && !tp->in_recovery) {
