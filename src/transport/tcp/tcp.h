@@ -67,7 +67,7 @@ struct tern_tcpcb {
     bool ts_ok;        /* both sides sent timestamps (RFC 7323 3.2) */
     uint32_t ts_recent;     /* the peer's TSval to echo (RFC 7323 4.3) */
     uint64_t ts_recent_at;  /* when it was taken, for PAWS's 24-day rule */
-    uint32_t ts_offset;     /* per-connection TSval offset: no uptime leak */
+    uint32_t ts_offset;     /* per address pair TSval offset: no uptime leak */
 
     /* RFC 6298 estimator, in ns. */
     uint64_t srtt, rttvar, rto;

@@ -76,7 +76,13 @@ void tern_tcp_prepare(struct tern_stack *s, struct tern_tcpcb *tp)
     tp->iss = isn(s, tp->so->pcb.laddr, tp->so->pcb.lport, tp->so->pcb.faddr, tp->so->pcb.fport);
     tp->snd_una = tp->snd_nxt = tp->snd_max = tp->iss;
     tp->snd_buf_seq = tp->iss + 1;
-    uint32_t key[2] = {tp->iss, tp->so->pcb.fport};
+    /* The TSval offset is secret but the same for every connection
+     * between two addresses (as Linux's): a new connection on a 4-tuple
+     * whose old one the peer keeps in TIME_WAIT must carry newer
+     * timestamps, or the peer's PAWS refuses its SYN (RFC 6191); a
+     * per-connection offset cost such a connect a reset and a
+     * retransmitted SYN a second later. */
+    uint32_t key[2] = {tp->so->pcb.laddr, tp->so->pcb.faddr};
     tp->ts_offset = (uint32_t)tern_siphash(&s->key_isn, key, sizeof(key));
     /* RFC 6928: an initial window of 10 segments, set once MSS is known. */
     tp->ssthresh = UINT32_MAX;
