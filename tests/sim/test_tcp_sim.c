@@ -91,6 +91,26 @@ static void inject_as_client(struct sim *sim, const struct tern_tcp_hdr *h, cons
     inject_from(sim, 0, 1, h, payload, len);
 }
 
+/* The next TCP segment that stack `from` sent, as the raw port saw it:
+ * -1 when there is none left, else tern_tcp_parse's verdict on it (and
+ * the header in *h). */
+static int raw_next_tcp(struct sim *sim, int from, struct tern_tcp_hdr *h)
+{
+    static uint8_t frame[2048];
+    size_t len;
+    while ((len = sim_raw_recv(sim, 6, frame, sizeof(frame))) > 0) {
+        const uint8_t *ip = frame + 14;
+        size_t ihl = (size_t)(ip[0] & 0xf) * 4;
+        uint32_t src = (uint32_t)ip[12] << 24 | (uint32_t)ip[13] << 16 | (uint32_t)ip[14] << 8 |
+                       ip[15];
+        uint32_t dst = (uint32_t)ip[16] << 24 | (uint32_t)ip[17] << 16 | (uint32_t)ip[18] << 8 |
+                       ip[19];
+        if (src == ntohl(sim_addr(from).s_addr))
+            return (int)tern_tcp_parse(ip + ihl, len - 14 - ihl, src, dst, h);
+    }
+    return -1;
+}
+
 struct transfer {
     int from_stack, from_fd, to_stack, to_fd;
     uint64_t total, sent, received;
@@ -572,31 +592,23 @@ static void test_sack_blocks_fit_beside_timestamps(void **state)
     struct conn c = open_conn(&sim);
     struct tern_socket *so = tern_sock_lookup(sim.st[1], c.server);
     assert_true(so->tcb->ts_ok && so->tcb->sack_ok);
-    static uint8_t frame[2048];
-    while (sim_raw_recv(&sim, -1, frame, sizeof(frame)) > 0) {
+    struct tern_tcp_hdr h;
+    while (raw_next_tcp(&sim, 1, &h) >= 0) {
     }
     for (uint32_t i = 1; i <= 5; i++) {
         /* Five islands of 10 bytes with a hole before each. */
-        struct tern_tcp_hdr h = {.sport = so->pcb.fport, .dport = so->pcb.lport,
-                                 .seq = so->tcb->rcv_nxt + 20 * i, .ack = so->tcb->snd_nxt,
-                                 .flags = TERN_TCP_ACK | TERN_TCP_PSH, .wnd = 1000, .hlen = 32};
-        h.opt.has_ts = true;
-        h.opt.ts_val = so->tcb->ts_recent + i;
-        inject_as_client(&sim, &h, "0123456789", 10);
+        struct tern_tcp_hdr in = {.sport = so->pcb.fport, .dport = so->pcb.lport,
+                                  .seq = so->tcb->rcv_nxt + 20 * i, .ack = so->tcb->snd_nxt,
+                                  .flags = TERN_TCP_ACK | TERN_TCP_PSH, .wnd = 1000, .hlen = 32};
+        in.opt.has_ts = true;
+        in.opt.ts_val = so->tcb->ts_recent + i;
+        inject_as_client(&sim, &in, "0123456789", 10);
         sim_run(&sim, 1 * MS);
     }
-    size_t len, acks = 0, most = 0;
-    while ((len = sim_raw_recv(&sim, 6, frame, sizeof(frame))) > 0) {
-        const uint8_t *ip = frame + 14;
-        size_t ihl = (size_t)(ip[0] & 0xf) * 4;
-        uint32_t src = (uint32_t)ip[12] << 24 | (uint32_t)ip[13] << 16 | (uint32_t)ip[14] << 8 |
-                       ip[15];
-        uint32_t dst = (uint32_t)ip[16] << 24 | (uint32_t)ip[17] << 16 | (uint32_t)ip[18] << 8 |
-                       ip[19];
-        if (src != ntohl(sim_addr(1).s_addr))
-            continue;
-        struct tern_tcp_hdr h;
-        assert_int_equal(tern_tcp_parse(ip + ihl, len - 14 - ihl, src, dst, &h), TERN_TCP_OK);
+    size_t acks = 0, most = 0;
+    int r;
+    while ((r = raw_next_tcp(&sim, 1, &h)) >= 0) {
+        assert_int_equal(r, TERN_TCP_OK);
         assert_true(h.hlen <= TERN_TCP_HLEN + TERN_TCP_MAX_OPTLEN);
         acks++;
         if (h.opt.nsack > most)
@@ -661,24 +673,17 @@ static void test_timestamps_grow_across_connections(void **state)
     struct sockaddr_in a = sim_sin(1, 4242);
     assert_int_equal(tern_bind(sim.st[1], l, (struct sockaddr *)&a, sizeof(a)), 0);
     assert_int_equal(tern_listen(sim.st[1], l, 16), 0);
-    static uint8_t frame[2048];
     uint32_t last = 0;
     int syns = 0;
     for (int i = 0; i < 20; i++) {
         int c = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
         tern_connect(sim.st[0], c, (struct sockaddr *)&a, sizeof(a));
         sim_run(&sim, 5 * MS);
-        size_t len;
-        while ((len = sim_raw_recv(&sim, 6, frame, sizeof(frame))) > 0) {
-            const uint8_t *ip = frame + 14;
-            size_t ihl = (size_t)(ip[0] & 0xf) * 4;
-            struct tern_tcp_hdr h;
-            uint32_t src = ntohl(sim_addr(0).s_addr), dst = ntohl(sim_addr(1).s_addr);
-            uint32_t from = (uint32_t)ip[12] << 24 | (uint32_t)ip[13] << 16 |
-                            (uint32_t)ip[14] << 8 | ip[15];
-            if (from != src ||
-                tern_tcp_parse(ip + ihl, len - 14 - ihl, src, dst, &h) != TERN_TCP_OK ||
-                h.flags != TERN_TCP_SYN)
+        struct tern_tcp_hdr h;
+        int r;
+        while ((r = raw_next_tcp(&sim, 0, &h)) >= 0) {
+            assert_int_equal(r, TERN_TCP_OK);
+            if (h.flags != TERN_TCP_SYN)
                 continue;
             assert_true(h.opt.has_ts);
             if (syns++)
