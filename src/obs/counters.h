@@ -82,6 +82,7 @@
     X(TCP_CHALLENGE_ACK, "tcp.challenge_ack", "challenge ACKs sent (RFC 5961)")           \
     X(DROP_TCP_CHALLENGE_ACK_LIMIT, "drop.tcp.challenge_ack_limit", "challenge ACKs not sent: rate limit") \
     X(TCP_TIME_WAIT, "tcp.time_wait", "connections that entered TIME_WAIT (as a record)") \
+    X(TCP_TIME_WAIT_RESTART, "tcp.time_wait_restart", "TIME_WAIT waits started over by the peer's FIN again") \
     X(DROP_TCP_TIME_WAIT_OVERFLOW, "drop.tcp.time_wait_overflow", "connections closed without TIME_WAIT: record limit or memory") \
     X(TCP_TIME_WAIT_REUSED, "tcp.time_wait_reused", "TIME_WAIT ended early by a new SYN") \
     X(TCP_CONN_ESTABLISHED, "tcp.conn_established", "connections that reached ESTABLISHED") \

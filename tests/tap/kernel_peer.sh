@@ -28,18 +28,9 @@ fi
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TSHARK_CHECK="$HERE/../tools/tshark_check.sh"
 PY=/usr/bin/python3 # the system's, not a pyenv shim
+. "$HERE/netns.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "SKIP: kernel_peer needs root (network namespace, TAP device)"
-    exit 77
-fi
-if [ ! -c /dev/net/tun ]; then
-    echo "SKIP: /dev/net/tun is missing"
-    exit 77
-fi
-for tool in ip ping timeout; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: '$tool' is not installed"; exit 77; }
-done
+netns_require kernel_peer ping timeout
 [ -x "$PY" ] || { echo "SKIP: $PY is missing"; exit 77; }
 [ -x "$TAP_PEER" ] || { echo "FAIL: tap_peer '$TAP_PEER' is not executable"; exit 1; }
 TAP_PEER=$(cd "$(dirname "$TAP_PEER")" && pwd)/$(basename "$TAP_PEER")
@@ -57,19 +48,12 @@ rm -f "$PCAP" "$PEER_LOG" "$ECHO_LOG"
 
 PEER_PID=
 ECHO_PID=
-NS_MADE=0
 cleanup() {
     for pid in $PEER_PID $ECHO_PID; do
         kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     done
-    if [ "$NS_MADE" = 1 ]; then
-        # Any process still inside (there should be none) dies with it.
-        for pid in $(ip netns pids "$NS" 2>/dev/null); do
-            kill -KILL "$pid" 2>/dev/null
-        done
-        ip netns del "$NS" 2>/dev/null || echo "kernel_peer: could not delete namespace $NS"
-    fi
+    netns_delete
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
@@ -80,25 +64,7 @@ fail() { echo "FAIL: $*"; FAILED=1; }
 # Foreground only: a function run with & would be a subshell, and $! its pid.
 nsx() { ip netns exec "$NS" "$@"; }
 
-if ! ip netns add "$NS" 2>"$TMP/kernel_peer-$$.err"; then
-    echo "SKIP: cannot create a network namespace: $(cat "$TMP/kernel_peer-$$.err")"
-    rm -f "$TMP/kernel_peer-$$.err"
-    exit 77
-fi
-rm -f "$TMP/kernel_peer-$$.err"
-NS_MADE=1
-
-# IPv6 off inside the namespace only: Tern speaks IPv4 here, and the
-# kernel's router solicitations and MLD reports would only add noise.
-if ! { nsx sysctl -qw net.ipv6.conf.all.disable_ipv6=1 2>/dev/null || true; \
-       nsx sysctl -qw net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true; \
-       ip -n "$NS" link set lo up &&
-       ip -n "$NS" tuntap add dev "$DEV" mode tap &&
-       ip -n "$NS" addr add "$KERNEL_IP/24" dev "$DEV" &&
-       ip -n "$NS" link set "$DEV" up; }; then
-    fail "namespace setup ($NS: $DEV with $KERNEL_IP/24)"
-    exit 1
-fi
+netns_make "$NS" "$DEV" "$KERNEL_IP/24" || exit $?
 echo "kernel_peer: namespace $NS, $DEV $KERNEL_IP/24 (kernel) <-> $TERN_IP/24 (Tern)"
 
 # Kernel UDP echo server for tap_peer's checks; it ends by itself.
@@ -117,16 +83,6 @@ while time.monotonic() < end:
         print("echo: %d bytes from %s:%d" % (len(data), peer[0], peer[1]), flush=True)
 EOF
 ECHO_PID=$!
-
-wait_for() { # FILE PATTERN SECONDS PID
-    local i
-    for ((i = 0; i < $3 * 10; i++)); do
-        grep -q -- "$2" "$1" 2>/dev/null && return 0
-        kill -0 "$4" 2>/dev/null || { grep -q -- "$2" "$1" 2>/dev/null; return; }
-        sleep 0.1
-    done
-    return 1
-}
 
 if ! wait_for "$ECHO_LOG" "echo: ready" 5 "$ECHO_PID"; then
     fail "kernel echo server did not start"
@@ -254,19 +210,11 @@ else
     fail "tap_peer did not finish its checks in time"
 fi
 kill -TERM "$PEER_PID" 2>/dev/null
-rc=
-for ((i = 0; i < 50; i++)); do
-    if ! kill -0 "$PEER_PID" 2>/dev/null; then
-        wait "$PEER_PID"
-        rc=$?
-        break
-    fi
-    sleep 0.1
-done
-if [ -z "$rc" ]; then
+wait_exit "$PEER_PID" 5
+rc=$?
+if [ "$rc" = 124 ]; then
     fail "tap_peer did not exit within 5 s of SIGTERM"
-    kill -KILL "$PEER_PID" 2>/dev/null
-    wait "$PEER_PID" 2>/dev/null
+    rc=
 fi
 PEER_PID=
 echo "---- tap_peer log ($PEER_LOG) ----"

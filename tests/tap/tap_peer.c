@@ -39,6 +39,8 @@
 
 #include <tern/tern.h>
 
+#include "tap_loop.h"
+
 #define ECHO_PORT 7
 #define PEER_ECHO_PORT 9000
 #define PEER_CLOSED_PORT 9
@@ -79,12 +81,7 @@ struct peer {
     int passed, failed;
 };
 
-static uint64_t mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * TERN_NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
+static uint64_t mono_now(void) { return tap_mono_now(); }
 
 static bool should_stop(const struct peer *p)
 {
@@ -195,15 +192,7 @@ static void tick(struct peer *p)
  * WAIT_CAP_MS), then tick. */
 static void step(struct peer *p)
 {
-    uint64_t now = mono_now();
-    uint64_t deadline = tern_stack_next_deadline(p->s);
-    int timeout_ms = WAIT_CAP_MS;
-    if (deadline <= now)
-        timeout_ms = 0;
-    else if (deadline - now < (uint64_t)WAIT_CAP_MS * TERN_NS_PER_MS)
-        timeout_ms = (int)((deadline - now + TERN_NS_PER_MS - 1) / TERN_NS_PER_MS);
-    struct pollfd pfd = {.fd = p->pollfd, .events = POLLIN};
-    if (poll(&pfd, p->pollfd >= 0 ? 1 : 0, timeout_ms) < 0 && errno != EINTR) {
+    if (tap_wait(p->s, p->pollfd, WAIT_CAP_MS) < 0) {
         perror("tap_peer: poll");
         stop_requested = 1;
     }
@@ -445,22 +434,6 @@ static void check_refused(struct peer *p)
     result(p, ok, "closed port %u gives ECONNREFUSED%s", PEER_CLOSED_PORT, detail);
 }
 
-static int parse_prefix(const char *arg, struct in_addr *addr, unsigned *len)
-{
-    char buf[64];
-    const char *slash = strchr(arg, '/');
-    if (!slash || (size_t)(slash - arg) >= sizeof(buf))
-        return -1;
-    memcpy(buf, arg, (size_t)(slash - arg));
-    buf[slash - arg] = 0;
-    char *end;
-    unsigned long l = strtoul(slash + 1, &end, 10);
-    if (*end || end == slash + 1 || l > 32 || inet_pton(AF_INET, buf, addr) != 1)
-        return -1;
-    *len = (unsigned)l;
-    return 0;
-}
-
 static void usage(const char *argv0)
 {
     fprintf(stderr,
@@ -509,7 +482,7 @@ int main(int argc, char **argv)
         usage(argv[0]);
         return 2;
     }
-    if (parse_prefix(addr_arg, &addr, &prefixlen) < 0) {
+    if (tap_parse_prefix(addr_arg, &addr, &prefixlen) < 0) {
         fprintf(stderr, "tap_peer: bad --addr '%s' (want A.B.C.D/LEN)\n", addr_arg);
         return 2;
     }
@@ -519,12 +492,7 @@ int main(int argc, char **argv)
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    tap_on_signals(on_signal);
 
     struct tern_link *tap_link = tern_tap_open(tap);
     if (!tap_link) {
@@ -603,12 +571,7 @@ out_stack:
             tern_close(p.s, p.tcp[i].fd);
     if (p.tcp_listener >= 0)
         tern_close(p.s, p.tcp_listener);
-    const struct tern_link_stats *st = &p.link->stats;
-    printf("tap_peer: link: tx %llu frames %llu bytes %llu dropped; "
-           "rx %llu frames %llu bytes %llu dropped\n",
-           (unsigned long long)st->tx_frames, (unsigned long long)st->tx_bytes,
-           (unsigned long long)st->tx_dropped, (unsigned long long)st->rx_frames,
-           (unsigned long long)st->rx_bytes, (unsigned long long)st->rx_dropped);
+    tap_print_link_stats("tap_peer", p.link);
     printf("tap_peer: counters (non-zero):\n");
     tern_counters_dump(p.s, stdout, true);
     tern_stack_free(p.s);

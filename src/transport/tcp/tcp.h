@@ -85,7 +85,7 @@ struct tern_tcpcb {
     bool ts_ok;        /* both sides sent timestamps (RFC 7323 3.2) */
     uint32_t ts_recent;     /* the peer's TSval to echo (RFC 7323 4.3) */
     uint64_t ts_recent_at;  /* when it was taken, for PAWS's 24-day rule */
-    uint32_t ts_offset;     /* per-connection TSval offset: no uptime leak */
+    uint32_t ts_offset;     /* per address pair TSval offset: no uptime leak */
 
     /* RFC 6298 estimator, in ns. */
     uint64_t srtt, rttvar, rto;
@@ -267,8 +267,9 @@ uint32_t tern_tcp_isn(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint
 uint16_t tern_tcp_our_mss(struct tern_stack *s, uint32_t faddr, uint16_t user_mss);
 /* The window scale a receive buffer needs (RFC 7323 2.2). */
 uint8_t tern_tcp_wscale_for(uint32_t rcvbuf);
-/* A per-connection timestamp offset, so TSvals do not leak uptime. */
-uint32_t tern_tcp_ts_offset(struct tern_stack *s, uint32_t iss, uint16_t fport);
+/* The timestamp offset between two addresses, so TSvals do not leak
+ * uptime yet grow across connections. */
+uint32_t tern_tcp_ts_offset(struct tern_stack *s, uint32_t laddr, uint32_t faddr);
 /* A passive open completed (a request's ACK or a SYN cookie): fill a new
  * connection block and enter ESTABLISHED. */
 void tern_tcp_establish_passive(struct tern_stack *s, struct tern_tcpcb *tp,

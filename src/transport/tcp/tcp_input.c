@@ -75,7 +75,7 @@ void tern_tcp_prepare(struct tern_stack *s, struct tern_tcpcb *tp)
     tp->iss = tern_tcp_isn(s, pcb->laddr, pcb->lport, pcb->faddr, pcb->fport);
     tp->snd_una = tp->snd_nxt = tp->snd_max = tp->iss;
     tp->snd_buf_seq = tp->iss + 1;
-    tp->ts_offset = tern_tcp_ts_offset(s, tp->iss, pcb->fport);
+    tp->ts_offset = tern_tcp_ts_offset(s, pcb->laddr, pcb->faddr);
     /* RFC 6928: an initial window of 10 segments, set once MSS is known. */
     tp->ssthresh = UINT32_MAX;
 }

@@ -24,7 +24,7 @@ void tern_tcp_syn_params(struct tern_stack *s, const struct tern_tcpcb *ltp,
     p->sack_ok = opt->sack_permitted && s->cfg.tcp_sack;
     p->ts_ok = opt->has_ts && s->cfg.tcp_timestamps;
     p->ts_recent = opt->ts_val;
-    p->ts_offset = tern_tcp_ts_offset(s, p->iss, fport);
+    p->ts_offset = tern_tcp_ts_offset(s, laddr, faddr);
     p->wscale_ok = opt->has_wscale;
     p->snd_wscale = opt->has_wscale ? (opt->wscale > 14 ? 14 : opt->wscale) : 0;
     p->rcv_wscale = opt->has_wscale ? tern_tcp_wscale_for(ltp->so->rcvbuf) : 0;
@@ -157,7 +157,7 @@ void tern_tcp_cookie_synack(struct tern_stack *s, const struct tern_tcpcb *ltp,
              cookie_hash(s, p->laddr, p->lport, p->faddr, p->fport, p->irs, period);
     uint32_t tsval = 0;
     if (p->ts_ok) {
-        p->ts_offset = tern_tcp_ts_offset(s, p->iss, p->fport);
+        p->ts_offset = tern_tcp_ts_offset(s, p->laddr, p->faddr);
         uint32_t now_ts = (uint32_t)(s->now / TERN_NS_PER_MS) + p->ts_offset;
         uint32_t opts = (p->sack_ok ? 0x10u : 0) | (p->wscale_ok ? p->snd_wscale : TS_NO_WSCALE);
         tsval = (now_ts & ~TS_OPT_MASK) | opts;
@@ -195,7 +195,7 @@ bool tern_tcp_cookie_check(struct tern_stack *s, const struct tern_tcpcb *ltp,
     if (opt->has_ts && s->cfg.tcp_timestamps) {
         p->ts_ok = true;
         p->ts_recent = opt->ts_val;
-        p->ts_offset = tern_tcp_ts_offset(s, iss, fport);
+        p->ts_offset = tern_tcp_ts_offset(s, laddr, faddr);
         uint32_t bits = opt->ts_ecr & TS_OPT_MASK;
         p->sack_ok = (bits & 0x10u) && s->cfg.tcp_sack;
         if ((bits & 0xfu) != TS_NO_WSCALE) {

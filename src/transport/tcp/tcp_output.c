@@ -50,9 +50,9 @@ static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t s
     }
     if (!syn && tp->sack_ok && (flags & TERN_TCP_ACK) && !tern_tcp_reass_empty(&tp->ooo)) {
         /* Tell the sender what arrived beyond the hole (RFC 2018 4), in
-         * the room the segment leaves under the MTU: a full data segment
-         * has none, a pure ACK room for four blocks (three beside a
-         * timestamp). */
+         * the room the segment leaves under the MTU and in the 40 bytes
+         * of option space: a full data segment has none, a pure ACK room
+         * for four blocks (three beside a timestamp). */
         uint32_t seg = tern_tcp_seg_size(tp);
         uint32_t room = seg > len ? seg - len : 0;
         /* ... and in the 40 bytes of option space the header has left

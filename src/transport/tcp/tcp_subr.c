@@ -177,9 +177,13 @@ uint8_t tern_tcp_wscale_for(uint32_t rcvbuf)
     return ws;
 }
 
-uint32_t tern_tcp_ts_offset(struct tern_stack *s, uint32_t iss, uint16_t fport)
+uint32_t tern_tcp_ts_offset(struct tern_stack *s, uint32_t laddr, uint32_t faddr)
 {
-    uint32_t key[2] = {iss, fport};
+    /* Secret, but the same for every connection between two addresses
+     * (as Linux's): a new connection on a 4-tuple whose old one the peer
+     * keeps in TIME_WAIT must carry newer timestamps, or the peer's PAWS
+     * refuses its SYN (RFC 6191). */
+    uint32_t key[2] = {laddr, faddr};
     return (uint32_t)tern_siphash(&s->key_isn, key, sizeof(key));
 }
 

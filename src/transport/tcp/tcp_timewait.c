@@ -81,6 +81,7 @@ void tern_tcp_tw_free(struct tern_stack *s, struct tern_tcp_tw *tw)
 
 void tern_tcp_tw_restart(struct tern_stack *s, struct tern_tcp_tw *tw)
 {
+    tern_count(s, TERN_C_TCP_TIME_WAIT_RESTART);
     tern_timer_arm(s, &tw->timer, s->now + s->cfg.tcp_timewait_ns);
 }
 
