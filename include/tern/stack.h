@@ -84,7 +84,7 @@ TERN_API int tern_stack_poll(struct tern_stack *s, tern_time_t now);
 /* When the stack next needs a poll (timer or delayed link frame), or
  * TERN_TIME_NEVER. */
 TERN_API tern_time_t tern_stack_next_deadline(struct tern_stack *s);
-TERN_API tern_time_t tern_stack_now(const struct tern_stack *s);
+TERN_API tern_time_t tern_stack_now(struct tern_stack *s);
 
 /* ---- Interfaces, addresses, routes ---- */
 /* Attach a link (borrowed: it must outlive the stack or be removed

@@ -158,7 +158,13 @@ void tern_stack_free(struct tern_stack *s)
     free(s);
 }
 
-tern_time_t tern_stack_now(const struct tern_stack *s) { return s->now; }
+tern_time_t tern_stack_now(struct tern_stack *s)
+{
+    struct tern_api_guard g = tern_api_enter(s);
+    tern_time_t t = s->now;
+    tern_api_leave(g.s);
+    return t;
+}
 
 static int receive_from(struct tern_stack *s, struct tern_iface *ifp)
 {
