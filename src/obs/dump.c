@@ -43,8 +43,8 @@ static void tcp_details(const struct tern_stack *s, const struct tern_socket *so
 {
     const struct tern_tcpcb *tp = so->tcb;
     if (tp->state == TCPS_LISTEN) {
-        fprintf(f, "\tbacklog:%u synq:%u acceptq:%u cc:%s\n", tp->backlog, tp->req_q_len,
-                tp->accept_q_len, s->tcp_cc[tp->cc].name);
+        fprintf(f, "\tbacklog:%u synq:%u acceptq:%u cc:%s\n", tp->lq->backlog, tp->lq->req_q_len,
+                tp->lq->accept_q_len, s->tcp_cc[tp->cc].name);
         return;
     }
     if (!tp->opened)
@@ -56,7 +56,7 @@ static void tcp_details(const struct tern_stack *s, const struct tern_socket *so
             (double)tp->rttvar / 1e6, tp->mss, tp->cwnd / mss);
     if (tp->ssthresh != UINT32_MAX)
         fprintf(f, " ssthresh:%u", tp->ssthresh / mss);
-    fprintf(f, " unacked:%u retrans:%u/%" PRIu64 " sndq:%u rcvq:%u ooo:%u snd_wnd:%u",
+    fprintf(f, " unacked:%u retrans:%u/%u sndq:%u rcvq:%u ooo:%u snd_wnd:%u",
             tp->snd_max - tp->snd_una, tp->retransmits, tp->total_retransmits,
             tern_ring_len(&tp->snd), tern_ring_len(&tp->rcv),
             tern_tcp_reass_bytes_held(&tp->ooo), tp->snd_wnd);
@@ -210,15 +210,15 @@ static void json_tcp(const struct tern_stack *s, const struct tern_tcpcb *tp, FI
             tp->srtt / 1000, tp->rttvar / 1000, tp->rto / 1000);
     fprintf(f, "\"cwnd\":%u,\"ssthresh\":%u,\"snd_wnd\":%u,\"unacked\":%u,", tp->cwnd,
             tp->ssthresh == UINT32_MAX ? 0 : tp->ssthresh, tp->snd_wnd, tp->snd_max - tp->snd_una);
-    fprintf(f, "\"retransmits\":%u,\"total_retransmits\":%" PRIu64 ",", tp->retransmits,
+    fprintf(f, "\"retransmits\":%u,\"total_retransmits\":%u,", tp->retransmits,
             tp->total_retransmits);
     fprintf(f, "\"sndq\":%u,\"rcvq\":%u,\"ooo\":%u,\"sacked\":%u,\"recovery\":\"%s\",",
             tern_ring_len(&tp->snd), tern_ring_len(&tp->rcv), tern_tcp_reass_bytes_held(&tp->ooo),
             tp->sackb.sacked_bytes,
             tp->in_recovery ? (tp->sack_recovery ? "sack" : "newreno") : "none");
     if (tp->state == TCPS_LISTEN)
-        fprintf(f, "\"backlog\":%u,\"synq\":%u,\"acceptq\":%u,", tp->backlog, tp->req_q_len,
-                tp->accept_q_len);
+        fprintf(f, "\"backlog\":%u,\"synq\":%u,\"acceptq\":%u,", tp->lq->backlog, tp->lq->req_q_len,
+                tp->lq->accept_q_len);
     fprintf(f, "\"timers_ms\":{");
     bool any = false;
     for (unsigned k = 0; k < TERN_TCPT__COUNT; k++) {

@@ -24,6 +24,16 @@ struct tern_sock_ext *tern_sock_ext(struct tern_socket *so)
     return x;
 }
 
+uint64_t tern_sock_rcvtimeo(const struct tern_socket *so)
+{
+    return so->ext ? so->ext->rcvtimeo_ns : 0;
+}
+
+uint64_t tern_sock_sndtimeo(const struct tern_socket *so)
+{
+    return so->ext ? so->ext->sndtimeo_ns : 0;
+}
+
 void tern_sock_ext_free(struct tern_stack *s, struct tern_socket *so)
 {
     struct tern_sock_ext *x = so->ext;

@@ -37,6 +37,7 @@ struct tern_sock_ext {
     short evfd_events;
     bool evfd_on;              /* the eventfd holds a count (is readable) */
     struct tern_epoll *ep;     /* an epoll set's own state (SOCK_KIND_EPOLL) */
+    uint64_t rcvtimeo_ns, sndtimeo_ns; /* SO_RCVTIMEO, SO_SNDTIMEO; 0 = none */
 };
 
 struct tern_waiter {

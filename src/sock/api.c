@@ -337,7 +337,7 @@ int tern_connect(struct tern_stack *s, int fd, const struct sockaddr *addr, sock
          * EINPROGRESS, as Linux). */
         if (!may_block(s, so, 0))
             return tern_api_fail(&g, EINPROGRESS);
-        uint64_t deadline = tern_rt_deadline_ns(so->sndtimeo_ns);
+        uint64_t deadline = tern_rt_deadline_ns(tern_sock_sndtimeo(so));
         for (;;) {
             err = wait_on(&g, so, deadline);
             so = tern_sock_lookup(s, fd);
@@ -410,7 +410,7 @@ int tern_accept4(struct tern_stack *s, int fd, struct sockaddr *addr, socklen_t 
     if (addr && !len)
         return tern_api_fail_why(&g, EFAULT, "an address buffer without its length");
     struct tern_socket *child;
-    uint64_t deadline = tern_rt_deadline_ns(so->rcvtimeo_ns);
+    uint64_t deadline = tern_rt_deadline_ns(tern_sock_rcvtimeo(so));
     while (!(child = tern_tcp_accept(s, so))) {
         /* Threaded and blocking: wait for a connection, up to
          * SO_RCVTIMEO; a listener shut or closed meanwhile ends it. */
@@ -458,7 +458,7 @@ static ssize_t sock_sendmsg(struct tern_api_guard *g, struct tern_socket *so,
             return r < 0 ? tern_api_fail(g, (int)-r) : tern_api_return_sz(g, r);
         size_t done = r > 0 ? (size_t)r : 0;
         int fd = so->handle;
-        uint64_t deadline = tern_rt_deadline_ns(so->sndtimeo_ns);
+        uint64_t deadline = tern_rt_deadline_ns(tern_sock_sndtimeo(so));
         while (done < total) {
             int err = wait_on(g, so, deadline);
             so = tern_sock_lookup(s, fd);
@@ -639,7 +639,7 @@ static ssize_t sock_recvmsg(struct tern_api_guard *g, int fd, struct tern_socket
     size_t room = 0;
     for (size_t i = 0; waitall && i < msg->msg_iovlen; i++)
         room += msg->msg_iov[i].iov_len;
-    uint64_t deadline = block ? tern_rt_deadline_ns(so->rcvtimeo_ns) : 0;
+    uint64_t deadline = block ? tern_rt_deadline_ns(tern_sock_rcvtimeo(so)) : 0;
     size_t done = 0;
     for (;;) {
         ssize_t r;
@@ -832,10 +832,13 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
             uint64_t ns = tv.tv_sec < 0 ? 0
                                         : (uint64_t)tv.tv_sec * TERN_NS_PER_SEC +
                                               (uint64_t)tv.tv_usec * 1000u;
+            struct tern_sock_ext *x = tern_sock_ext(so);
+            if (!x)
+                return tern_api_fail(&g, ENOMEM);
             if (name == SO_RCVTIMEO)
-                so->rcvtimeo_ns = ns;
+                x->rcvtimeo_ns = ns;
             else
-                so->sndtimeo_ns = ns;
+                x->sndtimeo_ns = ns;
             break;
         }
         default:
@@ -853,9 +856,9 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
             if (v < 1 || v > 32767) /* Linux's MAX_TCP_KEEPIDLE/INTVL */
                 return tern_api_fail_why(&g, EINVAL, "%d s is outside 1..32767", v);
             if (name == TCP_KEEPIDLE)
-                so->tcb->keep_idle_s = (uint32_t)v;
+                so->tcb->keep_idle_s = (uint16_t)v;
             else
-                so->tcb->keep_intvl_s = (uint32_t)v;
+                so->tcb->keep_intvl_s = (uint16_t)v;
             tern_tcp_timer_stop(so->tcb, TERN_TCPT_KEEPALIVE); /* re-armed with the new time */
             tern_tcp_keepalive_arm(s, so->tcb);
             break;
@@ -867,7 +870,7 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
         case TCP_KEEPCNT:
             if (v < 1 || v > 127)
                 return tern_api_fail_why(&g, EINVAL, "%d probes is outside 1..127", v);
-            so->tcb->keep_cnt = (uint32_t)v;
+            so->tcb->keep_cnt = (uint8_t)v;
             break;
         case TCP_MAXSEG:
             /* A cap on the MSS we announce and send, read when the
@@ -919,7 +922,7 @@ int tern_getsockopt(struct tern_stack *s, int fd, int level, int name, void *val
             u.l.l_linger = (int)so->linger_s;
             n = sizeof(u.l);
         } else {
-            uint64_t ns = name == SO_RCVTIMEO ? so->rcvtimeo_ns : so->sndtimeo_ns;
+            uint64_t ns = name == SO_RCVTIMEO ? tern_sock_rcvtimeo(so) : tern_sock_sndtimeo(so);
             u.tv.tv_sec = (time_t)(ns / TERN_NS_PER_SEC);
             u.tv.tv_usec = (suseconds_t)(ns % TERN_NS_PER_SEC / 1000);
             n = sizeof(u.tv);

@@ -55,13 +55,15 @@ struct tern_socket {
     int handle;                 /* -1 once the user closed it */
     uint64_t id;                /* never reused, for dumps */
     int type, protocol;
+    int so_error;               /* pending asynchronous error */
+    uint32_t rcvbuf, sndbuf;
+    uint32_t linger_s;          /* SO_LINGER's time when on (threaded close waits) */
     bool nonblock;
     bool broadcast;
     bool dirty;                 /* on the stack's list of sockets to deliver (events.h) */
     bool shut_rd, shut_wr;
-    int so_error;               /* pending asynchronous error */
+    bool linger_on;
     uint8_t ttl, tos;
-    uint32_t rcvbuf, sndbuf;
     struct tern_list rcvq;      /* datagrams: tern_pkt, data = payload */
     uint32_t rcvq_bytes;
     uint32_t rcvq_count;
@@ -71,10 +73,12 @@ struct tern_socket {
     /* Waiting threads, a pollable descriptor, epoll sets: made when first
      * needed, freed by the reaper (runtime/events.h). */
     struct tern_sock_ext *ext;
-    uint64_t rcvtimeo_ns, sndtimeo_ns; /* SO_RCVTIMEO, SO_SNDTIMEO; 0 = none */
-    uint32_t linger_s;          /* SO_LINGER's time when on (threaded close waits) */
-    bool linger_on;
 };
+
+/* SO_RCVTIMEO and SO_SNDTIMEO in ns, 0 = none (kept in the extension:
+ * most sockets never set them). */
+uint64_t tern_sock_rcvtimeo(const struct tern_socket *so);
+uint64_t tern_sock_sndtimeo(const struct tern_socket *so);
 
 static inline struct tern_socket *tern_sock_of_pcb(struct tern_inpcb *pcb)
 {

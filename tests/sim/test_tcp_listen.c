@@ -298,7 +298,7 @@ static void test_closing_a_reuseport_listener_hands_its_connections_over(void **
     connect_clients(&sim, client, 12);
     struct tern_socket *sa = tern_sock_lookup(sim.st[0], la);
     struct tern_socket *sb = tern_sock_lookup(sim.st[0], lb);
-    uint32_t on_a = sa->tcb->accept_q_len, on_b = sb->tcb->accept_q_len;
+    uint32_t on_a = sa->tcb->lq->accept_q_len, on_b = sb->tcb->lq->accept_q_len;
     assert_int_equal(on_a + on_b, 12);
     assert_true(on_a > 0 && on_b > 0); /* the flow hash spread them */
     /* Half-open ones too: a SYN from the raw host waits on one of them. */
@@ -307,16 +307,16 @@ static void test_closing_a_reuseport_listener_hands_its_connections_over(void **
     sim_run(&sim, MS);
     struct tern_tcp_hdr syn_ack;
     assert_true(raw_next(&sim, 43000, &syn_ack));
-    assert_int_equal(sa->tcb->req_q_len + sb->tcb->req_q_len, 1);
-    uint32_t req_on_a = sa->tcb->req_q_len;
+    assert_int_equal(sa->tcb->lq->req_q_len + sb->tcb->lq->req_q_len, 1);
+    uint32_t req_on_a = sa->tcb->lq->req_q_len;
 
     assert_int_equal(tern_close(sim.st[0], la), 0);
     sim_run(&sim, 10 * MS);
     /* Nothing was reset; B holds everything A had. */
     assert_int_equal(sim_counter(&sim, 0, "tcp.tx_rst"), 0);
     assert_int_equal(sim_counter(&sim, 0, "tcp.listen_migrated"), on_a + req_on_a);
-    assert_int_equal(sb->tcb->accept_q_len, 12);
-    assert_int_equal(sb->tcb->req_q_len, 1);
+    assert_int_equal(sb->tcb->lq->accept_q_len, 12);
+    assert_int_equal(sb->tcb->lq->req_q_len, 1);
     /* The half-open one completes on B. */
     raw_ack(&sim, 43000, 777, &syn_ack, "x", 1);
     sim_run(&sim, MS);

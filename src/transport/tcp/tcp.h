@@ -69,56 +69,62 @@ struct tern_tcpcb {
      * the bytes from snd_una on: unacknowledged, then unsent. */
     uint32_t iss, snd_una, snd_nxt, snd_max;
     uint32_t snd_wnd, snd_wl1, snd_wl2;
-    uint8_t snd_wscale, rcv_wscale;
-    bool fin_queued;   /* the user shut down writing: FIN follows the data,
-                        * at sequence snd_buf_seq + bytes in the send ring */
+    uint32_t snd_buf_seq; /* sequence number of the first byte of the send ring */
 
     /* Receive sequence space. */
     uint32_t irs, rcv_nxt, rcv_adv;
-    bool fin_received;
+    uint32_t rcv_fin_seq; /* where the peer's FIN is, once seen out of order */
 
     uint16_t mss;      /* what we send per segment (RFC 9293 3.7.1) */
     uint16_t our_mss;  /* what we announced */
     uint16_t user_mss; /* TCP_MAXSEG: a cap on both, 0 = none */
+    uint8_t snd_wscale, rcv_wscale;
+    uint8_t cc;        /* enum tern_tcp_cc: an index into the stack's tables */
+    uint8_t backoff;
+    uint8_t segs_unacked; /* ACK policy (RFC 1122 4.2.3.2, RFC 5681 4.2) */
+
+    /* Flags, together so they pack. */
+    bool fin_queued;   /* the user shut down writing: FIN follows the data,
+                        * at sequence snd_buf_seq + bytes in the send ring */
+    bool fin_received;
+    bool rcv_fin_pending;
     bool wscale_ok;
     bool sack_ok;      /* both sides sent SACK-permitted (RFC 2018 2) */
     bool ts_ok;        /* both sides sent timestamps (RFC 7323 3.2) */
-    uint32_t ts_recent;     /* the peer's TSval to echo (RFC 7323 4.3) */
-    uint64_t ts_recent_at;  /* when it was taken, for PAWS's 24-day rule */
-    uint32_t ts_offset;     /* per address pair TSval offset: no uptime leak */
-
-    /* RFC 6298 estimator, in ns. */
-    uint64_t srtt, rttvar, rto;
-    uint32_t rtt_seq;  /* the segment being timed (Karn: none if 0 timing) */
-    uint64_t rtt_start;
     bool rtt_timing;
-    uint8_t backoff;
-    uint32_t retransmits;    /* consecutive timeouts */
-    uint64_t total_retransmits;
-
-    /* Congestion control: the algorithm's window (tcp_cc.h) and the loss
-     * recovery every algorithm shares: fast retransmit on DupThresh
-     * duplicate ACKs, then RFC 6675 SACK recovery when the peer SACKs,
-     * else RFC 6582 NewReno; limited transmit (RFC 3042) before it. */
-    uint8_t cc;        /* enum tern_tcp_cc: an index into the stack's tables */
-    union tern_tcp_cc_state cc_state;
-    uint32_t cwnd, ssthresh;
-    uint32_t dupacks;
-    uint32_t recover;      /* RecoveryPoint: SND.MAX when recovery began */
-    uint32_t high_rxt;     /* RFC 6675 HighRxt, in SACK recovery */
     bool in_recovery;
     bool sack_recovery;    /* this recovery is RFC 6675's */
     bool rto_recovery;     /* resending after a timeout until `recover` is acked:
                             * no fast retransmit meanwhile (RFC 6582 section 4,
                             * Linux's CA_Loss) */
-    struct tern_tcp_sackboard sackb;
-
-    /* ACK policy (RFC 1122 4.2.3.2, RFC 5681 4.2). */
-    uint8_t segs_unacked;
     bool ack_now;
-
     bool nodelay;      /* TCP_NODELAY: Nagle off */
     bool linger_zero;  /* SO_LINGER with 0: close sends RST */
+    bool keepalive_on;
+    bool opened;       /* a SYN was sent or received: it has been a connection */
+    bool connect_reported; /* connect() has returned 0 after EINPROGRESS */
+
+    uint32_t ts_recent;     /* the peer's TSval to echo (RFC 7323 4.3) */
+    uint32_t ts_offset;     /* per address pair TSval offset: no uptime leak */
+    uint64_t ts_recent_at;  /* when it was taken, for PAWS's 24-day rule */
+
+    /* RFC 6298 estimator, in ns. */
+    uint64_t srtt, rttvar, rto;
+    uint64_t rtt_start;
+    uint32_t rtt_seq;  /* the segment being timed (Karn: none if 0 timing) */
+    uint32_t retransmits;    /* consecutive timeouts */
+    uint32_t total_retransmits;
+
+    /* Congestion control: the algorithm's window (tcp_cc.h) and the loss
+     * recovery every algorithm shares: fast retransmit on DupThresh
+     * duplicate ACKs, then RFC 6675 SACK recovery when the peer SACKs,
+     * else RFC 6582 NewReno; limited transmit (RFC 3042) before it. */
+    uint32_t cwnd, ssthresh;
+    uint32_t dupacks;
+    uint32_t recover;      /* RecoveryPoint: SND.MAX when recovery began */
+    uint32_t high_rxt;     /* RFC 6675 HighRxt, in SACK recovery */
+    union tern_tcp_cc_state cc_state;
+    struct tern_tcp_sackboard sackb;
 
     struct tern_ring snd, rcv;
     struct tern_tcp_reass ooo;
@@ -127,31 +133,25 @@ struct tern_tcpcb {
     struct tern_timer timer;
     uint64_t deadline[TERN_TCPT__COUNT];
 
-    /* Keepalive (RFC 1122 4.2.3.6, Linux's knobs and defaults). */
-    bool keepalive_on;
-    uint32_t keep_idle_s, keep_intvl_s, keep_cnt;
-    uint32_t keep_probes;  /* sent since the peer was last heard */
+    /* Keepalive (RFC 1122 4.2.3.6, Linux's knobs, defaults and bounds:
+     * times 1..32767 s, 1..127 probes). */
+    uint16_t keep_idle_s, keep_intvl_s;
+    uint8_t keep_cnt;
+    uint8_t keep_probes;   /* sent since the peer was last heard */
     uint64_t last_rx;      /* when a segment last arrived */
     uint64_t last_oow_ack; /* when we last answered an unacceptable bare segment */
-    int soft_error;        /* the last soft ICMP error: reported if the connection
-                            * times out (Linux's sk_err_soft) */
     /* TCP_USER_TIMEOUT (RFC 5482): how long sent data may stay
      * unacknowledged, 0 = no limit beyond the retry count. */
     uint64_t user_timeout_ns;
     uint64_t unacked_since; /* when the oldest unacknowledged data left */
+    int soft_error;        /* the last soft ICMP error: reported if the connection
+                            * times out (Linux's sk_err_soft) */
 
-    /* Listener: handshakes in progress (request records) and children
-     * ready to accept (tcp_listen.h). */
-    struct tern_list req_q, accept_q;
-    uint32_t req_q_len, accept_q_len, backlog;
+    /* Listener: its queues (tcp_listen.h), allocated by listen. */
+    struct tern_tcp_lq *lq;
     /* Child: its place on its listener's accept queue, and the listener. */
     struct tern_list child_node;
     struct tern_socket *listener;
-    bool opened;       /* a SYN was sent or received: it has been a connection */
-    bool connect_reported; /* connect() has returned 0 after EINPROGRESS */
-    uint32_t snd_buf_seq; /* sequence number of the first byte of the send ring */
-    uint32_t rcv_fin_seq; /* where the peer's FIN is, once seen out of order */
-    bool rcv_fin_pending;
 
     /* The last events (tcp_trace.h): events_cap slots allocated with the
      * block, events_next counts every event recorded. */

@@ -124,7 +124,7 @@ static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, struct se
     }
     if (!(sg->flags & TERN_TCP_SYN))
         return;
-    if (ltp->accept_q_len >= ltp->backlog) {
+    if (ltp->lq->accept_q_len >= ltp->lq->backlog) {
         /* Nobody is accepting: a handshake could not finish (Linux drops
          * the SYN too, and the peer retries). */
         tern_count(s, TERN_C_DROP_TCP_LISTEN_OVERFLOW);
@@ -139,7 +139,7 @@ static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, struct se
          * (Linux: the old SND.NXT + 65535 + 2). */
         p.iss = sg->old_snd_nxt + 65535u + 2u;
     }
-    bool full = ltp->req_q_len >= ltp->backlog;
+    bool full = ltp->lq->req_q_len >= ltp->lq->backlog;
     if (s->cfg.tcp_syncookies == 2 || (full && s->cfg.tcp_syncookies == 1)) {
         tern_tcp_cookie_synack(s, ltp, &p);
         return;
@@ -216,7 +216,7 @@ static void request_input(struct tern_stack *s, struct tern_tcp_req *req, struct
                            sg->flags, seg_len(sg));
         return;
     }
-    if (ltp->accept_q_len >= ltp->backlog) {
+    if (ltp->lq->accept_q_len >= ltp->lq->backlog) {
         /* No room to accept: keep the request and drop the ACK; the
          * SYN,ACK timer asks again (Linux without tcp_abort_on_overflow). */
         tern_count(s, TERN_C_DROP_TCP_ACCEPT_OVERFLOW);

@@ -96,8 +96,8 @@ struct tern_tcp_req *tern_tcp_req_new(struct tern_stack *s, struct tern_tcpcb *l
     }
     req->p = *p;
     req->listener = ltp;
-    tern_list_push_back(&ltp->req_q, &req->node);
-    ltp->req_q_len++;
+    tern_list_push_back(&ltp->lq->req_q, &req->node);
+    ltp->lq->req_q_len++;
     s->tcp_req_count++;
     tern_timer_init(&req->timer, req_timeout, "tcp-synack");
     req->sent_at = s->now;
@@ -112,7 +112,7 @@ void tern_tcp_req_free(struct tern_stack *s, struct tern_tcp_req *req)
     if (req->pcb.table)
         tern_pcb_remove(s, &req->pcb);
     tern_list_remove(&req->node);
-    req->listener->req_q_len--;
+    req->listener->lq->req_q_len--;
     s->tcp_req_count--;
     free(req);
 }
@@ -215,7 +215,7 @@ bool tern_tcp_cookie_check(struct tern_stack *s, const struct tern_tcpcb *ltp,
 struct tern_tcpcb *tern_tcp_child_new(struct tern_stack *s, struct tern_tcpcb *ltp,
                                       const struct tern_tcp_synparams *p)
 {
-    if (ltp->accept_q_len >= ltp->backlog) {
+    if (ltp->lq->accept_q_len >= ltp->lq->backlog) {
         tern_count(s, TERN_C_DROP_TCP_ACCEPT_OVERFLOW);
         return NULL;
     }
@@ -259,8 +259,8 @@ struct tern_tcpcb *tern_tcp_child_new(struct tern_stack *s, struct tern_tcpcb *l
     tp->user_timeout_ns = ltp->user_timeout_ns;
     tern_tcp_establish_passive(s, tp, p);
     tp->listener = ltp->so;
-    tern_list_push_back(&ltp->accept_q, &tp->child_node);
-    ltp->accept_q_len++;
+    tern_list_push_back(&ltp->lq->accept_q, &tp->child_node);
+    ltp->lq->accept_q_len++;
     tern_sock_touch(s, ltp->so); /* acceptable now */
     return tp;
 }
@@ -288,14 +288,14 @@ void tern_tcp_listener_close(struct tern_stack *s, struct tern_tcpcb *ltp)
 {
     struct tern_tcpcb *heir = group_heir(ltp);
     struct tern_list *it, *tmp;
-    tern_list_for_each_safe(it, tmp, &ltp->req_q) {
+    tern_list_for_each_safe(it, tmp, &ltp->lq->req_q) {
         struct tern_tcp_req *req = tern_container_of(it, struct tern_tcp_req, node);
         if (heir) {
             tern_list_remove(&req->node);
-            ltp->req_q_len--;
+            ltp->lq->req_q_len--;
             req->listener = heir;
-            tern_list_push_back(&heir->req_q, &req->node);
-            heir->req_q_len++;
+            tern_list_push_back(&heir->lq->req_q, &req->node);
+            heir->lq->req_q_len++;
             tern_count(s, TERN_C_TCP_LISTEN_MIGRATED);
         } else {
             /* The peer believes in the connection: tell it (as for the
@@ -307,14 +307,14 @@ void tern_tcp_listener_close(struct tern_stack *s, struct tern_tcpcb *ltp)
             tern_tcp_req_free(s, req);
         }
     }
-    tern_list_for_each_safe(it, tmp, &ltp->accept_q) {
+    tern_list_for_each_safe(it, tmp, &ltp->lq->accept_q) {
         struct tern_tcpcb *tp = tern_container_of(it, struct tern_tcpcb, child_node);
         if (heir) {
             tern_list_remove(&tp->child_node);
-            ltp->accept_q_len--;
+            ltp->lq->accept_q_len--;
             tp->listener = heir->so;
-            tern_list_push_back(&heir->accept_q, &tp->child_node);
-            heir->accept_q_len++;
+            tern_list_push_back(&heir->lq->accept_q, &tp->child_node);
+            heir->lq->accept_q_len++;
             tern_count(s, TERN_C_TCP_LISTEN_MIGRATED);
             continue;
         }
@@ -328,19 +328,19 @@ void tern_tcp_listener_close(struct tern_stack *s, struct tern_tcpcb *ltp)
 void tern_tcp_listener_teardown(struct tern_stack *s, struct tern_tcpcb *ltp)
 {
     struct tern_list *it;
-    while ((it = ltp->req_q.next) != &ltp->req_q)
+    while ((it = ltp->lq->req_q.next) != &ltp->lq->req_q)
         tern_tcp_req_free(s, tern_container_of(it, struct tern_tcp_req, node));
     /* Unlink each child, so that its own teardown finds itself on no
      * list whatever the order sockets are visited in. */
-    while (tern_list_pop_front(&ltp->accept_q) != NULL) {
+    while (tern_list_pop_front(&ltp->lq->accept_q) != NULL) {
     }
-    ltp->accept_q_len = 0;
+    ltp->lq->accept_q_len = 0;
 }
 
 void tern_tcp_req_dump(const struct tern_stack *s, const struct tern_tcpcb *ltp, FILE *f)
 {
     const struct tern_list *it;
-    tern_list_for_each(it, &ltp->req_q) {
+    tern_list_for_each(it, &ltp->lq->req_q) {
         const struct tern_tcp_req *req = tern_container_of(it, struct tern_tcp_req, node);
         char local[32], peer[32], ip[INET_ADDRSTRLEN];
         struct in_addr a = {.s_addr = htonl(req->p.laddr)};

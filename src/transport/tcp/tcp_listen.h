@@ -53,6 +53,13 @@ struct tern_tcp_synparams {
     uint64_t rtt_ns;          /* the handshake's round trip, 0 = not timed */
 };
 
+/* A listener's queues, allocated when it starts listening (a connection
+ * pays nothing for them). */
+struct tern_tcp_lq {
+    struct tern_list req_q, accept_q;
+    uint32_t req_q_len, accept_q_len, backlog;
+};
+
 struct tern_tcp_req {
     struct tern_inpcb pcb;        /* kind TERN_PCB_REQUEST */
     struct tern_list node;        /* on the listener's req_q */

@@ -47,8 +47,6 @@ int tern_tcp_attach(struct tern_stack *s, struct tern_socket *so)
     tern_tcp_reass_init(&tp->ooo, tern_tcp_ooo_limit(so->rcvbuf));
     tern_tcp_sack_init(&tp->sackb);
     tp->cc = s->cfg.tcp_congestion;
-    tern_list_init(&tp->req_q);
-    tern_list_init(&tp->accept_q);
     tern_list_init(&tp->child_node);
     tern_tcp_timers_init(tp);
     so->tcb = tp;
@@ -63,10 +61,12 @@ void tern_tcp_detach(struct tern_stack *s, struct tern_socket *so)
     TERN_ASSERT(s, !tern_timer_armed(&tp->timer),
                 "socket #%llu freed with a TCP timer armed (state %s)",
                 (unsigned long long)so->id, tern_tcp_state_name(tp->state));
-    TERN_ASSERT(s, tern_list_empty(&tp->req_q) && tern_list_empty(&tp->accept_q) &&
+    TERN_ASSERT(s, (!tp->lq || (tern_list_empty(&tp->lq->req_q) &&
+                                tern_list_empty(&tp->lq->accept_q))) &&
                        !tern_list_linked(&tp->child_node),
                 "socket #%llu freed while on a listener's queue or holding children",
                 (unsigned long long)so->id);
+    free(tp->lq);
     tern_ring_destroy(&tp->snd);
     tern_ring_destroy(&tp->rcv);
     tern_tcp_reass_destroy(&tp->ooo);
@@ -86,7 +86,8 @@ void tern_tcp_teardown(struct tern_stack *s, struct tern_socket *so)
     cancel_timers(s, tp);
     if (tern_list_linked(&tp->child_node))
         tern_list_remove(&tp->child_node);
-    tern_tcp_listener_teardown(s, tp);
+    if (tp->lq)
+        tern_tcp_listener_teardown(s, tp);
     tern_tcp_set_state(s, tp, TCPS_CLOSED);
 }
 
@@ -149,7 +150,7 @@ void tern_tcp_unqueue_child(struct tern_stack *s, struct tern_tcpcb *tp)
 {
     struct tern_tcpcb *ltp = tp->listener->tcb;
     tern_list_remove(&tp->child_node);
-    ltp->accept_q_len--;
+    ltp->lq->accept_q_len--;
     tp->listener = NULL;
     maybe_release(s, tp);
 }

@@ -26,8 +26,8 @@ void tern_tcp_trace(struct tern_stack *s, struct tern_tcpcb *tp, enum tern_tcp_e
     struct tern_tcp_event *e = &tp->events[tp->events_next % tp->events_cap];
     tp->events_next++;
     *e = (struct tern_tcp_event){.t_us = (uint32_t)(s->now / 1000), .seq = seq, .ack = ack,
-                                 .wnd = wnd, .len = len, .extra = extra, .ev = (uint8_t)ev,
-                                 .state = (uint8_t)tp->state, .flags = flags};
+                                 .wnd = wnd, .len = len, .extra = extra, .flags = flags,
+                                 .ev = (uint8_t)ev & 0xf, .state = (uint8_t)tp->state & 0xf};
 }
 
 static void flags_str(uint8_t f, char *out)

@@ -8,7 +8,7 @@
  *
  * The ring holds tern_stack_config.tcp_event_ring events (0 turns it off)
  * and is allocated with the connection block; recording costs a copy of
- * 24 bytes. Times are the stack's, in microseconds modulo 2^32 (about 71
+ * 20 bytes. Times are the stack's, in microseconds modulo 2^32 (about 71
  * minutes), printed relative to now.
  */
 #ifndef TERN_TRANSPORT_TCP_TRACE_H
@@ -36,10 +36,9 @@ struct tern_tcp_event {
     uint16_t wnd;   /* the window field, as on the wire */
     uint16_t len;   /* payload bytes */
     uint16_t extra;
-    uint8_t ev;     /* enum tern_tcp_ev */
-    uint8_t state;  /* the state after the event */
-    uint8_t flags;  /* TCP flags of the segment */
-    uint8_t pad[3];
+    uint8_t flags;     /* TCP flags of the segment */
+    uint8_t ev : 4;    /* enum tern_tcp_ev */
+    uint8_t state : 4; /* the state after the event */
 };
 
 void tern_tcp_trace(struct tern_stack *s, struct tern_tcpcb *tp, enum tern_tcp_ev ev, uint32_t seq,

@@ -2,6 +2,7 @@
  * "user calls"), with Linux's errno where RFC and POSIX leave a choice. */
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -31,7 +32,14 @@ int tern_tcp_listen(struct tern_stack *s, struct tern_socket *so, int backlog)
         backlog = 1;
     if (backlog > 4096)
         backlog = 4096;
-    tp->backlog = (uint32_t)backlog;
+    if (!tp->lq) {
+        tp->lq = calloc(1, sizeof(*tp->lq));
+        if (!tp->lq)
+            return ENOMEM;
+        tern_list_init(&tp->lq->req_q);
+        tern_list_init(&tp->lq->accept_q);
+    }
+    tp->lq->backlog = (uint32_t)backlog;
     tern_tcp_set_state(s, tp, TCPS_LISTEN);
     return 0;
 }
@@ -43,11 +51,11 @@ struct tern_socket *tern_tcp_accept(struct tern_stack *s, struct tern_socket *so
         errno = EINVAL;
         return NULL;
     }
-    if (tern_list_empty(&ltp->accept_q)) {
+    if (tern_list_empty(&ltp->lq->accept_q)) {
         errno = EAGAIN;
         return NULL;
     }
-    struct tern_tcpcb *tp = tern_container_of(ltp->accept_q.next, struct tern_tcpcb, child_node);
+    struct tern_tcpcb *tp = tern_container_of(ltp->lq->accept_q.next, struct tern_tcpcb, child_node);
     struct tern_socket *child = tp->so;
     if (tern_sock_give_handle(s, child) < 0)
         return NULL; /* EMFILE: the child waits for a later accept */
@@ -245,7 +253,7 @@ short tern_tcp_poll(struct tern_socket *so)
     struct tern_tcpcb *tp = so->tcb;
     short r = 0;
     if (tp->state == TCPS_LISTEN)
-        return tern_list_empty(&tp->accept_q) ? 0 : (POLLIN | POLLRDNORM);
+        return tern_list_empty(&tp->lq->accept_q) ? 0 : (POLLIN | POLLRDNORM);
     if (tern_ring_len(&tp->rcv) > 0 || tp->fin_received || so->shut_rd)
         r |= POLLIN | POLLRDNORM;
     if ((tp->state == TCPS_ESTABLISHED || tp->state == TCPS_CLOSE_WAIT) && !tp->fin_queued &&
