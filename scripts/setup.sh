@@ -4,7 +4,7 @@
 # fonts-dejavu-core: tools/tseq's pictures as PNG, with their text), as root.
 # Does nothing (and needs no network) when everything is already there.
 set -eu
-pkgs="cmake make gcc libc6-dev pkg-config libcmocka-dev systemtap-sdt-dev tshark iproute2 iputils-ping python3 procps liblwip-dev librsvg2-bin fonts-dejavu-core"
+pkgs="cmake make gcc libc6-dev pkg-config libcmocka-dev systemtap-sdt-dev bpftrace tshark iproute2 iputils-ping python3 procps liblwip-dev librsvg2-bin fonts-dejavu-core"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -7,7 +7,8 @@
  * the probes compile to nothing.
  *
  * Arguments are integers or pointers to NUL-terminated strings that live
- * as long as the program (names from tables) or the probe's own frame.
+ * as long as the program (names from tables) or the probe's own frame;
+ * at most six, all bpftrace reads on x86_64.
  */
 #ifndef TERN_OBS_PROBE_H
 #define TERN_OBS_PROBE_H
@@ -26,7 +27,6 @@
 #define TERN_PROBE4(n, a, b, c, d) DTRACE_PROBE4(tern, n, a, b, c, d)
 #define TERN_PROBE5(n, a, b, c, d, e) DTRACE_PROBE5(tern, n, a, b, c, d, e)
 #define TERN_PROBE6(n, a, b, c, d, e, f) DTRACE_PROBE6(tern, n, a, b, c, d, e, f)
-#define TERN_PROBE7(n, a, b, c, d, e, f, g) DTRACE_PROBE7(tern, n, a, b, c, d, e, f, g)
 #else
 #define TERN_PROBE1(n, a) ((void)(a))
 #define TERN_PROBE2(n, a, b) ((void)(a), (void)(b))
@@ -35,8 +35,6 @@
 #define TERN_PROBE5(n, a, b, c, d, e) ((void)(a), (void)(b), (void)(c), (void)(d), (void)(e))
 #define TERN_PROBE6(n, a, b, c, d, e, f)                                                     \
     ((void)(a), (void)(b), (void)(c), (void)(d), (void)(e), (void)(f))
-#define TERN_PROBE7(n, a, b, c, d, e, f, g)                                                  \
-    ((void)(a), (void)(b), (void)(c), (void)(d), (void)(e), (void)(f), (void)(g))
 #endif
 
 #endif

@@ -915,7 +915,7 @@ void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
         return;
     }
     struct tern_tcpcb *tp = tern_sock_of_pcb(pcb)->tcb;
-    TERN_PROBE7(tcp_rx, s, tp->so->id, sg.seq, sg.ack, sg.flags, sg.len, sg.wnd);
+    TERN_PROBE6(tcp_rx, s, tp->so->id, sg.seq, sg.ack, (uint32_t)sg.flags | (sg.wnd << 8), sg.len);
     tern_tcp_trace(s, tp, TERN_TCPE_RX, sg.seq, sg.ack, (uint16_t)sg.wnd, (uint16_t)sg.len,
                    sg.flags, 0);
     switch (tp->state) {

@@ -89,7 +89,8 @@ static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t s
     tern_count(s, TERN_C_TCP_TX);
     if (flags & TERN_TCP_RST)
         tern_count(s, TERN_C_TCP_TX_RST);
-    TERN_PROBE7(tcp_tx, s, so->id, seq, h.ack, flags, len, h.wnd);
+    /* Six arguments (what bpftrace reads): flags and window share one. */
+    TERN_PROBE6(tcp_tx, s, so->id, seq, h.ack, (uint32_t)flags | ((uint32_t)h.wnd << 8), len);
     tern_tcp_trace(s, tp, TERN_TCPE_TX, seq, h.ack, h.wnd, (uint16_t)len, flags, 0);
     /* DF on: Tern sizes segments from the interface MTU (path MTU
      * discovery proper, RFC 1191, comes with ICMP handling for TCP). */
