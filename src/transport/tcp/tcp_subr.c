@@ -60,6 +60,7 @@ void tern_tcp_detach(struct tern_stack *s, struct tern_socket *so)
     TERN_ASSERT(s, !tern_timer_armed(&tp->timer),
                 "socket #%llu freed with a TCP timer armed (state %s)",
                 (unsigned long long)so->id, tern_tcp_state_name(tp->state));
+    tern_timer_retire(s, &tp->timer, "socket #%llu", (unsigned long long)so->id);
     TERN_ASSERT(s, tern_list_empty(&tp->req_q) && tern_list_empty(&tp->accept_q) &&
                        !tern_list_linked(&tp->child_node),
                 "socket #%llu freed while on a listener's queue or holding children",

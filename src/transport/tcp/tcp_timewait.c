@@ -76,6 +76,8 @@ void tern_tcp_tw_free(struct tern_stack *s, struct tern_tcp_tw *tw)
     tern_pcb_remove(s, &tw->pcb);
     tern_list_remove(&tw->node);
     s->tcp_timewait_count--;
+    tern_timer_retire(s, &tw->timer, "TIME_WAIT record of socket #%llu",
+                      (unsigned long long)tw->id);
     free(tw);
 }
 
