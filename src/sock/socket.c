@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/plant.h"
 #include "core/stack.h"
 #include "net/icmp.h"
 #include "runtime/events.h"
@@ -210,7 +211,7 @@ void tern_sock_release_user(struct tern_stack *s, struct tern_socket *so)
         assert_proto_ref_has_a_holder(s, so);
     handle_free(&s->socks.handles, so->handle);
     so->handle = -1;
-    if (so->life == SOCK_LIFE_BOTH)
+    if (so->life == SOCK_LIFE_BOTH && !TERN_PLANTED(close_frees_early))
         so->life = SOCK_LIFE_PROTO_ONLY;
     else
         sock_dead(s, so);

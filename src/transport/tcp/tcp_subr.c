@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/plant.h"
 #include "core/stack.h"
 #include "runtime/events.h"
 #include "net/ipv4.h"
@@ -102,7 +103,10 @@ static void maybe_release(struct tern_stack *s, struct tern_tcpcb *tp)
     struct tern_socket *so = tp->so;
     if (so->pcb.table || tern_list_linked(&tp->child_node))
         return;
-    if (so->life == SOCK_LIFE_BOTH || so->life == SOCK_LIFE_PROTO_ONLY)
+    if (TERN_PLANTED(skip_proto_release))
+        return;
+    if (so->life == SOCK_LIFE_BOTH || so->life == SOCK_LIFE_PROTO_ONLY ||
+        TERN_PLANTED(double_proto_release))
         tern_sock_release_proto(s, so);
 }
 
@@ -115,7 +119,8 @@ void tern_tcp_drop(struct tern_stack *s, struct tern_tcpcb *tp, int err)
     if (tp->state != TCPS_CLOSED)
         tern_count(s, TERN_C_TCP_CONN_CLOSED);
     tern_tcp_set_state(s, tp, TCPS_CLOSED);
-    cancel_timers(s, tp);
+    if (!TERN_PLANTED(tcp_timer_left_armed))
+        cancel_timers(s, tp);
     tern_tcp_reass_purge(&tp->ooo);
     tern_tcp_sack_clear(&tp->sackb);
     /* A child on the accept queue stays there for accept to find. */
