@@ -50,10 +50,11 @@ def limits():
 def env_for(sanitized):
     env = dict(os.environ)
     if sanitized:
-        # ASan sets the core limit to 0 unless told; its shadow is marked
-        # not to be dumped, so the core stays small.
-        opts = env.get("ASAN_OPTIONS", "")
-        env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "disable_coredump=0"
+        # The sanitizers set the core limit to 0 unless told; their shadow
+        # is marked not to be dumped, so the core stays small.
+        for var in ("ASAN_OPTIONS", "TSAN_OPTIONS"):
+            opts = env.get(var, "")
+            env[var] = (opts + ":" if opts else "") + "disable_coredump=0"
     return env
 
 
