@@ -20,6 +20,7 @@ with two datagrams, a listener with a request and a child waiting, an
 ESTABLISHED connection with 1000 bytes unread, CLOSE_WAIT, a TIME_WAIT
 record, a threaded third stack).
 
+TERN_CORE_METHOD=gcore takes the gcore way even where the kernel's would do.
 Exit 77 (skip) only when gdb is missing."""
 
 import os
@@ -237,6 +238,8 @@ def main():
     except OSError:
         pattern = "|unknown"
     kernel_core = not pattern.startswith("|") and "/" not in pattern
+    if os.environ.get("TERN_CORE_METHOD") == "gcore":
+        kernel_core = False  # to try the other way by hand
     use_gcore = not kernel_core and not sanitized
     print("core_pattern %r: %s" % (pattern, "the kernel writes the core here" if kernel_core
                                    else "gdb's gcore writes the core" if use_gcore
