@@ -1,10 +1,12 @@
 #!/bin/sh
 # Installs what building, testing and benchmarking Tern need on Debian 12
 # (liblwip-dev: lwIP beside Tern in the benchmarks; librsvg2-bin and
-# fonts-dejavu-core: tools/tseq's pictures as PNG, with their text), as root.
+# fonts-dejavu-core: tools/tseq's pictures as PNG, with their text; gdb:
+# reading cores with tools/gdb/tern.py; systemtap-sdt-dev and bpftrace:
+# the USDT probes and their test), as root.
 # Does nothing (and needs no network) when everything is already there.
 set -eu
-pkgs="cmake make gcc libc6-dev pkg-config libcmocka-dev systemtap-sdt-dev bpftrace tshark iproute2 iputils-ping python3 procps liblwip-dev librsvg2-bin fonts-dejavu-core"
+pkgs="cmake make gcc libc6-dev pkg-config libcmocka-dev systemtap-sdt-dev bpftrace tshark iproute2 iputils-ping python3 procps liblwip-dev librsvg2-bin fonts-dejavu-core gdb"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -1,10 +1,14 @@
 #include "core/timer.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "core/assert.h"
 #include "core/stack.h"
 #include "obs/probe.h"
 
 #define TIMER_MAGIC 0x7117e12u
+#define TIMER_MAGIC_RETIRED 0x7117dea0u
 #define SLOT_BITS 6
 #define SLOT_MASK (TERN_TIMER_SLOTS - 1)
 #define LEVEL_SHIFT(l) ((l)*SLOT_BITS)
@@ -90,6 +94,23 @@ void tern_timer_cancel(struct tern_stack *s, struct tern_timer *t)
     timer_unlink(&s->wheel, t);
     t->armed = false;
     s->wheel.armed--;
+}
+
+void tern_timer_retire(struct tern_stack *s, struct tern_timer *t, const char *owner_fmt, ...)
+{
+    if (t->magic != TIMER_MAGIC || t->armed) {
+        char owner[128];
+        va_list ap;
+        va_start(ap, owner_fmt);
+        vsnprintf(owner, sizeof(owner), owner_fmt, ap);
+        va_end(ap);
+        TERN_ASSERT(s, t->magic == TIMER_MAGIC, "%s: its timer is corrupt or was retired "
+                    "before (magic %#x)", owner, t->magic);
+        TERN_ASSERT(s, !t->armed, "%s freed with its %s timer armed (due in %lld ticks): "
+                    "the timer would fire on freed memory", owner, t->name ? t->name : "?",
+                    (long long)t->expires_tick - (long long)s->wheel.now_tick);
+    }
+    t->magic = TIMER_MAGIC_RETIRED;
 }
 
 /* Move every timer of a higher-level slot to where it belongs now. This

@@ -3,10 +3,11 @@
  * 1987; the cascading layout of classic BSD/Linux).
  *
  * Ownership: a timer is embedded in the object it serves and is armed at
- * most once. The owner must cancel it before freeing the object; an armed
- * timer counts in the stack's live timer count, so a timer left armed on a
- * freed object shows up as a leak when the stack is destroyed and as an
- * assertion when the wheel finds a poisoned timer.
+ * most once. The owner must cancel it before freeing the object, and
+ * calls tern_timer_retire just before the free: that asserts the timer is
+ * no longer armed, naming the object, and poisons it, so that arming it
+ * again through a stale pointer is caught too. An armed timer also counts
+ * in the stack's live timer count (a leak when the stack is destroyed).
  *
  * Resolution is one tick (TERN_TIMER_TICK_NS); a timer never fires early,
  * and fires at most one tick late. Five levels of 64 slots cover about
@@ -52,6 +53,10 @@ void tern_timer_init(struct tern_timer *t, tern_timer_fn fn, const char *name);
 /* Arm (or re-arm) t to fire at or just after absolute time expires_ns. */
 void tern_timer_arm(struct tern_stack *s, struct tern_timer *t, uint64_t expires_ns);
 void tern_timer_cancel(struct tern_stack *s, struct tern_timer *t);
+/* The object holding t is about to be freed: abort, naming the object
+ * (printf-style), if t is still armed or corrupt; then poison it. */
+__attribute__((format(printf, 3, 4)))
+void tern_timer_retire(struct tern_stack *s, struct tern_timer *t, const char *owner_fmt, ...);
 static inline bool tern_timer_armed(const struct tern_timer *t) { return t->armed; }
 /* Fire every timer due at or before now_ns, in deadline order by tick. */
 void tern_wheel_advance(struct tern_stack *s, uint64_t now_ns);

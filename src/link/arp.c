@@ -50,6 +50,8 @@ static void arp_entry_free(struct tern_stack *s, struct tern_arp_entry *e)
     }
     tern_list_remove(&e->hnode);
     s->arp.count--;
+    tern_timer_retire(s, &e->timer, "ARP entry %u.%u.%u.%u", e->ip >> 24, (e->ip >> 16) & 255,
+                      (e->ip >> 8) & 255, e->ip & 255);
     free(e);
 }
 

@@ -35,6 +35,7 @@ static void queue_free(struct tern_stack *s, struct tern_reasm_queue *q)
     s->reasm.count--;
     tern_list_remove(&q->hnode);
     tern_list_remove(&q->lru_node);
+    tern_timer_retire(s, &q->timer, "reassembly queue of IP ID %u", q->id);
     free(q);
 }
 

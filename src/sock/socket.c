@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/plant.h"
 #include "core/stack.h"
 #include "net/icmp.h"
 #include "obs/probe.h"
@@ -189,15 +190,30 @@ static void sock_dead(struct tern_stack *s, struct tern_socket *so)
     tern_list_push_back(&s->socks.reap, &so->reap_node);
 }
 
+/* The protocol holds its reference exactly while the socket's PCB is in a
+ * table, or (TCP) while the socket waits on a listener's accept queue. A
+ * reference held for neither is one whose drop was skipped: nothing would
+ * ever release it and the socket would never be freed. */
+static void assert_proto_ref_has_a_holder(struct tern_stack *s, const struct tern_socket *so)
+{
+    bool queued = so->tcb && tern_list_linked(&so->tcb->child_node);
+    TERN_ASSERT(s, so->pcb.table != NULL || queued,
+                "socket #%llu: the protocol's reference was never released (state %s, "
+                "PCB in no table, on no accept queue): the socket would never be freed",
+                (unsigned long long)so->id, tern_sock_life_name(so->life));
+}
+
 void tern_sock_release_user(struct tern_stack *s, struct tern_socket *so)
 {
     TERN_ASSERT(s, so->magic == SOCK_MAGIC, "user release of a freed socket %p", (void *)so);
     TERN_ASSERT(s, so->life == SOCK_LIFE_BOTH || so->life == SOCK_LIFE_USER_ONLY,
                 "socket #%llu: user reference released twice (state %s)",
                 (unsigned long long)so->id, tern_sock_life_name(so->life));
+    if (so->life == SOCK_LIFE_BOTH)
+        assert_proto_ref_has_a_holder(s, so);
     handle_free(&s->socks.handles, so->handle);
     so->handle = -1;
-    if (so->life == SOCK_LIFE_BOTH)
+    if (so->life == SOCK_LIFE_BOTH && !TERN_PLANTED(close_frees_early))
         so->life = SOCK_LIFE_PROTO_ONLY;
     else
         sock_dead(s, so);
@@ -261,6 +277,8 @@ void tern_sock_destroy_all(struct tern_stack *s)
      * that the references below are the only ones left. */
     tern_list_for_each(it, &s->socks.all) {
         struct tern_socket *so = tern_container_of(it, struct tern_socket, all_node);
+        if (so->life == SOCK_LIFE_BOTH || so->life == SOCK_LIFE_PROTO_ONLY)
+            assert_proto_ref_has_a_holder(s, so);
         if (so->kind == SOCK_KIND_TCP)
             tern_tcp_teardown(s, so);
     }

@@ -114,6 +114,8 @@ void tern_tcp_req_free(struct tern_stack *s, struct tern_tcp_req *req)
     tern_list_remove(&req->node);
     req->listener->lq->req_q_len--;
     s->tcp_req_count--;
+    tern_timer_retire(s, &req->timer, "request from port %u on listener #%llu", req->p.fport,
+                      (unsigned long long)req->listener->so->id);
     free(req);
 }
 

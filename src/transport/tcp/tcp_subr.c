@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/assert.h"
+#include "core/plant.h"
 #include "core/stack.h"
 #include "obs/probe.h"
 #include "runtime/events.h"
@@ -61,6 +62,7 @@ void tern_tcp_detach(struct tern_stack *s, struct tern_socket *so)
     TERN_ASSERT(s, !tern_timer_armed(&tp->timer),
                 "socket #%llu freed with a TCP timer armed (state %s)",
                 (unsigned long long)so->id, tern_tcp_state_name(tp->state));
+    tern_timer_retire(s, &tp->timer, "socket #%llu", (unsigned long long)so->id);
     TERN_ASSERT(s, (!tp->lq || (tern_list_empty(&tp->lq->req_q) &&
                                 tern_list_empty(&tp->lq->accept_q))) &&
                        !tern_list_linked(&tp->child_node),
@@ -122,7 +124,10 @@ static void maybe_release(struct tern_stack *s, struct tern_tcpcb *tp)
     struct tern_socket *so = tp->so;
     if (so->pcb.table || tern_list_linked(&tp->child_node))
         return;
-    if (so->life == SOCK_LIFE_BOTH || so->life == SOCK_LIFE_PROTO_ONLY)
+    if (TERN_PLANTED(skip_proto_release))
+        return;
+    if (so->life == SOCK_LIFE_BOTH || so->life == SOCK_LIFE_PROTO_ONLY ||
+        TERN_PLANTED(double_proto_release))
         tern_sock_release_proto(s, so);
 }
 
@@ -135,7 +140,8 @@ void tern_tcp_drop(struct tern_stack *s, struct tern_tcpcb *tp, int err)
     if (tp->state != TCPS_CLOSED)
         tern_count(s, TERN_C_TCP_CONN_CLOSED);
     tern_tcp_set_state(s, tp, TCPS_CLOSED);
-    cancel_timers(s, tp);
+    if (!TERN_PLANTED(tcp_timer_left_armed))
+        cancel_timers(s, tp);
     tern_tcp_reass_purge(&tp->ooo);
     tern_tcp_sack_clear(&tp->sackb);
     /* A child on the accept queue stays there for accept to find. */

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "core/plant.h"
 #include "core/stack.h"
 #include "transport/tcp/tcp.h"
 
@@ -72,10 +73,13 @@ void tern_tcp_tw_enter(struct tern_stack *s, struct tern_tcpcb *tp)
 
 void tern_tcp_tw_free(struct tern_stack *s, struct tern_tcp_tw *tw)
 {
-    tern_timer_cancel(s, &tw->timer);
+    if (!TERN_PLANTED(tw_timer_left_armed))
+        tern_timer_cancel(s, &tw->timer);
     tern_pcb_remove(s, &tw->pcb);
     tern_list_remove(&tw->node);
     s->tcp_timewait_count--;
+    tern_timer_retire(s, &tw->timer, "TIME_WAIT record of socket #%llu",
+                      (unsigned long long)tw->id);
     free(tw);
 }
 
