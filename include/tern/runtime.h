@@ -53,6 +53,14 @@ TERN_API int tern_stack_stop(struct tern_stack *s);
 /* Whether the stack has a runtime thread. */
 TERN_API bool tern_stack_started(struct tern_stack *s);
 
+/* Serve a control socket at `path` (a Unix stream socket, mode 0600) for
+ * `ternstat`: the socket table, counters, gauges, timers, a connection's
+ * events, and starting or stopping a capture, while traffic runs. The
+ * runtime thread serves it, so the stack must be started; it is closed
+ * and removed when the stack stops. 0, or -1 and errno (EINVAL, EALREADY,
+ * or the socket's error). */
+TERN_API int tern_stack_control(struct tern_stack *s, const char *path);
+
 /* A descriptor readable while socket fd has any of `events` (POLLIN,
  * POLLOUT, POLLRDHUP; POLLERR and POLLHUP always count). The socket owns
  * it: it is closed with the socket; asking again returns the same

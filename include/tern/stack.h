@@ -124,6 +124,13 @@ TERN_API void tern_stack_live(struct tern_stack *s, struct tern_live *out);
  * stack replaces it. */
 TERN_API int tern_error_detail(struct tern_stack *s, char *buf, size_t len);
 
+/* A live capture of every frame the stack's interfaces send and receive,
+ * into a pcap file (nanosecond, Ethernet), started and stopped while
+ * traffic runs. 0, or -1 and errno (EALREADY: one runs; ENOENT: none to
+ * stop; or the file's error). tern_stack_free stops it. */
+TERN_API int tern_capture_start(struct tern_stack *s, const char *path);
+TERN_API int tern_capture_stop(struct tern_stack *s);
+
 /* Counters: every drop has one, named with its reason ("drop.ip.bad_checksum"). */
 TERN_API size_t tern_counter_count(void);
 TERN_API const char *tern_counter_name(size_t i);

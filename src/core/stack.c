@@ -82,6 +82,7 @@ struct tern_stack *tern_stack_new(const struct tern_stack_config *cfg)
         return NULL;
     }
     s->magic = TERN_STACK_MAGIC;
+    s->control_fd = -1;
     s->cfg = *cfg;
     tern_rng_seed(&s->rng, cfg->seed);
     derive_key(s, &s->key_port);
@@ -154,6 +155,7 @@ void tern_stack_free(struct tern_stack *s)
     tern_pcb_table_destroy(&s->tcp_pcbs);
     tern_pkt_pool_destroy(&s->pool);
     tern_events_destroy(s);
+    tern_capture_close(s);
     s->magic = 0;
     free(s);
 }
@@ -190,6 +192,8 @@ static int receive_from(struct tern_stack *s, struct tern_iface *ifp)
             tern_pkt_free_take(s, pkts[i]);
         for (size_t i = 0; i < n; i++) {
             pkts[i]->len = (uint32_t)frames[i].len;
+            if (s->capture)
+                tern_capture_frame(s, frames[i].data, frames[i].len);
             tern_count(s, TERN_C_LINK_RX_FRAMES);
             tern_ether_input_take(s, ifp, pkts[i]);
         }

@@ -86,6 +86,12 @@ struct tern_stack {
     bool why_set;
     uint32_t err_next; /* slot to take when a new thread fails */
 
+    /* A live capture (obs/capture.c), NULL when off. */
+    struct tern_pcapw *capture;
+    /* The control socket (runtime/control.c): listening fd, -1 when off. */
+    int control_fd;
+    char control_path[108];
+
     /* Threaded mode's runtime (runtime/rt.h), NULL when owned. */
     struct tern_runtime *rt;
     /* Sockets whose readiness may have changed since the last delivery
@@ -130,6 +136,11 @@ static inline void tern_count_n(struct tern_stack *s, enum tern_counter_id id, u
 /* Say why the current call is about to fail (the first reason stands). */
 __attribute__((format(printf, 2, 3)))
 void tern_why(struct tern_stack *s, const char *fmt, ...);
+
+/* The live capture: record a frame (only if one is running), close it. */
+struct tern_pcapw;
+void tern_capture_frame(struct tern_stack *s, const uint8_t *data, size_t len);
+void tern_capture_close(struct tern_stack *s);
 
 /* The dumps, for callers already in the stack (a panic). */
 void tern_sockets_dump_locked(const struct tern_stack *s, FILE *f, bool events);

@@ -51,6 +51,8 @@ void tern_ether_output_take(struct tern_stack *s, struct tern_iface *ifp, const 
     }
     tern_eth_emit(h, dst, ifp->mac, type);
     struct tern_frame f = {.data = tern_pkt_data(p), .len = p->len, .cap = p->len};
+    if (s->capture)
+        tern_capture_frame(s, f.data, f.len);
     if (tern_link_send(ifp->link, &f, 1, s->now) == 1)
         tern_count(s, TERN_C_LINK_TX_FRAMES);
     else

@@ -15,49 +15,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define PCAP_MAGIC_NSEC 0xa1b23c4du
-#define PCAP_VERSION_MAJOR 2
-#define PCAP_VERSION_MINOR 4
-#define PCAP_SNAPLEN 262144u
-#define LINKTYPE_ETHERNET 1u
-
-struct pcap_file_header {
-    uint32_t magic;
-    uint16_t version_major, version_minor;
-    int32_t thiszone;
-    uint32_t sigfigs, snaplen, linktype;
-};
-
-struct pcap_record_header {
-    uint32_t ts_sec, ts_nsec, incl_len, orig_len;
-};
+#include "obs/pcapw.h"
 
 struct pcap_tee {
     struct tern_link link; /* first */
     struct tern_link *inner;
-    FILE *file;
-    bool failed;
-    uint64_t records_lost;
+    struct tern_pcapw w;
 };
 
 static void record(struct pcap_tee *t, const struct tern_frame *f, tern_time_t now)
 {
-    if (t->failed) {
-        t->records_lost++;
-        return;
-    }
-    size_t incl = f->len < PCAP_SNAPLEN ? f->len : PCAP_SNAPLEN;
-    struct pcap_record_header h = {
-        .ts_sec = (uint32_t)(now / TERN_NS_PER_SEC),
-        .ts_nsec = (uint32_t)(now % TERN_NS_PER_SEC),
-        .incl_len = (uint32_t)incl,
-        .orig_len = (uint32_t)f->len,
-    };
-    if (fwrite(&h, sizeof(h), 1, t->file) != 1 ||
-        (incl && fwrite(f->data, incl, 1, t->file) != 1)) {
-        t->failed = true;
-        t->records_lost++;
-    }
+    tern_pcapw_record(&t->w, f->data, f->len, now);
 }
 
 static size_t tee_send(struct tern_link *l, const struct tern_frame *frames, size_t n,
@@ -95,26 +63,9 @@ static int tee_pollfd(struct tern_link *l)
 static void tee_destroy(struct tern_link *l)
 {
     struct pcap_tee *t = (struct pcap_tee *)l;
-    if (t->file)
-        fclose(t->file); /* flushes; nobody is left to tell of an error */
+    tern_pcapw_close(&t->w);
     tern_link_free(t->inner);
     free(t);
-}
-
-static int write_file_header(FILE *f)
-{
-    struct pcap_file_header h = {
-        .magic = PCAP_MAGIC_NSEC,
-        .version_major = PCAP_VERSION_MAJOR,
-        .version_minor = PCAP_VERSION_MINOR,
-        .snaplen = PCAP_SNAPLEN,
-        .linktype = LINKTYPE_ETHERNET,
-    };
-    /* Flushed at once, so that a file that cannot be written fails here
-     * rather than silently at the first record. */
-    if (fwrite(&h, sizeof(h), 1, f) != 1 || fflush(f) != 0)
-        return -1;
-    return 0;
 }
 
 struct tern_link *tern_pcap_tee_new(struct tern_link *inner, const char *path)
@@ -130,8 +81,7 @@ struct tern_link *tern_pcap_tee_new(struct tern_link *inner, const char *path)
         return NULL;
     }
     t->inner = inner;
-    t->file = fopen(path, "wbe");
-    if (!t->file || write_file_header(t->file) != 0) {
+    if (tern_pcapw_open(&t->w, path) != 0) {
         int err = errno;
         tee_destroy(&t->link);
         errno = err;

@@ -63,6 +63,11 @@ void tern_rt_watch_link(struct tern_stack *s, int fd);
 int tern_api_wait(struct tern_api_guard *g, struct tern_socket **socks, size_t n,
                   uint64_t deadline);
 
+/* The control socket (control.c): serve the clients waiting on it
+ * (runtime thread, lock not held); close it (lock held or stopped). */
+void tern_control_serve(struct tern_stack *s, int listen_fd);
+void tern_control_close(struct tern_stack *s);
+
 /* The socket's pollable descriptor for `events` (made on first use). */
 int tern_sock_pollfd_make(struct tern_stack *s, struct tern_socket *so, short events);
 

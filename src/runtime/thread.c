@@ -185,12 +185,19 @@ static void *rt_main(void *arg)
         struct epoll_event evs[16];
         int n = epoll_wait(rt->epfd, evs, 16, timeout);
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.fd == rt->wakefd) {
+            int fd = evs[i].data.fd;
+            if (fd == rt->wakefd) {
                 uint64_t v;
                 if (read(rt->wakefd, &v, sizeof(v)) < 0) {
                     /* Nothing to drain: another read got it. */
                 }
+                continue;
             }
+            pthread_mutex_lock(&rt->lock);
+            bool control = fd == s->control_fd;
+            pthread_mutex_unlock(&rt->lock);
+            if (control)
+                tern_control_serve(s, fd);
         }
     }
     return NULL;
@@ -274,6 +281,7 @@ void tern_rt_shutdown(struct tern_stack *s)
     }
     pthread_mutex_unlock(&rt->lock);
     pthread_join(rt->thread, NULL);
+    tern_control_close(s); /* nobody serves it any more */
     s->rt = NULL;
     pthread_mutex_destroy(&rt->lock);
     pthread_cond_destroy(&rt->idle);
