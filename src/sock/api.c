@@ -360,9 +360,18 @@ int tern_listen(struct tern_stack *s, int fd, int backlog)
         pcb->listening = false;
         return tern_api_fail(&g, EADDRINUSE);
     }
+    /* A TCP socket joins its reuseport group only now that it listens
+     * (pcb.h): re-file it. */
+    if (pcb->reuseport && tern_pcb_rehash(s, pcb) < 0) {
+        pcb->listening = false;
+        tern_pcb_rehash(s, pcb); /* back as it was: no group to join, cannot fail */
+        return tern_api_fail(&g, ENOMEM);
+    }
     int err = tern_tcp_listen(s, so, backlog);
     if (err) {
         pcb->listening = false;
+        if (pcb->reuseport)
+            tern_pcb_rehash(s, pcb);
         return tern_api_fail(&g, err);
     }
     return tern_api_return(&g, 0);
