@@ -318,6 +318,7 @@ void tern_tcp_listener_close(struct tern_stack *s, struct tern_tcpcb *ltp)
             tern_list_push_back(&heir->accept_q, &tp->child_node);
             heir->accept_q_len++;
             tern_count(s, TERN_C_TCP_LISTEN_MIGRATED);
+            tern_sock_touch(s, heir->so); /* acceptable now: wake its acceptors */
             continue;
         }
         if (tp->state != TCPS_CLOSED)
