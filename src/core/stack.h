@@ -106,6 +106,10 @@ static inline void tern_count_n(struct tern_stack *s, enum tern_counter_id id, u
 }
 /* tern_stack_next_deadline, for callers already in the stack. */
 tern_time_t tern_stack_next_deadline_locked(struct tern_stack *s);
+/* tern_sockets_dump and tern_timers_dump, for callers already in the
+ * stack (the panic path). */
+void tern_sockets_dump_locked(const struct tern_stack *s, FILE *f);
+void tern_timers_dump_locked(const struct tern_stack *s, FILE *f);
 
 /* The congestion control a TCP connection uses. */
 #define TERN_TCP_CC(s, tp) (&(s)->tcp_cc[(tp)->cc])

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 
 #include "core/stack.h"
+#include "runtime/rt.h"
 #include "transport/tcp/tcp.h"
 
 static void fmt_ep(char *buf, size_t n, uint32_t addr, uint16_t port)
@@ -16,7 +17,7 @@ static void fmt_ep(char *buf, size_t n, uint32_t addr, uint16_t port)
         snprintf(buf, n, "%s:*", ip);
 }
 
-void tern_sockets_dump(const struct tern_stack *s, FILE *f)
+void tern_sockets_dump_locked(const struct tern_stack *s, FILE *f)
 {
     fprintf(f, "%-6s %-10s %-5s %-12s %-10s %-21s %-21s %6s %8s %6s %s\n", "id", "handle",
             "proto", "state", "refs", "local", "peer", "rx-q", "rx-bytes", "drops", "flags");
@@ -62,10 +63,25 @@ static void dump_timer(const struct tern_timer *t, void *arg)
             (long long)t->expires_tick - (long long)c->now_tick);
 }
 
-void tern_timers_dump(const struct tern_stack *s, FILE *f)
+void tern_timers_dump_locked(const struct tern_stack *s, FILE *f)
 {
     struct timer_dump_ctx c = {.f = f, .now_tick = s->wheel.now_tick};
     fprintf(f, "%llu timers armed (now %llu ns)\n", (unsigned long long)s->wheel.armed,
             (unsigned long long)s->now);
     tern_wheel_for_each(&s->wheel, dump_timer, &c);
+}
+
+/* From any thread: under the lock of a started stack (runtime/rt.h). */
+void tern_sockets_dump(const struct tern_stack *s, FILE *f)
+{
+    tern_rt_observe_begin(s);
+    tern_sockets_dump_locked(s, f);
+    tern_rt_observe_end(s);
+}
+
+void tern_timers_dump(const struct tern_stack *s, FILE *f)
+{
+    tern_rt_observe_begin(s);
+    tern_timers_dump_locked(s, f);
+    tern_rt_observe_end(s);
 }

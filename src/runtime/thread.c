@@ -62,6 +62,18 @@ void tern_rt_enter(struct tern_stack *s)
         s->now = now;
 }
 
+void tern_rt_observe_begin(const struct tern_stack *s)
+{
+    if (s->rt)
+        pthread_mutex_lock(&s->rt->lock);
+}
+
+void tern_rt_observe_end(const struct tern_stack *s)
+{
+    if (s->rt)
+        pthread_mutex_unlock(&s->rt->lock);
+}
+
 void tern_rt_leave(struct tern_stack *s)
 {
     struct tern_runtime *rt = s->rt;
