@@ -41,6 +41,16 @@ void tern_sock_ext_free(struct tern_stack *s, struct tern_socket *so)
     so->ext = NULL;
 }
 
+void tern_sock_pollfd_close(struct tern_socket *so)
+{
+    struct tern_sock_ext *x = so->ext;
+    if (!x || x->evfd < 0)
+        return;
+    close(x->evfd);
+    x->evfd = -1;
+    x->evfd_on = false;
+}
+
 void tern_sock_touch(struct tern_stack *s, struct tern_socket *so)
 {
     if (!so->ext || so->dirty)

@@ -999,6 +999,7 @@ int tern_close(struct tern_stack *s, int fd)
      * at once, then the user; the reaper frees at the end of this call.
      * Threads blocked on the socket wake and find the handle gone. */
     tern_epoll_forget_socket(s, so);
+    tern_sock_pollfd_close(so);
     if (so->kind == SOCK_KIND_TCP)
         tern_tcp_close(s, so); /* the connection may go on without the user */
     else if (so->kind != SOCK_KIND_EPOLL)
