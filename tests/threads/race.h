@@ -5,7 +5,8 @@
  *
  * Seeds: TERN_RACE_SEED in the environment replaces the default seed of
  * every program, which prints the seed it uses; the same seed gives the
- * same choices and delays (thread interleavings still vary). */
+ * same choices and delays (thread interleavings still vary);
+ * TERN_RACE_SCALE multiplies the rounds. */
 #ifndef TERN_TEST_THREADS_RACE_H
 #define TERN_TEST_THREADS_RACE_H
 
@@ -77,6 +78,15 @@ static inline uint64_t race_seed(uint64_t def)
         told = true;
     }
     return seed;
+}
+
+/* TERN_RACE_SCALE=N multiplies the rounds of the stress loops (a soak
+ * outside CI); 1 by default. */
+static inline int race_scale(void)
+{
+    const char *e = getenv("TERN_RACE_SCALE");
+    int n = e && *e ? atoi(e) : 1;
+    return n < 1 ? 1 : n;
 }
 
 static inline struct race_rng race_rng_for(uint64_t seed, uint64_t stream)
@@ -240,10 +250,16 @@ static inline void race_net_down(struct race_net *net)
     }
 }
 
+/* SO_RCVTIMEO or SO_SNDTIMEO on a socket the caller owns. Usable from
+ * any thread (cmocka's asserts are for the main one): a failure aborts
+ * with a message. */
 static inline void race_timeo(struct tern_stack *s, int fd, int name, long ms)
 {
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    assert_int_equal(tern_setsockopt(s, fd, SOL_SOCKET, name, &tv, sizeof(tv)), 0);
+    if (tern_setsockopt(s, fd, SOL_SOCKET, name, &tv, sizeof(tv)) != 0) {
+        fprintf(stderr, "race: setting a timeout on %#x: %s\n", (unsigned)fd, strerror(errno));
+        abort();
+    }
 }
 
 static inline int race_listener(struct tern_stack *s, int i, uint16_t port, bool reuseport,

@@ -268,7 +268,7 @@ static void test_close_and_shutdown_under_blocked_calls(void **state)
     struct round r = {.net = &net, .rng = &rng};
     r.listener = race_listener(net.st[1], 1, LPORT, false, 64);
     race_timeo(net.st[1], r.listener, SO_RCVTIMEO, CALL_TIMEO_MS);
-    for (int i = 0; i < ROUNDS; i++)
+    for (int i = 0; i < ROUNDS * race_scale(); i++)
         one_round(&r, i);
     tern_close(net.st[1], r.listener);
     race_wd_arm(20, "freeing the stacks");

@@ -307,8 +307,8 @@ static void test_a_woken_reader_leaves_its_descriptors_quiet(void **state)
     assert_int_equal(tern_epoll_ctl(s, set, EPOLL_CTL_ADD, fd, &ev), 0);
     int set_fd = tern_epoll_pollfd(s, set);
     int tx = tern_socket(net.st[0], AF_INET, SOCK_DGRAM, 0);
-    race_wd_arm(30, "woken readers and their descriptors");
-    for (int i = 0; i < 20; i++) {
+    race_wd_arm(30 * (unsigned)race_scale(), "woken readers and their descriptors");
+    for (int i = 0; i < 20 * race_scale(); i++) {
         struct reader r = {.s = s, .fd = fd};
         pthread_t t;
         assert_int_equal(pthread_create(&t, NULL, reader_main, &r), 0);
@@ -330,6 +330,51 @@ static void test_a_woken_reader_leaves_its_descriptors_quiet(void **state)
     tern_close(net.st[0], tx);
     tern_close(s, set);
     tern_close(s, fd);
+    race_net_down(&net);
+}
+
+/* ---- A closed socket's descriptor leaves the kernel's sets at once ---- */
+
+/* An event loop registers a socket's pollfd with a pointer to its own
+ * connection object, closes the socket and frees the object, as it does
+ * with kernel sockets, whose close takes them out of every epoll set. A
+ * TCP socket lives on after close (its FIN to be acknowledged); its
+ * pollfd must not, or the loop gets events for the freed object. */
+static void test_a_closed_sockets_pollfd_leaves_kernel_epoll_sets(void **state)
+{
+    (void)state;
+    uint64_t seed = race_seed(4004);
+    struct race_net net;
+    race_net_up(&net, 2, seed);
+    race_wd_arm(30, "a closed socket's pollfd in a kernel epoll set");
+    struct tern_stack *c = net.st[0], *sv = net.st[1];
+    int l = race_listener(sv, 1, 8600, false, 4);
+    race_timeo(sv, l, SO_RCVTIMEO, 5000);
+    int cl = tern_socket(c, AF_INET, SOCK_STREAM, 0);
+    race_timeo(c, cl, SO_SNDTIMEO, 5000);
+    race_timeo(c, cl, SO_RCVTIMEO, 5000);
+    struct sockaddr_in a = race_sin(1, 8600);
+    assert_int_equal(tern_connect(c, cl, (struct sockaddr *)&a, sizeof(a)), 0);
+    int srv = tern_accept(sv, l, NULL, NULL);
+    assert_true(srv >= 0);
+    int pfd = tern_socket_pollfd(c, cl, POLLIN);
+    assert_true(pfd >= 0);
+    int kep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0xfeed};
+    assert_int_equal(epoll_ctl(kep, EPOLL_CTL_ADD, pfd, &ev), 0);
+    /* The server says goodbye, then its stack stops answering (owned,
+     * nobody polls): the client's FIN will wait for an ACK. */
+    assert_int_equal(tern_shutdown(sv, srv, SHUT_WR), 0);
+    struct epoll_event got;
+    assert_int_equal(epoll_wait(kep, &got, 1, 5000), 1); /* readable: EOF */
+    assert_int_equal(tern_stack_stop(sv), 0);
+    assert_int_equal(tern_close(c, cl), 0);
+    /* The connection goes on (LAST_ACK); its descriptor is gone. */
+    if (epoll_wait(kep, &got, 1, 0) != 0)
+        fail_msg("the pollfd of a closed socket still reports events (%#llx)",
+                 (unsigned long long)got.data.u64);
+    close(kep);
+    race_wd_disarm();
     race_net_down(&net);
 }
 
@@ -414,6 +459,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pollfds_and_epoll_sets_while_sockets_come_and_go),
         cmocka_unit_test(test_a_woken_reader_leaves_its_descriptors_quiet),
+        cmocka_unit_test(test_a_closed_sockets_pollfd_leaves_kernel_epoll_sets),
         cmocka_unit_test(test_observing_a_running_stack),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

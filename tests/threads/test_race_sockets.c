@@ -218,6 +218,8 @@ static void *tcp_member_main(void *arg)
     struct churn *ch = m->ch;
     for (;;) {
         int c = tern_accept(ch->sv, m->fd, NULL, NULL);
+        if (c < 0 && errno == EAGAIN)
+            continue; /* a quiet spell (SO_RCVTIMEO): wait again */
         if (c < 0) {
             /* The member was closed (EBADF) or shut (EINVAL) under us. */
             if (errno != EBADF && errno != EINVAL)
@@ -239,6 +241,8 @@ static void *udp_member_main(void *arg)
     uint8_t buf[600];
     for (;;) {
         ssize_t r = tern_recv(ch->sv, m->fd, buf, sizeof(buf), 0);
+        if (r < 0 && errno == EAGAIN)
+            continue; /* a quiet spell: wait again */
         if (r < 0) {
             if (errno != EBADF)
                 atomic_fetch_add(&ch->recv_errors, 1);
@@ -312,7 +316,7 @@ static void *client_main(void *arg)
     struct tern_stack *s = ch->net->st[cl->stack];
     struct race_rng rng = race_rng_for(cl->seed, 100 + (uint64_t)cl->id);
     uint8_t out[8 + 6000], in[6000];
-    for (int i = 0; i < CONNS_PER_CLIENT; i++) {
+    for (int i = 0; i < CONNS_PER_CLIENT * race_scale(); i++) {
         uint32_t id = (uint32_t)(cl->id * 1000 + i);
         uint32_t len = 1 + race_rng_below(&rng, 6000);
         uint32_t hdr[2] = {id, len};
@@ -375,7 +379,7 @@ static void test_reuseport_members_come_and_go_under_load(void **state)
     memset(&ch, 0, sizeof(ch));
     ch.net = &net;
     ch.sv = net.st[1];
-    race_wd_arm(60, "reuseport churn under TCP and UDP load");
+    race_wd_arm(60 * (unsigned)race_scale(), "reuseport churn under TCP and UDP load");
     member_add(&ch, ch.tcp, SOCK_STREAM);
     member_add(&ch, ch.udp, SOCK_DGRAM);
     struct client cl[CLIENTS];
@@ -425,8 +429,9 @@ static void test_reuseport_members_come_and_go_under_load(void **state)
     /* Every connection found a listening member and came back intact. */
     if (atomic_load(&ch.client_fail))
         fail_msg("%d of %d connections failed (last: %s)", atomic_load(&ch.client_fail),
-                 CLIENTS * CONNS_PER_CLIENT, strerror(atomic_load(&ch.last_client_errno)));
-    assert_int_equal(atomic_load(&ch.served), CLIENTS * CONNS_PER_CLIENT);
+                 CLIENTS * CONNS_PER_CLIENT * race_scale(),
+                 strerror(atomic_load(&ch.last_client_errno)));
+    assert_int_equal(atomic_load(&ch.served), CLIENTS * CONNS_PER_CLIENT * race_scale());
     assert_int_equal(atomic_load(&ch.serve_errors), 0);
     assert_int_equal(atomic_load(&ch.accept_errors), 0);
     /* Datagrams: some may die in the queue of a member that is closed,
@@ -555,7 +560,7 @@ static void *ffa_main(void *arg)
     struct race_rng rng = race_rng_for(t->seed, 200 + (uint64_t)t->id);
     char buf[512];
     memset(buf, 'f', sizeof(buf));
-    for (int i = 0; i < FFA_OPS && !atomic_load(&f->bad); i++) {
+    for (int i = 0; i < FFA_OPS * race_scale() && !atomic_load(&f->bad); i++) {
         int st = (int)race_rng_below(&rng, 2);
         struct tern_stack *s = f->net->st[st];
         int slot = (int)race_rng_below(&rng, FFA_SLOTS);
@@ -660,7 +665,7 @@ static void test_free_for_all_on_shared_handles(void **state)
     for (int st = 0; st < 2; st++)
         for (int i = 0; i < FFA_SLOTS; i++)
             atomic_store(&f.slot[st][i], -1);
-    race_wd_arm(60, "free-for-all on shared handles");
+    race_wd_arm(60 * (unsigned)race_scale(), "free-for-all on shared handles");
     struct ffa_thread th[FFA_THREADS];
     pthread_t t[FFA_THREADS];
     for (int i = 0; i < FFA_THREADS; i++) {

@@ -259,7 +259,7 @@ static void test_free_a_stack_under_blocked_calls_and_queued_work(void **state)
     (void)state;
     uint64_t seed = race_seed(4003);
     struct race_rng rng = race_rng_for(seed, 1);
-    for (int round = 0; round < 10; round++)
+    for (int round = 0; round < 10 * race_scale(); round++)
         free_under_load(round, round % 2, &rng, seed);
 }
 
@@ -341,7 +341,7 @@ static void test_stop_then_owned_mode_then_start_again(void **state)
     assert_int_equal(tern_epoll_ctl(sv, set, EPOLL_CTL_ADD, srv, &ev), 0);
     int efd = tern_socket_pollfd(sv, srv, POLLIN);
     assert_true(efd >= 0);
-    for (int cycle = 0; cycle < 4; cycle++) {
+    for (int cycle = 0; cycle < 4 * race_scale(); cycle++) {
         race_wd_arm(30, "stop cycle %d", cycle);
         /* Blocked calls on the server stack, cancelled by the stop. */
         enum kind ks[4] = {K_RECV, K_ACCEPT, K_POLL, K_EPOLL};
