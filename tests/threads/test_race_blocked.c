@@ -276,10 +276,73 @@ static void test_close_and_shutdown_under_blocked_calls(void **state)
     race_wd_disarm();
 }
 
+/* Four kinds of call blocked on one connected socket at once (recv,
+ * send, tern_poll, and tern_epoll_wait on a set holding it), then one
+ * close or shutdown(SHUT_RDWR): each gets its own answer (after a close,
+ * the set's waiter is still asleep, with nothing to report, when its
+ * set is closed in turn: EBADF). */
+static void test_close_and_shutdown_under_mixed_calls_on_one_socket(void **state)
+{
+    (void)state;
+    uint64_t seed = race_seed(4001);
+    struct race_rng rng = race_rng_for(seed, 1);
+    struct race_net net;
+    race_net_up(&net, 2, seed);
+    struct round r = {.net = &net, .rng = &rng};
+    r.listener = race_listener(net.st[1], 1, LPORT, false, 64);
+    race_timeo(net.st[1], r.listener, SO_RCVTIMEO, CALL_TIMEO_MS);
+    for (int round = 0; round < 40 * race_scale(); round++) {
+        make_pair(&r);
+        int side = (int)race_rng_below(&rng, 2);
+        struct tern_stack *s = net.st[side];
+        int target = r.pair[side];
+        int small = 8192;
+        assert_int_equal(tern_setsockopt(s, target, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)),
+                         0);
+        int set = tern_epoll_create(s);
+        struct epoll_event ev = {.events = EPOLLIN};
+        assert_int_equal(tern_epoll_ctl(s, set, EPOLL_CTL_ADD, target, &ev), 0);
+        bool shut = race_rng_below(&rng, 2);
+        unsigned delay = pick_delay_us(&rng);
+        race_wd_arm(20, "mixed round %d: %s on stack %d after %u us", round,
+                    shut ? "shutdown" : "close", side, delay);
+        enum op ops[4] = {OP_RECV, OP_SEND, OP_POLL, OP_EPOLL};
+        struct call calls[4];
+        pthread_t th[4];
+        for (int i = 0; i < 4; i++) {
+            calls[i] = (struct call){.s = s, .op = ops[i], .fd = ops[i] == OP_EPOLL ? set : target,
+                                     .timeout = CALL_TIMEO_MS};
+            assert_int_equal(pthread_create(&th[i], NULL, call_main, &calls[i]), 0);
+        }
+        for (int i = 0; i < 4; i++)
+            while (!atomic_load(&calls[i].entered))
+                usleep(50);
+        race_sleep_us(delay);
+        if ((shut ? tern_shutdown(s, target, SHUT_RDWR) : tern_close(s, target)) != 0)
+            fail_msg("mixed round %d: the action failed: %s", round, strerror(errno));
+        for (int i = 0; i < 4; i++) {
+            if (ops[i] == OP_EPOLL && !shut) {
+                /* The set outlives its closed member and has nothing to
+                 * report: its waiter sleeps on until the set is closed. */
+                assert_int_equal(tern_close(s, set), 0);
+            }
+            pthread_join(th[i], NULL);
+            check_result(&calls[i], shut ? ACT_SHUT : ACT_CLOSE, SHUT_RDWR, round);
+        }
+        race_wd_disarm();
+        tern_close(s, set);
+        tern_close(net.st[0], r.pair[0]);
+        tern_close(net.st[1], r.pair[1]);
+    }
+    tern_close(net.st[1], r.listener);
+    race_net_down(&net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_close_and_shutdown_under_blocked_calls),
+        cmocka_unit_test(test_close_and_shutdown_under_mixed_calls_on_one_socket),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     race_wd_end();
