@@ -17,6 +17,10 @@
 #include <poll.h>
 #include <sys/epoll.h>
 
+#include "wire/eth.h"
+#include "wire/ipv4.h"
+#include "wire/tcp.h"
+
 #define LPORT 7300   /* the listener pairs are made on */
 #define IDLE_PORT 7301 /* a listener nobody connects to */
 #define FULL_PORT 7302 /* a listener with a full queue nobody accepts from */
@@ -122,6 +126,31 @@ static void *peer_load_main(void *arg)
     return NULL;
 }
 
+/* SYNs to the victim's idle listener from an address nobody has, sent
+ * into the pipe beside the peer's own frames (the pipe takes senders
+ * from any thread): the victim keeps a request for each, and its
+ * SYN,ACKs wait on an ARP that nobody answers, with their timers. */
+static void spoofed_syns(struct race_net *net, int victim, int n)
+{
+    uint8_t vmac[6], smac[6] = {0x02, 0, 0, 0, 0, 0x99};
+    assert_int_equal(tern_if_get_mac(net->st[victim], 1, vmac), 0);
+    struct sockaddr_in nobody = race_sin_nobody(0);
+    uint32_t src = ntohl(nobody.sin_addr.s_addr), dst = ntohl(race_addr(victim).s_addr);
+    for (int i = 0; i < n; i++) {
+        uint8_t f[14 + 20 + 20];
+        tern_eth_emit(f, vmac, smac, TERN_ETHERTYPE_IPV4);
+        struct tern_ipv4_hdr ip = {.hlen = 20, .total_len = 40, .id = (uint16_t)i, .ttl = 64,
+                                   .proto = IPPROTO_TCP, .src = src, .dst = dst};
+        tern_ipv4_emit(f + 14, &ip);
+        struct tern_tcp_hdr th = {.sport = (uint16_t)(40000 + i), .dport = IDLE_PORT,
+                                  .seq = 1000u * (uint32_t)i, .hlen = 20, .flags = TERN_TCP_SYN,
+                                  .wnd = 65535};
+        tern_tcp_emit(f + 34, 20, src, dst, &th);
+        struct tern_frame fr = {.data = f, .len = sizeof(f), .cap = sizeof(f)};
+        tern_link_send(net->l[1 - victim], &fr, 1, 0);
+    }
+}
+
 /* A connected pair between the stacks: *a on stack `ai`, *b on the other. */
 static void pair(struct race_net *net, int ai, int listener_stack, int listener, int *a, int *b)
 {
@@ -218,11 +247,22 @@ static void free_under_load(int round, int victim, struct race_rng *rng, uint64_
     load.udp = tern_socket(ps, AF_INET, SOCK_DGRAM, 0);
     pthread_t lt;
     assert_int_equal(pthread_create(&lt, NULL, peer_load_main, &load), 0);
+    spoofed_syns(&net, victim, 3);
     /* Datagrams to itself, waiting for its next poll. */
     int self = tern_socket(vs, AF_INET, SOCK_DGRAM, 0);
     for (int i = 0; i < 8; i++)
         tern_sendto(vs, self, "me", 2, MSG_DONTWAIT, (struct sockaddr *)&ua, sizeof(ua));
     usleep(2000 + race_rng_below(rng, 30000));
+    /* What the free has to cancel (read while it runs). */
+    struct tern_live live;
+    tern_stack_live(vs, &live);
+    if (round == 0)
+        fprintf(stderr, "teardown: freeing a stack with %llu sockets, %llu timers, %llu packets, "
+                "%llu pending handshakes, %llu TIME_WAIT records\n",
+                (unsigned long long)live.sockets, (unsigned long long)live.timers,
+                (unsigned long long)live.packets, (unsigned long long)live.tcp_requests,
+                (unsigned long long)live.tcp_timewait);
+    assert_true(live.timers > 0 && live.sockets > (uint64_t)K__N);
 
     race_wd_arm(30, "teardown round %d: freeing stack %d under %d blocked calls", round, victim,
                 K__N);
