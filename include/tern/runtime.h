@@ -25,7 +25,8 @@
  * Linux); freeing a started stack makes every blocked call return
  * ECANCELED and waits until they have all left before it frees
  * anything. A blocked send that had already taken some bytes returns
- * their count instead of the error, as after a signal. A call made
+ * their count instead of the error, as after a signal, and a close
+ * lingering (SO_LINGER) returns 0: the socket is closed. A call made
  * after tern_stack_free has returned is the caller's bug (the stack
  * pointer is gone), as with any freed object; so is a call that starts
  * while tern_stack_free or tern_stack_stop runs (the calls they cancel
