@@ -18,12 +18,20 @@
  * which belongs to one thread.
  *
  * Races have defined results: a close() of a socket another thread is
- * blocked on makes that call return EBADF at once; shutdown() makes a
- * blocked recv return 0, a blocked send EPIPE, a blocked accept EINVAL;
- * freeing a started stack makes every blocked call return ECANCELED and
- * waits until they have all left before it frees anything. A call made
+ * blocked on makes that call return EBADF at once (tern_poll reports
+ * POLLNVAL for it; closing an epoll set fails its tern_epoll_wait with
+ * EBADF); shutdown() makes a blocked recv return 0, a blocked send
+ * EPIPE, a blocked accept EINVAL, a blocked connect ECONNRESET (as
+ * Linux); freeing a started stack makes every blocked call return
+ * ECANCELED and waits until they have all left before it frees
+ * anything. A blocked send that had already taken some bytes returns
+ * their count instead of the error, as after a signal, and a close
+ * lingering (SO_LINGER) returns 0: the socket is closed. A call made
  * after tern_stack_free has returned is the caller's bug (the stack
- * pointer is gone), as with any freed object.
+ * pointer is gone), as with any freed object; so is a call that starts
+ * while tern_stack_free or tern_stack_stop runs (the calls they cancel
+ * are those already in the stack): a thread told ECANCELED must not
+ * call again.
  *
  * Readiness (both modes): tern_socket_pollfd hands out an eventfd that is
  * readable exactly while the socket has one of the asked events (level
@@ -48,7 +56,8 @@ struct tern_stack;
 TERN_API int tern_stack_start(struct tern_stack *s);
 /* Stop the runtime thread and return to owned mode (blocked calls return
  * ECANCELED first). 0, or -1 and errno EINVAL if not started. Must not be
- * called from a call running in the stack. */
+ * called from a call running in the stack, and no other thread may start
+ * a call while it runs or after (owned mode is one thread at a time). */
 TERN_API int tern_stack_stop(struct tern_stack *s);
 /* Whether the stack has a runtime thread. */
 TERN_API bool tern_stack_started(struct tern_stack *s);

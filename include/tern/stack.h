@@ -84,7 +84,7 @@ TERN_API int tern_stack_poll(struct tern_stack *s, tern_time_t now);
 /* When the stack next needs a poll (timer or delayed link frame), or
  * TERN_TIME_NEVER. */
 TERN_API tern_time_t tern_stack_next_deadline(struct tern_stack *s);
-TERN_API tern_time_t tern_stack_now(struct tern_stack *s);
+TERN_API tern_time_t tern_stack_now(const struct tern_stack *s);
 
 /* ---- Interfaces, addresses, routes ---- */
 /* Attach a link (borrowed: it must outlive the stack or be removed
@@ -114,7 +114,7 @@ struct tern_live {
     uint64_t tcp_timewait;    /* TIME_WAIT connections (expire on their own) */
     uint64_t tcp_requests;    /* handshakes pending on listeners' SYN queues */
 };
-TERN_API void tern_stack_live(struct tern_stack *s, struct tern_live *out);
+TERN_API void tern_stack_live(const struct tern_stack *s, struct tern_live *out);
 
 /* Why the calling thread's last failed call on this stack failed, in
  * words: "tern_bind: EINVAL: address length 8 is shorter than a
@@ -135,24 +135,24 @@ TERN_API int tern_capture_stop(struct tern_stack *s);
 TERN_API size_t tern_counter_count(void);
 TERN_API const char *tern_counter_name(size_t i);
 TERN_API const char *tern_counter_help(size_t i);
-TERN_API uint64_t tern_counter_get(struct tern_stack *s, size_t i);
+TERN_API uint64_t tern_counter_get(const struct tern_stack *s, size_t i);
 /* Index of a counter by name, or -1. */
 TERN_API long tern_counter_find(const char *name);
-TERN_API uint64_t tern_counter_by_name(struct tern_stack *s, const char *name);
+TERN_API uint64_t tern_counter_by_name(const struct tern_stack *s, const char *name);
 TERN_API void tern_counters_reset(struct tern_stack *s);
-TERN_API void tern_counters_dump(struct tern_stack *s, FILE *f, bool nonzero_only);
+TERN_API void tern_counters_dump(const struct tern_stack *s, FILE *f, bool nonzero_only);
 /* Gauges, like counters but of what is now: TCP connections per state,
  * sockets, packets and timers alive. */
-TERN_API void tern_gauges_dump(struct tern_stack *s, FILE *f);
+TERN_API void tern_gauges_dump(const struct tern_stack *s, FILE *f);
 /* The socket table, one line per socket, like `ss -uan`. */
-TERN_API void tern_sockets_dump(struct tern_stack *s, FILE *f);
+TERN_API void tern_sockets_dump(const struct tern_stack *s, FILE *f);
 /* The same as one JSON object: sockets (TCP ones with srtt, rto, cwnd,
  * ssthresh, retransmits, timers and their recent events), TIME_WAIT
  * records, and the count of TCP connections per state. */
-TERN_API void tern_sockets_dump_json(struct tern_stack *s, FILE *f);
+TERN_API void tern_sockets_dump_json(const struct tern_stack *s, FILE *f);
 /* The recent events of TCP socket `sock_id` (the id column of the socket
  * table), oldest first. 0, or -1 and errno (ENOENT, EOPNOTSUPP). */
 TERN_API int tern_socket_events_dump(struct tern_stack *s, uint64_t sock_id, FILE *f);
-TERN_API void tern_timers_dump(struct tern_stack *s, FILE *f);
+TERN_API void tern_timers_dump(const struct tern_stack *s, FILE *f);
 
 #endif

@@ -160,12 +160,12 @@ void tern_stack_free(struct tern_stack *s)
     free(s);
 }
 
-tern_time_t tern_stack_now(struct tern_stack *s)
+tern_time_t tern_stack_now(const struct tern_stack *s)
 {
-    struct tern_api_guard g = tern_api_enter(s);
-    tern_time_t t = s->now;
-    tern_api_leave(g.s);
-    return t;
+    tern_rt_observe_begin(s);
+    tern_time_t now = s->now;
+    tern_rt_observe_end(s);
+    return now;
 }
 
 static int receive_from(struct tern_stack *s, struct tern_iface *ifp)
@@ -318,9 +318,9 @@ void tern_api_leave(struct tern_stack *s)
         tern_rt_leave(s);
 }
 
-void tern_stack_live(struct tern_stack *s, struct tern_live *out)
+void tern_stack_live(const struct tern_stack *s, struct tern_live *out)
 {
-    struct tern_api_guard g = tern_api_enter(s);
+    tern_rt_observe_begin(s);
     out->packets = s->pool.live;
     out->sockets = s->socks.live;
     out->timers = s->wheel.armed;
@@ -328,7 +328,7 @@ void tern_stack_live(struct tern_stack *s, struct tern_live *out)
     out->reasm_datagrams = s->reasm.count;
     out->tcp_timewait = s->tcp_timewait_count;
     out->tcp_requests = s->tcp_req_count;
-    tern_api_leave(g.s);
+    tern_rt_observe_end(s);
 }
 
 void tern_drop_take(struct tern_stack *s, struct tern_pkt *p, enum tern_counter_id why)

@@ -1,7 +1,7 @@
 #include <string.h>
 
 #include "core/stack.h"
-#include "sock/api_internal.h"
+#include "runtime/rt.h"
 
 /* Names and help live in fixed-size char arrays, not pointer tables, so
  * the table is plain read-only data with no relocations. */
@@ -28,11 +28,14 @@ const char *tern_counter_help(size_t i)
     return i < TERN_COUNTER__COUNT ? counter_descs[i].help : NULL;
 }
 
-uint64_t tern_counter_get(struct tern_stack *s, size_t i)
+/* The observers read a started stack under its lock (runtime/rt.h). */
+uint64_t tern_counter_get(const struct tern_stack *s, size_t i)
 {
-    struct tern_api_guard g = tern_api_enter(s);
-    uint64_t v = i < TERN_COUNTER__COUNT ? s->counters[i] : 0;
-    tern_api_leave(g.s);
+    if (i >= TERN_COUNTER__COUNT)
+        return 0;
+    tern_rt_observe_begin(s);
+    uint64_t v = s->counters[i];
+    tern_rt_observe_end(s);
     return v;
 }
 
@@ -44,7 +47,7 @@ long tern_counter_find(const char *name)
     return -1;
 }
 
-uint64_t tern_counter_by_name(struct tern_stack *s, const char *name)
+uint64_t tern_counter_by_name(const struct tern_stack *s, const char *name)
 {
     long i = tern_counter_find(name);
     return i < 0 ? 0 : tern_counter_get(s, (size_t)i);
@@ -52,19 +55,19 @@ uint64_t tern_counter_by_name(struct tern_stack *s, const char *name)
 
 void tern_counters_reset(struct tern_stack *s)
 {
-    struct tern_api_guard g = tern_api_enter(s);
+    tern_rt_observe_begin(s);
     memset(s->counters, 0, sizeof(s->counters));
-    tern_api_leave(g.s);
+    tern_rt_observe_end(s);
 }
 
-void tern_counters_dump(struct tern_stack *s, FILE *f, bool nonzero_only)
+void tern_counters_dump(const struct tern_stack *s, FILE *f, bool nonzero_only)
 {
-    struct tern_api_guard g = tern_api_enter(s);
+    tern_rt_observe_begin(s);
     for (size_t i = 0; i < TERN_COUNTER__COUNT; i++) {
         if (nonzero_only && s->counters[i] == 0)
             continue;
         fprintf(f, "%-32s %12llu  %s\n", counter_descs[i].name,
                 (unsigned long long)s->counters[i], counter_descs[i].help);
     }
-    tern_api_leave(g.s);
+    tern_rt_observe_end(s);
 }

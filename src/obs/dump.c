@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/stack.h"
+#include "runtime/rt.h"
 #include "sock/api_internal.h"
 #include "transport/tcp/tcp.h"
 
@@ -115,13 +116,6 @@ void tern_sockets_dump_locked(const struct tern_stack *s, FILE *f, bool events)
     tern_tcp_tw_dump(s, f);
 }
 
-void tern_sockets_dump(struct tern_stack *s, FILE *f)
-{
-    struct tern_api_guard g = tern_api_enter(s);
-    tern_sockets_dump_locked(s, f, false);
-    tern_api_leave(g.s);
-}
-
 static const struct tern_socket *sock_by_id(const struct tern_stack *s, uint64_t id)
 {
     const struct tern_list *it;
@@ -164,9 +158,9 @@ static void count_states(const struct tern_stack *s, uint64_t n[TCPS_TIME_WAIT +
     n[TCPS_TIME_WAIT] += s->tcp_timewait_count;
 }
 
-void tern_gauges_dump(struct tern_stack *s, FILE *f)
+void tern_gauges_dump(const struct tern_stack *s, FILE *f)
 {
-    struct tern_api_guard g = tern_api_enter(s);
+    tern_rt_observe_begin(s);
     uint64_t n[TCPS_TIME_WAIT + 1];
     count_states(s, n);
     for (int st = TCPS_LISTEN; st <= TCPS_TIME_WAIT; st++) {
@@ -180,7 +174,7 @@ void tern_gauges_dump(struct tern_stack *s, FILE *f)
     fprintf(f, "%-32s %12" PRIu64 "  sockets alive\n", "gauge.sockets", s->socks.live);
     fprintf(f, "%-32s %12" PRIu64 "  packet buffers alive\n", "gauge.packets", s->pool.live);
     fprintf(f, "%-32s %12" PRIu64 "  timers armed\n", "gauge.timers", s->wheel.armed);
-    tern_api_leave(g.s);
+    tern_rt_observe_end(s);
 }
 
 /* ---- JSON ---- */
@@ -239,9 +233,9 @@ static void json_tcp(const struct tern_stack *s, const struct tern_tcpcb *tp, FI
     fprintf(f, "]}");
 }
 
-void tern_sockets_dump_json(struct tern_stack *s, FILE *f)
+void tern_sockets_dump_json(const struct tern_stack *s, FILE *f)
 {
-    struct tern_api_guard g = tern_api_enter(s);
+    tern_rt_observe_begin(s);
     fprintf(f, "{\"now_ns\":%" PRIu64 ",\"sockets\":[", s->now);
     bool first = true;
     const struct tern_list *it;
@@ -288,7 +282,7 @@ void tern_sockets_dump_json(struct tern_stack *s, FILE *f)
     for (int st = TCPS_LISTEN; st <= TCPS_TIME_WAIT; st++)
         fprintf(f, "%s\"%s\":%" PRIu64, st == TCPS_LISTEN ? "" : ",", tern_tcp_state_name(st), n[st]);
     fprintf(f, "}}\n");
-    tern_api_leave(g.s);
+    tern_rt_observe_end(s);
 }
 
 struct timer_dump_ctx {
@@ -311,9 +305,17 @@ void tern_timers_dump_locked(const struct tern_stack *s, FILE *f)
     tern_wheel_for_each(&s->wheel, dump_timer, &c);
 }
 
-void tern_timers_dump(struct tern_stack *s, FILE *f)
+/* From any thread: under the lock of a started stack (runtime/rt.h). */
+void tern_sockets_dump(const struct tern_stack *s, FILE *f)
 {
-    struct tern_api_guard g = tern_api_enter(s);
+    tern_rt_observe_begin(s);
+    tern_sockets_dump_locked(s, f, false);
+    tern_rt_observe_end(s);
+}
+
+void tern_timers_dump(const struct tern_stack *s, FILE *f)
+{
+    tern_rt_observe_begin(s);
     tern_timers_dump_locked(s, f);
-    tern_api_leave(g.s);
+    tern_rt_observe_end(s);
 }

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "core/assert.h"
 #include "core/stack.h"
 #include "transport/tcp/tcp.h"
 
@@ -39,12 +40,25 @@ void tern_sock_ext_free(struct tern_stack *s, struct tern_socket *so)
     struct tern_sock_ext *x = so->ext;
     if (!x)
         return;
+    TERN_ASSERT(s, tern_list_empty(&x->epitems),
+                "socket #%llu freed while an epoll set still watches it",
+                (unsigned long long)so->id);
     if (x->ep)
         tern_epoll_free(s, x->ep);
     if (x->evfd >= 0)
         close(x->evfd);
     free(x);
     so->ext = NULL;
+}
+
+void tern_sock_pollfd_close(struct tern_socket *so)
+{
+    struct tern_sock_ext *x = so->ext;
+    if (!x || x->evfd < 0)
+        return;
+    close(x->evfd);
+    x->evfd = -1;
+    x->evfd_on = false;
 }
 
 void tern_sock_touch(struct tern_stack *s, struct tern_socket *so)

@@ -51,6 +51,10 @@ struct tern_sock_ext *tern_sock_ext(struct tern_socket *so);
 /* Free what an extension holds (its eventfd, its epoll set); the socket
  * is going. */
 void tern_sock_ext_free(struct tern_stack *s, struct tern_socket *so);
+/* The user closed the socket: its pollable descriptor goes now, as a
+ * kernel socket leaves every epoll set when it is closed, even if the
+ * protocol keeps the socket a while (a TCP connection closing). */
+void tern_sock_pollfd_close(struct tern_socket *so);
 /* Its readiness may have changed (cheap; see above). */
 void tern_sock_touch(struct tern_stack *s, struct tern_socket *so);
 /* Deliver readiness for every touched socket. */

@@ -9,7 +9,11 @@
  * condition of its own with the lock released, listed on the sockets it
  * waits for (runtime/events.h), and re-reads its handles when woken. The
  * runtime thread holds the lock only while it polls. Nothing but the
- * stack's own code ever runs under the lock.
+ * stack's own code ever runs under the lock. The observers
+ * (tern_stack_live, tern_stack_now, the counters and the dumps) read a
+ * started stack under the lock too, without entering it (nothing is
+ * delivered or reaped); code already in the stack uses the _locked
+ * views instead (the lock is not recursive).
  *
  * Lifetime. tern_stack_start makes the runtime; tern_stack_stop and
  * tern_stack_free take it down: they set `stopping` (every waiting call
@@ -52,6 +56,9 @@ uint64_t tern_rt_deadline_ns(uint64_t timeout_ns);
 
 void tern_rt_enter(struct tern_stack *s);
 void tern_rt_leave(struct tern_stack *s);
+/* An observer's read of a stack: under its lock if it is started. */
+void tern_rt_observe_begin(const struct tern_stack *s);
+void tern_rt_observe_end(const struct tern_stack *s);
 /* Take the runtime down (see above); s->rt is NULL afterwards. */
 void tern_rt_shutdown(struct tern_stack *s);
 /* A link was attached to a started stack: watch its descriptor. */

@@ -62,6 +62,18 @@ void tern_rt_enter(struct tern_stack *s)
         s->now = now;
 }
 
+void tern_rt_observe_begin(const struct tern_stack *s)
+{
+    if (s->rt)
+        pthread_mutex_lock(&s->rt->lock);
+}
+
+void tern_rt_observe_end(const struct tern_stack *s)
+{
+    if (s->rt)
+        pthread_mutex_unlock(&s->rt->lock);
+}
+
 void tern_rt_leave(struct tern_stack *s)
 {
     struct tern_runtime *rt = s->rt;
@@ -124,8 +136,13 @@ int tern_api_wait(struct tern_api_guard *g, struct tern_socket **socks, size_t n
         else if (rc == ETIMEDOUT)
             err = ETIMEDOUT;
     }
-    for (size_t i = 0; i < linked; i++)
+    for (size_t i = 0; i < linked; i++) {
         tern_list_remove(&w[i].node);
+        /* The delivery above used up the call's own touch (GET_SOCK's);
+         * what the call does now that it is awake (a read that empties
+         * the socket) must be delivered again when it leaves. */
+        tern_sock_touch(s, socks[i]);
+    }
     pthread_cond_destroy(&cond);
     if (w != &one)
         free(w);

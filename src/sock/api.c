@@ -390,9 +390,18 @@ int tern_listen(struct tern_stack *s, int fd, int backlog)
         return tern_api_fail_why(&g, EADDRINUSE, "another socket listens on port %u",
                                  pcb->lport);
     }
+    /* A TCP socket joins its reuseport group only now that it listens
+     * (pcb.h): re-file it. */
+    if (pcb->reuseport && tern_pcb_rehash(s, pcb) < 0) {
+        pcb->listening = false;
+        tern_pcb_rehash(s, pcb); /* back as it was: no group to join, cannot fail */
+        return tern_api_fail(&g, ENOMEM);
+    }
     int err = tern_tcp_listen(s, so, backlog);
     if (err) {
         pcb->listening = false;
+        if (pcb->reuseport)
+            tern_pcb_rehash(s, pcb);
         return tern_api_fail(&g, err);
     }
     return tern_api_return(&g, 0);
@@ -1030,6 +1039,7 @@ int tern_close(struct tern_stack *s, int fd)
      * at once, then the user; the reaper frees at the end of this call.
      * Threads blocked on the socket wake and find the handle gone. */
     tern_epoll_forget_socket(s, so);
+    tern_sock_pollfd_close(so);
     if (so->kind == SOCK_KIND_TCP)
         tern_tcp_close(s, so); /* the connection may go on without the user */
     else if (so->kind != SOCK_KIND_EPOLL)

@@ -140,10 +140,12 @@ static void group_leave(struct tern_inpcb *pcb)
 }
 
 /* A reuseport PCB without a peer joins the group of its (laddr, lport),
- * made on demand. PCBs with a peer are matched by their 4-tuple. */
+ * made on demand; for TCP only once it listens (a bound socket takes no
+ * segments, and a group must not hash a SYN to it). PCBs with a peer are
+ * matched by their 4-tuple. */
 static int group_join(struct tern_pcb_table *t, struct tern_inpcb *pcb)
 {
-    if (!pcb->reuseport || pcb->connected)
+    if (!pcb->reuseport || pcb->connected || (t->tcp_rules && !pcb->listening))
         return 0;
     struct tern_list *it;
     tern_list_for_each(it, &t->listen_buckets[port_bucket(pcb->lport)]) {
@@ -299,6 +301,8 @@ struct tern_inpcb *tern_pcb_lookup(struct tern_stack *s, const struct tern_pcb_t
         struct tern_inpcb *o = pcb_of_hnode(it);
         if (o->lport != lport || (o->laddr != 0 && o->laddr != laddr))
             continue;
+        if (t->tcp_rules && !o->listening)
+            continue; /* TCP bound, not listening: no segment is for it (Linux) */
         int score = o->laddr != 0 ? 1 : 0;
         /* Equal scores: the later bind wins, as on Linux. */
         if (score > best_score || (score == best_score && o->bind_seq > best->bind_seq)) {

@@ -15,7 +15,9 @@
  *   - bind buckets, by local port: every PCB holding a port, for bind
  *     conflicts and port choice;
  *   - listen buckets, by local port: PCBs with no peer (bound UDP,
- *     listening TCP), for wildcard matching;
+ *     bound or listening TCP), for wildcard matching; a TCP lookup
+ *     matches only listening PCBs there, and a TCP PCB joins its
+ *     reuseport group when it listens (tern_listen re-files it);
  *   - the connection hash, by 4-tuple: PCBs with a peer (connected UDP,
  *     TCP connections, TIME_WAIT), resized as it grows.
  *

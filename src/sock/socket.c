@@ -284,6 +284,9 @@ void tern_sock_destroy_all(struct tern_stack *s)
     }
     tern_list_for_each_safe(it, tmp, &s->socks.all) {
         struct tern_socket *so = tern_container_of(it, struct tern_socket, all_node);
+        /* Out of the epoll sets watching it, as tern_close does: the
+         * reaper frees sockets and sets in any order. */
+        tern_epoll_forget_socket(s, so);
         if (so->pcb.table)
             tern_pcb_remove(s, &so->pcb);
         if (so->life == SOCK_LIFE_BOTH || so->life == SOCK_LIFE_PROTO_ONLY)

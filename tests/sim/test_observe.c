@@ -26,7 +26,7 @@ static bool accepted(struct sim *sim, void *arg)
     return c->server >= 0;
 }
 
-static char *capture(void (*fn)(struct tern_stack *, FILE *), struct tern_stack *s)
+static char *capture(void (*fn)(const struct tern_stack *, FILE *), struct tern_stack *s)
 {
     char *buf = NULL;
     size_t len = 0;

@@ -89,6 +89,7 @@ struct tern_tcp_req *tern_tcp_req_new(struct tern_stack *s, struct tern_tcpcb *l
     req->pcb.fport = p->fport;
     req->pcb.connected = true;
     req->pcb.reuseaddr = ltp->so->pcb.reuseaddr;
+    req->pcb.reuseport = ltp->so->pcb.reuseport; /* the group's port stays bindable */
     if (tern_pcb_insert(s, ltp->so->pcb.table, &req->pcb) < 0) {
         free(req);
         tern_count(s, TERN_C_DROP_TCP_LISTEN_OVERFLOW);
@@ -244,6 +245,7 @@ struct tern_tcpcb *tern_tcp_child_new(struct tern_stack *s, struct tern_tcpcb *l
     pcb->fport = p->fport;
     pcb->connected = true;
     pcb->reuseaddr = lso->pcb.reuseaddr;
+    pcb->reuseport = lso->pcb.reuseport; /* as Linux's clone: new members may still bind */
     if (tern_pcb_insert(s, lso->pcb.table, pcb) < 0) {
         tern_tcp_detach(s, so);
         tern_sock_release_proto(s, so);
@@ -318,6 +320,7 @@ void tern_tcp_listener_close(struct tern_stack *s, struct tern_tcpcb *ltp)
             tern_list_push_back(&heir->lq->accept_q, &tp->child_node);
             heir->lq->accept_q_len++;
             tern_count(s, TERN_C_TCP_LISTEN_MIGRATED);
+            tern_sock_touch(s, heir->so); /* acceptable now: wake its acceptors */
             continue;
         }
         if (tp->state != TCPS_CLOSED)

@@ -161,7 +161,9 @@ int tern_tcp_shutdown(struct tern_stack *s, struct tern_socket *so, bool rd, boo
         return 0;
     }
     if (tp->state == TCPS_SYN_SENT) {
-        tern_tcp_drop(s, tp, 0); /* Linux aborts the attempt */
+        /* Linux aborts the attempt (tcp_disconnect), and a connect
+         * waiting on it fails with ECONNRESET. */
+        tern_tcp_drop(s, tp, ECONNRESET);
         return 0;
     }
     if (tp->state == TCPS_CLOSED)
