@@ -184,6 +184,13 @@ def check_output(label, out, crash_stack, panic_rows):
         fail("%s: gdb lists %d rows for the failed stack, tern_panic %d" % (
             label, len(rows), len(panic_rows)))
 
+    # Each connection's recent events (tcp_trace.h), read from memory: the
+    # established ones have segments in and out among them.
+    if not re.search(r"last \d+ of \d+ events:", out):
+        fail("%s: no connection's events are listed" % label)
+    elif not re.search(r"^ +-\d+\.\d+s (rx|tx) +ESTABLISHED", out, re.M):
+        fail("%s: no rx or tx event of an established connection" % label)
+
     # What crash_target.c set up, independently of tern_panic's table.
     def has(desc, **want):
         if not any(all(r.get(k) == v or (callable(v) and v(r.get(k))) for k, v in want.items())

@@ -947,7 +947,50 @@ def tcp_detail(ctx, tp, at_stack_now):
     if ooo:
         parts.append("ooo=%d" % ooo)
     line2 = "           " + " ".join(parts)
-    return line1 + "\n" + line2 + "\n" + tcp_deadlines(ctx, tp, at_stack_now)
+    return (line1 + "\n" + line2 + "\n" + tcp_deadlines(ctx, tp, at_stack_now) +
+            tcp_events(ctx, tp, at_stack_now))
+
+
+_EV_NAMES = ["rx", "tx", "state", "retransmit", "timer", "drop"]
+_FLAG_NAMES = "FSRPAUEC"
+
+
+def tcp_events(ctx, tp, now):
+    """The connection's recent events (src/transport/tcp/tcp_trace.h),
+    oldest first; nothing in layouts without them."""
+    try:
+        names = [f.name for f in tp.type.strip_typedefs().fields()]
+    except (gdb.error, TypeError):
+        return ""
+    if "events" not in names:
+        return ""
+    cap, nxt = ctx.num(tp, "events_cap"), ctx.num(tp, "events_next")
+    if not cap or not nxt:
+        return ""
+    n = min(cap, nxt)
+    st = T("enum tern_tcp_state")
+    out = ["           last %d of %d events:\n" % (n, nxt)]
+    now_us = (now // 1000) & 0xffffffff if now is not None else None
+    for i in range(n):
+        try:
+            e = tp["events"][(nxt - n + i) % cap]
+            ev, state = int(e["ev"]), int(e["state"])
+            flags = int(e["flags"])
+            t = int(e["t_us"])
+        except gdb.error as err:
+            ctx.miss("struct tern_tcp_event", str(err))
+            return "".join(out)
+        fl = "".join(_FLAG_NAMES[b] for b in range(8) if flags & (1 << b)) or "."
+        ago = "-%.6fs" % (((now_us - t) & 0xffffffff) / 1e6) if now_us is not None else "?"
+        sname = "?"
+        if st is not None:
+            for f in st.fields():
+                if f.enumval == state:
+                    sname = f.name[len("TCPS_"):]
+        out.append("             %s %-10s %-12s %-6s seq %d ack %d wnd %d len %d extra %d\n" % (
+            ago, _EV_NAMES[ev] if ev < len(_EV_NAMES) else "?", sname, fl, int(e["seq"]),
+            int(e["ack"]), int(e["wnd"]), int(e["len"]), int(e["extra"])))
+    return "".join(out)
 
 
 def tcp_deadlines(ctx, tp, now):

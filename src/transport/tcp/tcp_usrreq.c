@@ -252,22 +252,29 @@ void tern_tcp_get_info(const struct tern_tcpcb *tp, struct tcp_info *ti)
 
 short tern_tcp_poll(struct tern_socket *so)
 {
+    /* Linux's tcp_poll: reading is shut by shutdown(SHUT_RD) or the
+     * peer's FIN, writing by shutdown(SHUT_WR) or close's FIN; a socket
+     * shut both ways, or reset, hangs up. A socket shut for writing
+     * reports POLLOUT, so that a writer wakes and meets EPIPE. */
     struct tern_tcpcb *tp = so->tcb;
-    short r = 0;
     if (tp->state == TCPS_LISTEN)
         return tern_list_empty(&tp->lq->accept_q) ? 0 : (POLLIN | POLLRDNORM);
-    if (tern_ring_len(&tp->rcv) > 0 || tp->fin_received || so->shut_rd)
-        r |= POLLIN | POLLRDNORM;
-    if ((tp->state == TCPS_ESTABLISHED || tp->state == TCPS_CLOSE_WAIT) && !tp->fin_queued &&
-        tern_ring_space(&tp->snd) > 0)
-        r |= POLLOUT | POLLWRNORM;
+    bool dead = tp->state == TCPS_CLOSED && tp->opened;
+    bool rd_shut = so->shut_rd || tp->fin_received || dead;
+    bool wr_shut = so->shut_wr || tp->fin_queued || dead;
+    bool handshake = tp->state == TCPS_SYN_SENT || tp->state == TCPS_SYN_RECEIVED;
+    short r = 0;
+    if ((rd_shut && wr_shut) || tp->state == TCPS_CLOSED)
+        r |= POLLHUP; /* a socket never connected too, as Linux */
+    if (rd_shut)
+        r |= POLLIN | POLLRDNORM | POLLRDHUP;
+    if (!handshake) {
+        if (tern_ring_len(&tp->rcv) > 0)
+            r |= POLLIN | POLLRDNORM;
+        if (wr_shut || tern_ring_space(&tp->snd) > 0)
+            r |= POLLOUT | POLLWRNORM;
+    }
     if (so->so_error)
         r |= POLLERR;
-    if (tp->state == TCPS_CLOSED && tp->opened)
-        r |= POLLHUP | POLLIN;
-    if (tp->fin_received && tp->fin_queued)
-        r |= POLLHUP;
-    if (tp->fin_received)
-        r |= POLLRDHUP;
     return r;
 }
