@@ -15,17 +15,6 @@
 #define MS TERN_NS_PER_MS
 #define SEC TERN_NS_PER_SEC
 
-struct pair {
-    int listener, server, client;
-};
-
-static bool accepted(struct sim *sim, void *arg)
-{
-    struct pair *c = arg;
-    c->server = tern_accept(sim->st[1], c->listener, NULL, NULL);
-    return c->server >= 0;
-}
-
 static char *capture(void (*fn)(const struct tern_stack *, FILE *), struct tern_stack *s)
 {
     char *buf = NULL;
@@ -43,14 +32,8 @@ static void test_table_events_json_and_gauges(void **state)
     struct sim_opts o = {.tx = &imp, .seed = 3};
     struct sim sim;
     sim_init(&sim, 2, &o);
-    struct pair c = {.server = -1};
-    c.listener = tern_socket(sim.st[1], AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = sim_sin(1, 80);
-    assert_int_equal(tern_bind(sim.st[1], c.listener, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(tern_listen(sim.st[1], c.listener, 4), 0);
-    c.client = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
-    tern_connect(sim.st[0], c.client, (struct sockaddr *)&a, sizeof(a));
-    assert_true(sim_run_until(&sim, accepted, &c, 30 * SEC));
+    struct sim_tcp c;
+    sim_tcp_open(&sim, &c, 0, 1, 80);
     static char data[200000];
     assert_true(tern_send(sim.st[0], c.client, data, sizeof(data), 0) > 0);
     sim_run(&sim, 2 * SEC);
@@ -63,7 +46,7 @@ static void test_table_events_json_and_gauges(void **state)
     assert_non_null(strstr(t, "timers:"));
     free(t);
     t = capture(tern_sockets_dump, sim.st[1]);
-    assert_non_null(strstr(t, "backlog:4 synq:0 acceptq:0"));
+    assert_non_null(strstr(t, "backlog:16 synq:0 acceptq:0"));
     free(t);
 
     /* The client's recent events: handshake long gone from a ring of 8,
@@ -109,9 +92,7 @@ static void test_table_events_json_and_gauges(void **state)
     assert_non_null(strstr(t, "gauge.tcp.listen                            1"));
     free(t);
 
-    tern_close(sim.st[0], c.client);
-    tern_close(sim.st[1], c.server);
-    tern_close(sim.st[1], c.listener);
+    sim_tcp_close(&sim, &c);
     sim_finish(&sim);
 }
 

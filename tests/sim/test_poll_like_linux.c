@@ -93,32 +93,20 @@ static short kernel_step(enum step st)
 
 /* ---- Tern ---- */
 
-struct tpair {
-    int listener, self, peer;
-};
-
-static bool accepted(struct sim *sim, void *arg)
-{
-    struct tpair *t = arg;
-    t->peer = tern_accept(sim->st[1], t->listener, NULL, NULL);
-    return t->peer >= 0;
-}
-
 static short tern_step(enum step st)
 {
     struct sim sim;
     sim_init(&sim, 2, NULL);
-    struct tpair t = {.peer = -1};
-    t.listener = tern_socket(sim.st[1], AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = sim_sin(1, 80);
-    assert_int_equal(tern_bind(sim.st[1], t.listener, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(tern_listen(sim.st[1], t.listener, 4), 0);
-    t.self = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
-    if (st != FRESH) {
-        tern_connect(sim.st[0], t.self, (struct sockaddr *)&a, sizeof(a));
-        assert_true(sim_run_until(&sim, accepted, &t, 5 * TERN_NS_PER_SEC));
+    struct sim_tcp c = {.cstack = 0, .sstack = 1, .listener = -1, .server = -1, .client = -1};
+    if (st == FRESH) {
+        c.client = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
+    } else {
+        sim_tcp_open(&sim, &c, 0, 1, 80);
         sim_run(&sim, 10 * MS);
     }
+    struct {
+        int self, peer;
+    } t = {c.client, c.server};
     char b = 'x';
     switch (st) {
     case FRESH:
@@ -146,10 +134,8 @@ static short tern_step(enum step st)
     assert_true(tern_poll(sim.st[0], &p, 1, 0) >= 0);
     struct linger lg = {.l_onoff = 1, .l_linger = 0}; /* end quickly: nobody waits */
     tern_setsockopt(sim.st[0], t.self, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    tern_close(sim.st[0], t.self);
-    if (t.peer >= 0)
-        tern_close(sim.st[1], t.peer);
-    tern_close(sim.st[1], t.listener);
+    c.server = t.peer; /* -1 if the step closed it */
+    sim_tcp_close(&sim, &c);
     sim_finish(&sim);
     return p.revents;
 }

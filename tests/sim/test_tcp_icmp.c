@@ -17,27 +17,11 @@
 #define MS TERN_NS_PER_MS
 #define SEC TERN_NS_PER_SEC
 
-struct conn {
-    int listener, server, client;
-};
-
-static bool accepted(struct sim *sim, void *arg)
+/* Stack 1 listens on port 80, stack 0 connects. */
+static struct sim_tcp open_conn(struct sim *sim)
 {
-    struct conn *c = arg;
-    c->server = tern_accept(sim->st[1], c->listener, NULL, NULL);
-    return c->server >= 0;
-}
-
-static struct conn open_conn(struct sim *sim)
-{
-    struct conn c = {.server = -1};
-    c.listener = tern_socket(sim->st[1], AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = sim_sin(1, 80);
-    assert_int_equal(tern_bind(sim->st[1], c.listener, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(tern_listen(sim->st[1], c.listener, 4), 0);
-    c.client = tern_socket(sim->st[0], AF_INET, SOCK_STREAM, 0);
-    tern_connect(sim->st[0], c.client, (struct sockaddr *)&a, sizeof(a));
-    assert_true(sim_run_until(sim, accepted, &c, 5 * SEC));
+    struct sim_tcp c;
+    sim_tcp_open(sim, &c, 0, 1, 80);
     return c;
 }
 
@@ -98,7 +82,7 @@ static void test_fragmentation_needed_lowers_the_mss(void **state)
     struct sim sim;
     sim_init(&sim, 2, &o);
     sim_raw_arp_hello(&sim, 0);
-    struct conn c = open_conn(&sim);
+    struct sim_tcp c = open_conn(&sim);
     struct tern_socket *so = tern_sock_lookup(sim.st[0], c.client);
     assert_int_equal(so->tcb->mss, 1460);
     static uint8_t data[200000];
@@ -162,9 +146,7 @@ static void test_fragmentation_needed_lowers_the_mss(void **state)
         assert_true(m <= TERN_TCP_MIN_PMTU);
     }
     assert_int_equal(got, sizeof(data));
-    tern_close(sim.st[0], c.client);
-    tern_close(sim.st[1], c.server);
-    tern_close(sim.st[1], c.listener);
+    sim_tcp_close(&sim, &c);
     sim_finish(&sim);
 }
 
@@ -179,7 +161,7 @@ static void test_a_soft_error_is_reported_when_the_connection_times_out(void **s
     struct sim sim;
     sim_init(&sim, 2, &o);
     sim_raw_arp_hello(&sim, 0);
-    struct conn c = open_conn(&sim);
+    struct sim_tcp c = open_conn(&sim);
     unsigned ut = 3000;
     assert_int_equal(tern_setsockopt(sim.st[0], c.client, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut,
                                      sizeof(ut)),

@@ -18,32 +18,14 @@
 #define MS TERN_NS_PER_MS
 #define SEC TERN_NS_PER_SEC
 
-static uint8_t pattern_byte(uint64_t pos) { return (uint8_t)((pos * 7919u + (pos >> 9)) & 0xff); }
+static uint8_t pattern_byte(uint64_t pos) { return sim_pattern(pos, 0); }
 
-struct conn {
-    int listener, server, client;
-};
-
-static bool accepted(struct sim *sim, void *arg)
+/* Stack 1 listens on port 4242, stack 0 connects: returns both ends,
+ * with the client writable and no error pending. */
+static struct sim_tcp open_conn(struct sim *sim)
 {
-    struct conn *c = arg;
-    c->server = tern_accept(sim->st[1], c->listener, NULL, NULL);
-    return c->server >= 0;
-}
-
-/* Stack 1 listens on port 4242, stack 0 connects: returns both ends. */
-static struct conn open_conn(struct sim *sim)
-{
-    struct conn c = {.server = -1};
-    c.listener = tern_socket(sim->st[1], AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = sim_sin(1, 4242);
-    assert_int_equal(tern_bind(sim->st[1], c.listener, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(tern_listen(sim->st[1], c.listener, 16), 0);
-    c.client = tern_socket(sim->st[0], AF_INET, SOCK_STREAM, 0);
-    errno = 0;
-    assert_int_equal(tern_connect(sim->st[0], c.client, (struct sockaddr *)&a, sizeof(a)), -1);
-    assert_int_equal(errno, EINPROGRESS);
-    assert_true(sim_run_until(sim, accepted, &c, 5 * SEC));
+    struct sim_tcp c;
+    sim_tcp_open(sim, &c, 0, 1, 4242);
     struct pollfd pfd = {.fd = c.client, .events = POLLOUT};
     assert_int_equal(tern_poll(sim->st[0], &pfd, 1, 0), 1);
     int err = -1;
@@ -55,14 +37,9 @@ static struct conn open_conn(struct sim *sim)
 
 /* Close whatever of the connection is still open, then check that time
  * leaves nothing alive. */
-static void close_conn_and_finish(struct sim *sim, struct conn *c)
+static void close_conn_and_finish(struct sim *sim, struct sim_tcp *c)
 {
-    if (c->client >= 0)
-        tern_close(sim->st[0], c->client);
-    if (c->server >= 0)
-        tern_close(sim->st[1], c->server);
-    if (c->listener >= 0)
-        tern_close(sim->st[1], c->listener);
+    sim_tcp_close(sim, c);
     sim_finish(sim);
 }
 
@@ -111,44 +88,6 @@ static int raw_next_tcp(struct sim *sim, int from, struct tern_tcp_hdr *h)
     return -1;
 }
 
-struct transfer {
-    int from_stack, from_fd, to_stack, to_fd;
-    uint64_t total, sent, received;
-    bool eof;
-    int error;
-};
-
-static bool pump(struct sim *sim, void *arg)
-{
-    struct transfer *t = arg;
-    static uint8_t buf[65536];
-    while (t->sent < t->total) {
-        size_t n = t->total - t->sent < sizeof(buf) ? (size_t)(t->total - t->sent) : sizeof(buf);
-        for (size_t i = 0; i < n; i++)
-            buf[i] = pattern_byte(t->sent + i);
-        ssize_t w = tern_send(sim->st[t->from_stack], t->from_fd, buf, n, 0);
-        if (w <= 0)
-            break;
-        t->sent += (uint64_t)w;
-    }
-    for (;;) {
-        ssize_t r = tern_recv(sim->st[t->to_stack], t->to_fd, buf, sizeof(buf), 0);
-        if (r < 0) {
-            if (errno != EAGAIN)
-                t->error = errno;
-            break;
-        }
-        if (r == 0) {
-            t->eof = true;
-            break;
-        }
-        for (ssize_t i = 0; i < r; i++)
-            if (buf[i] != pattern_byte(t->received + (uint64_t)i))
-                fail_msg("byte %llu wrong", (unsigned long long)(t->received + (uint64_t)i));
-        t->received += (uint64_t)r;
-    }
-    return t->received == t->total || t->error;
-}
 
 static void test_handshake_data_and_orderly_close(void **state)
 {
@@ -158,15 +97,15 @@ static void test_handshake_data_and_orderly_close(void **state)
     struct sim_opts o = {.pcap = pcap};
     struct sim sim;
     sim_init(&sim, 2, &o);
-    struct conn c = open_conn(&sim);
+    struct sim_tcp c = open_conn(&sim);
     struct sockaddr_in peer;
     socklen_t pl = sizeof(peer);
     assert_int_equal(tern_getpeername(sim.st[1], c.server, (struct sockaddr *)&peer, &pl), 0);
     assert_int_equal(peer.sin_addr.s_addr, sim_addr(0).s_addr);
     /* Data both ways. */
-    struct transfer up = {.from_stack = 0, .from_fd = c.client, .to_stack = 1, .to_fd = c.server,
+    struct sim_flow up = {.from_stack = 0, .from_fd = c.client, .to_stack = 1, .to_fd = c.server,
                           .total = 300000};
-    assert_true(sim_run_until(&sim, pump, &up, 30 * SEC));
+    assert_true(sim_run_until(&sim, sim_flow_pump, &up, 30 * SEC));
     assert_int_equal(up.received, 300000);
     /* A TCP_INFO snapshot, in Linux's struct and units. */
     struct tcp_info ti;
@@ -179,9 +118,9 @@ static void test_handshake_data_and_orderly_close(void **state)
     assert_true(ti.tcpi_rto >= 200000);                   /* at least the 200 ms floor */
     assert_true(ti.tcpi_snd_cwnd >= 10);                  /* segments, RFC 6928 start */
     assert_int_equal(ti.tcpi_total_retrans, 0);
-    struct transfer down = {.from_stack = 1, .from_fd = c.server, .to_stack = 0,
+    struct sim_flow down = {.from_stack = 1, .from_fd = c.server, .to_stack = 0,
                             .to_fd = c.client, .total = 100000};
-    assert_true(sim_run_until(&sim, pump, &down, 30 * SEC));
+    assert_true(sim_run_until(&sim, sim_flow_pump, &down, 30 * SEC));
     /* Drained both ways and all acked: an idle connection holds no
      * buffer memory (the plan's 1 KB per idle connection) once the
      * reclaim delay has passed; until then the blocks stay, so a
@@ -216,10 +155,10 @@ static void bulk_under(const struct tern_impair_config *imp, uint64_t seed, uint
     struct sim_opts o = {.tx = imp, .seed = seed};
     struct sim sim;
     sim_init(&sim, 2, &o);
-    struct conn c = open_conn(&sim);
-    struct transfer t = {.from_stack = 0, .from_fd = c.client, .to_stack = 1, .to_fd = c.server,
+    struct sim_tcp c = open_conn(&sim);
+    struct sim_flow t = {.from_stack = 0, .from_fd = c.client, .to_stack = 1, .to_fd = c.server,
                          .total = total};
-    assert_true(sim_run_until(&sim, pump, &t, 600 * SEC));
+    assert_true(sim_run_until(&sim, sim_flow_pump, &t, 600 * SEC));
     assert_int_equal(t.error, 0);
     assert_int_equal(t.received, total); /* every byte once, in order (checked in pump) */
     if (imp->loss_ppm) {
@@ -282,7 +221,7 @@ static void test_peer_fin_and_rst_before_accept(void **state)
      * the server accepts and before it closes. */
     struct sim sim;
     sim_init(&sim, 2, NULL);
-    struct conn c = open_conn(&sim); /* accepts one; two more come next */
+    struct sim_tcp c = open_conn(&sim); /* accepts one; two more come next */
     struct sockaddr_in a = sim_sin(1, 4242);
     int fin_client = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
     int rst_client = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
@@ -319,7 +258,7 @@ static void test_close_with_unread_data_resets(void **state)
     (void)state;
     struct sim sim;
     sim_init(&sim, 2, NULL);
-    struct conn c = open_conn(&sim);
+    struct sim_tcp c = open_conn(&sim);
     tern_send(sim.st[0], c.client, "unread", 6, 0);
     sim_run(&sim, 100 * MS);
     assert_int_equal(tern_close(sim.st[1], c.server), 0); /* 6 bytes never read */
@@ -339,7 +278,7 @@ static void test_listener_close_resets_pending_connections(void **state)
     (void)state;
     struct sim sim;
     sim_init(&sim, 2, NULL);
-    struct conn c = open_conn(&sim);
+    struct sim_tcp c = open_conn(&sim);
     struct sockaddr_in a = sim_sin(1, 4242);
     int pending[3];
     for (int i = 0; i < 3; i++) {
@@ -371,7 +310,7 @@ static void test_half_close_and_simultaneous_close(void **state)
     (void)state;
     struct sim sim;
     sim_init(&sim, 2, NULL);
-    struct conn c = open_conn(&sim);
+    struct sim_tcp c = open_conn(&sim);
     /* Half close: the client stops writing but still reads. */
     assert_int_equal(tern_shutdown(sim.st[0], c.client, SHUT_WR), 0);
     sim_run(&sim, 100 * MS);
@@ -408,7 +347,7 @@ static void test_blind_resets_get_rate_limited_challenge_acks(void **state)
      * The connection survives them all. */
     struct sim sim;
     sim_init(&sim, 2, NULL);
-    struct conn c = open_conn(&sim);
+    struct sim_tcp c = open_conn(&sim);
     struct tern_socket *so = tern_sock_lookup(sim.st[1], c.server);
     assert_non_null(so);
     uint32_t rcv_nxt = so->tcb->rcv_nxt;
@@ -443,8 +382,8 @@ static void test_zero_window_survives_a_slow_reader(void **state)
      * data arrives intact when it reads again. */
     struct sim sim;
     sim_init(&sim, 2, NULL);
-    struct conn c = open_conn(&sim);
-    struct transfer t = {.from_stack = 0, .from_fd = c.client, .to_stack = 1, .to_fd = -1,
+    struct sim_tcp c = open_conn(&sim);
+    struct sim_flow t = {.from_stack = 0, .from_fd = c.client, .to_stack = 1, .to_fd = -1,
                          .total = 600000};
     static uint8_t buf[65536];
     for (int i = 0; i < 50 && t.sent < t.total; i++) {
@@ -460,7 +399,7 @@ static void test_zero_window_survives_a_slow_reader(void **state)
     assert_true(sim_counter(&sim, 0, "tcp.window_probe") > 5);
     assert_int_equal(sim_counter(&sim, 0, "tcp.timeout_drop"), 0);
     t.to_fd = c.server;
-    assert_true(sim_run_until(&sim, pump, &t, 60 * SEC));
+    assert_true(sim_run_until(&sim, sim_flow_pump, &t, 60 * SEC));
     assert_int_equal(t.error, 0);
     assert_int_equal(t.received, t.total);
     close_conn_and_finish(&sim, &c);
@@ -528,7 +467,7 @@ static void test_new_syn_ends_time_wait(void **state)
      * from the same port at once and is accepted, not refused for 60 s. */
     struct sim sim;
     sim_init(&sim, 2, NULL);
-    struct conn c = open_conn(&sim);
+    struct sim_tcp c = open_conn(&sim);
     struct sockaddr_in mine;
     socklen_t ml = sizeof(mine);
     tern_getsockname(sim.st[0], c.client, (struct sockaddr *)&mine, &ml);
@@ -560,7 +499,7 @@ static void test_paws_refuses_old_timestamps(void **state)
      * last one echoed is an old duplicate: refused, not delivered. */
     struct sim sim;
     sim_init(&sim, 2, NULL);
-    struct conn c = open_conn(&sim);
+    struct sim_tcp c = open_conn(&sim);
     struct tern_socket *so = tern_sock_lookup(sim.st[1], c.server);
     assert_true(so->tcb->ts_ok && so->tcb->sack_ok && so->tcb->wscale_ok);
     struct tern_tcp_hdr h = {.sport = so->pcb.fport, .dport = so->pcb.lport,
@@ -593,7 +532,7 @@ static void test_sack_blocks_fit_beside_timestamps(void **state)
      * blocks fit beside a timestamp (RFC 2018 3). */
     struct sim sim;
     sim_init(&sim, 2, NULL);
-    struct conn c = open_conn(&sim);
+    struct sim_tcp c = open_conn(&sim);
     struct tern_socket *so = tern_sock_lookup(sim.st[1], c.server);
     assert_true(so->tcb->ts_ok && so->tcb->sack_ok);
     struct tern_tcp_hdr h;
@@ -634,7 +573,7 @@ static void test_dupacks_with_sack_count_when_the_window_moves(void **state)
      * retransmission timer. */
     struct sim sim;
     sim_init(&sim, 2, NULL);
-    struct conn c = open_conn(&sim);
+    struct sim_tcp c = open_conn(&sim);
     struct tern_socket *so = tern_sock_lookup(sim.st[0], c.client);
     assert_true(so->tcb->sack_ok && so->tcb->ts_ok);
     /* The server goes quiet (its address goes); the test answers for it. */
@@ -715,7 +654,7 @@ static void test_keepalive_keeps_live_peers_and_drops_dead_ones(void **state)
     (void)state;
     struct sim sim;
     sim_init(&sim, 2, NULL);
-    struct conn c = open_conn(&sim);
+    struct sim_tcp c = open_conn(&sim);
     set_opt(&sim, 0, c.client, SOL_SOCKET, SO_KEEPALIVE, 1);
     set_opt(&sim, 0, c.client, IPPROTO_TCP, TCP_KEEPIDLE, 10);
     set_opt(&sim, 0, c.client, IPPROTO_TCP, TCP_KEEPINTVL, 2);
@@ -754,7 +693,7 @@ static void test_user_timeout_bounds_unacknowledged_data(void **state)
      * fifteen backed-off retransmissions (many minutes). */
     struct sim sim;
     sim_init(&sim, 2, NULL);
-    struct conn c = open_conn(&sim);
+    struct sim_tcp c = open_conn(&sim);
     set_opt(&sim, 0, c.client, IPPROTO_TCP, TCP_USER_TIMEOUT, 5000);
     assert_int_equal(tern_if_addr_del(sim.st[1], sim.ifindex[1], sim_addr(1)), 0);
     uint64_t t0 = sim.now;

@@ -1,6 +1,7 @@
 #include "sim.h"
 
 #include "testing.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,4 +240,80 @@ void sim_tmp_path(char *buf, size_t n, const char *name)
 {
     const char *dir = getenv("TERN_TEST_TMP");
     snprintf(buf, n, "%s/%s.%d", dir && *dir ? dir : "/tmp", name, (int)getpid());
+}
+
+/* ---- TCP between stacks ---- */
+
+static bool tcp_accepted(struct sim *sim, void *arg)
+{
+    struct sim_tcp *c = arg;
+    c->server = tern_accept(sim->st[c->sstack], c->listener, NULL, NULL);
+    return c->server >= 0;
+}
+
+void sim_tcp_open(struct sim *sim, struct sim_tcp *c, int cstack, int sstack, uint16_t port)
+{
+    *c = (struct sim_tcp){.cstack = cstack, .sstack = sstack, .server = -1};
+    c->listener = tern_socket(sim->st[sstack], AF_INET, SOCK_STREAM, 0);
+    assert_true(c->listener >= 0);
+    struct sockaddr_in a = sim_sin(sstack, port);
+    assert_int_equal(tern_bind(sim->st[sstack], c->listener, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(tern_listen(sim->st[sstack], c->listener, 16), 0);
+    c->client = tern_socket(sim->st[cstack], AF_INET, SOCK_STREAM, 0);
+    assert_true(c->client >= 0);
+    errno = 0;
+    assert_int_equal(tern_connect(sim->st[cstack], c->client, (struct sockaddr *)&a, sizeof(a)),
+                     -1);
+    assert_int_equal(errno, EINPROGRESS);
+    assert_true(sim_run_until(sim, tcp_accepted, c, 5 * TERN_NS_PER_SEC));
+}
+
+void sim_tcp_close(struct sim *sim, struct sim_tcp *c)
+{
+    if (c->client >= 0)
+        tern_close(sim->st[c->cstack], c->client);
+    if (c->server >= 0)
+        tern_close(sim->st[c->sstack], c->server);
+    if (c->listener >= 0)
+        tern_close(sim->st[c->sstack], c->listener);
+    c->client = c->server = c->listener = -1;
+}
+
+uint8_t sim_pattern(uint64_t i, uint32_t salt)
+{
+    return (uint8_t)((i * 7919u + (i >> 9) + salt) & 0xff);
+}
+
+bool sim_flow_pump(struct sim *sim, void *arg)
+{
+    struct sim_flow *t = arg;
+    uint8_t buf[65536];
+    while (t->sent < t->total) {
+        size_t n = t->total - t->sent < sizeof(buf) ? (size_t)(t->total - t->sent) : sizeof(buf);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = sim_pattern(t->sent + i, t->salt);
+        ssize_t w = tern_send(sim->st[t->from_stack], t->from_fd, buf, n, 0);
+        if (w <= 0)
+            break;
+        t->sent += (uint64_t)w;
+    }
+    if (t->to_fd < 0)
+        return t->sent == t->total;
+    for (;;) {
+        ssize_t r = tern_recv(sim->st[t->to_stack], t->to_fd, buf, sizeof(buf), 0);
+        if (r < 0) {
+            if (errno != EAGAIN && !t->error)
+                t->error = errno;
+            break;
+        }
+        if (r == 0) {
+            t->eof = true;
+            break;
+        }
+        for (ssize_t i = 0; i < r; i++)
+            if (buf[i] != sim_pattern(t->received + (uint64_t)i, t->salt))
+                fail_msg("byte %llu wrong", (unsigned long long)(t->received + (uint64_t)i));
+        t->received += (uint64_t)r;
+    }
+    return t->received == t->total || t->error;
 }

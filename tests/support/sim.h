@@ -65,6 +65,35 @@ struct sockaddr_in sim_sin(int i, uint16_t port);
 /* A bound UDP socket on stack i (port 0 = ephemeral). */
 int sim_udp(struct sim *sim, int i, uint16_t port);
 uint64_t sim_counter(struct sim *sim, int i, const char *name);
+/* ---- TCP between stacks of the simulation ---- */
+
+struct sim_tcp {
+    int cstack, sstack;          /* the client's and the server's stack */
+    int listener, server, client;
+};
+/* Stack sstack listens on `port` (backlog 16), stack cstack connects
+ * (non-blocking: EINPROGRESS), and time runs until the server accepted
+ * (5 s of virtual time at most, else the test fails). */
+void sim_tcp_open(struct sim *sim, struct sim_tcp *c, int cstack, int sstack, uint16_t port);
+/* Close what of it is still open (handles >= 0). */
+void sim_tcp_close(struct sim *sim, struct sim_tcp *c);
+
+/* Byte i of a checked transfer: a function of its position and a salt,
+ * so a byte lost, doubled or moved is seen. */
+uint8_t sim_pattern(uint64_t i, uint32_t salt);
+/* One direction of a checked transfer: send `total` pattern bytes from
+ * (from_stack, from_fd), read and check them at (to_stack, to_fd). */
+struct sim_flow {
+    int from_stack, from_fd, to_stack, to_fd;
+    uint64_t total, sent, received;
+    uint32_t salt;
+    bool eof;
+    int error; /* the first errno the reader met (EAGAIN excluded) */
+};
+/* A sim_run_until condition: push what the send buffer takes, read and
+ * check what arrived; true once everything arrived or an error came. */
+bool sim_flow_pump(struct sim *sim, void *arg);
+
 /* A path for a test's temporary file (under $TERN_TEST_TMP or /tmp). */
 void sim_tmp_path(char *buf, size_t n, const char *name);
 
