@@ -258,30 +258,40 @@ int tern_api_fail_why(struct tern_api_guard *g, int err, const char *fmt, ...)
 {
     struct tern_stack *s = g->s;
     pthread_t self = pthread_self();
-    struct tern_err_detail *d = NULL;
-    for (int i = 0; i < TERN_ERR_SLOTS && !d; i++)
-        if (s->err_detail[i].used && pthread_equal(s->err_detail[i].tid, self))
-            d = &s->err_detail[i];
-    if (!d) {
-        /* A thread not seen before takes the next slot round the table. */
-        d = &s->err_detail[s->err_next++ % TERN_ERR_SLOTS];
-        d->tid = self;
-        d->used = true;
+    /* The thread that failed last is the likeliest to fail again. */
+    struct tern_err_detail *d = &s->err_detail[s->err_last % TERN_ERR_SLOTS];
+    if (!d->used || !pthread_equal(d->tid, self)) {
+        d = NULL;
+        for (int i = 0; i < TERN_ERR_SLOTS && !d; i++)
+            if (s->err_detail[i].used && pthread_equal(s->err_detail[i].tid, self))
+                d = &s->err_detail[i];
+        if (!d) {
+            /* A thread not seen before takes the next slot round the table. */
+            d = &s->err_detail[s->err_next++ % TERN_ERR_SLOTS];
+            d->tid = self;
+            d->used = true;
+        }
+        s->err_last = (uint32_t)(d - s->err_detail);
     }
     d->err = err;
-    const char *name = strerrorname_np(err);
-    int n = snprintf(d->msg, sizeof(d->msg), "%s: %s", g->fn, name ? name : "?");
-    if (fmt && n > 0 && (size_t)n < sizeof(d->msg) - 2) {
-        d->msg[n++] = ':';
-        d->msg[n++] = ' ';
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(d->msg + n, sizeof(d->msg) - (size_t)n, fmt, ap);
-        va_end(ap);
-    } else if (!fmt && s->why_set && n > 0 && (size_t)n < sizeof(d->msg)) {
-        snprintf(d->msg + n, sizeof(d->msg) - (size_t)n, ": %s", s->why);
-    } else if (!fmt && n > 0 && (size_t)n < sizeof(d->msg)) {
-        snprintf(d->msg + n, sizeof(d->msg) - (size_t)n, " (%s)", strerror(err));
+    d->fn = g->fn;
+    d->msg[0] = 0;
+    /* A reason is worded now (it may not survive the call); a plain
+     * failure only when someone asks: EAGAIN in a busy loop costs no
+     * formatting. */
+    if (fmt || s->why_set) {
+        const char *name = strerrorname_np(err);
+        int n = snprintf(d->msg, sizeof(d->msg), "%s: %s: ", g->fn, name ? name : "?");
+        if (n > 0 && (size_t)n < sizeof(d->msg)) {
+            if (fmt) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(d->msg + n, sizeof(d->msg) - (size_t)n, fmt, ap);
+                va_end(ap);
+            } else {
+                snprintf(d->msg + n, sizeof(d->msg) - (size_t)n, "%s", s->why);
+            }
+        }
     }
     s->why_set = false;
     TERN_PROBE4(api_error, s, g->fn, err, d->msg);
@@ -301,8 +311,12 @@ int tern_error_detail(struct tern_stack *s, char *buf, size_t len)
         const struct tern_err_detail *d = &s->err_detail[i];
         if (d->used && pthread_equal(d->tid, self)) {
             err = d->err;
-            if (buf && len)
+            if (buf && len && d->msg[0]) {
                 snprintf(buf, len, "%s", d->msg);
+            } else if (buf && len) {
+                const char *name = strerrorname_np(err);
+                snprintf(buf, len, "%s: %s (%s)", d->fn, name ? name : "?", strerror(err));
+            }
             break;
         }
     }

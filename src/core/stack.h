@@ -38,7 +38,8 @@ struct tern_err_detail {
     pthread_t tid;
     bool used;
     int err;
-    char msg[200];
+    const char *fn;  /* the call (a string literal: __func__) */
+    char msg[200];   /* "" until asked for when no reason was given */
 };
 
 struct tern_stack {
@@ -85,6 +86,7 @@ struct tern_stack {
     char why[160];
     bool why_set;
     uint32_t err_next; /* slot to take when a new thread fails */
+    uint32_t err_last; /* the slot of the last failure */
 
     /* A live capture (obs/capture.c), NULL when off. */
     struct tern_pcapw *capture;

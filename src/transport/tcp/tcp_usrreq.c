@@ -78,7 +78,6 @@ long tern_tcp_send(struct tern_stack *s, struct tern_socket *so, const struct io
         break;
     case TCPS_SYN_SENT:
     case TCPS_SYN_RECEIVED:
-        tern_why(s, "the handshake is not finished");
         return -EAGAIN; /* not yet connected; a blocking stack would wait */
     case TCPS_CLOSED:
         tern_why(s, tp->opened ? "the connection is over (closed or reset)" : "never connected");
