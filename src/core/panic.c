@@ -22,9 +22,9 @@ void tern_panic(const struct tern_stack *s, const char *file, int line, const ch
     /* The state of the stack, if it is one we can still read. */
     if (s && s->magic == TERN_STACK_MAGIC) {
         fprintf(stderr, "tern: sockets of stack %p:\n", (const void *)s);
-        tern_sockets_dump(s, stderr);
+        tern_sockets_dump_nolock(s, stderr);
         fprintf(stderr, "tern: timers:\n");
-        tern_timers_dump(s, stderr);
+        tern_timers_dump_nolock(s, stderr);
     }
     fflush(stderr);
     abort();

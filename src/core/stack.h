@@ -104,6 +104,10 @@ static inline void tern_count_n(struct tern_stack *s, enum tern_counter_id id, u
 {
     s->counters[id] += n;
 }
+/* tern_sockets_dump and tern_timers_dump, for callers already in the
+ * stack (the public ones take a started stack's lock). */
+void tern_sockets_dump_nolock(const struct tern_stack *s, FILE *f);
+void tern_timers_dump_nolock(const struct tern_stack *s, FILE *f);
 /* tern_stack_next_deadline, for callers already in the stack. */
 tern_time_t tern_stack_next_deadline_locked(struct tern_stack *s);
 

@@ -1,6 +1,8 @@
+#include <pthread.h>
 #include <string.h>
 
 #include "core/stack.h"
+#include "runtime/rt.h"
 
 /* Names and help live in fixed-size char arrays, not pointer tables, so
  * the table is plain read-only data with no relocations. */
@@ -50,10 +52,16 @@ void tern_counters_reset(struct tern_stack *s) { memset(s->counters, 0, sizeof(s
 
 void tern_counters_dump(const struct tern_stack *s, FILE *f, bool nonzero_only)
 {
+    /* A started stack counts under its lock: read them under it too. */
+    struct tern_runtime *rt = s->rt;
+    if (rt)
+        pthread_mutex_lock(&rt->lock);
     for (size_t i = 0; i < TERN_COUNTER__COUNT; i++) {
         if (nonzero_only && s->counters[i] == 0)
             continue;
         fprintf(f, "%-32s %12llu  %s\n", counter_descs[i].name,
                 (unsigned long long)s->counters[i], counter_descs[i].help);
     }
+    if (rt)
+        pthread_mutex_unlock(&rt->lock);
 }

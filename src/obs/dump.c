@@ -1,8 +1,10 @@
 /* Text views of a stack for people: the socket table and the timers. */
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <pthread.h>
 
 #include "core/stack.h"
+#include "runtime/rt.h"
 #include "transport/tcp/tcp.h"
 
 static void fmt_ep(char *buf, size_t n, uint32_t addr, uint16_t port)
@@ -16,7 +18,7 @@ static void fmt_ep(char *buf, size_t n, uint32_t addr, uint16_t port)
         snprintf(buf, n, "%s:*", ip);
 }
 
-void tern_sockets_dump(const struct tern_stack *s, FILE *f)
+void tern_sockets_dump_nolock(const struct tern_stack *s, FILE *f)
 {
     fprintf(f, "%-6s %-10s %-5s %-12s %-10s %-21s %-21s %6s %8s %6s %s\n", "id", "handle",
             "proto", "state", "refs", "local", "peer", "rx-q", "rx-bytes", "drops", "flags");
@@ -62,10 +64,32 @@ static void dump_timer(const struct tern_timer *t, void *arg)
             (long long)t->expires_tick - (long long)c->now_tick);
 }
 
-void tern_timers_dump(const struct tern_stack *s, FILE *f)
+void tern_timers_dump_nolock(const struct tern_stack *s, FILE *f)
 {
     struct timer_dump_ctx c = {.f = f, .now_tick = s->wheel.now_tick};
     fprintf(f, "%llu timers armed (now %llu ns)\n", (unsigned long long)s->wheel.armed,
             (unsigned long long)s->now);
     tern_wheel_for_each(&s->wheel, dump_timer, &c);
+}
+
+/* A started stack changes under its runtime thread: the public dumps read
+ * it under the stack's lock (the panic path, already inside, does not). */
+void tern_sockets_dump(const struct tern_stack *s, FILE *f)
+{
+    struct tern_runtime *rt = s->rt;
+    if (rt)
+        pthread_mutex_lock(&rt->lock);
+    tern_sockets_dump_nolock(s, f);
+    if (rt)
+        pthread_mutex_unlock(&rt->lock);
+}
+
+void tern_timers_dump(const struct tern_stack *s, FILE *f)
+{
+    struct tern_runtime *rt = s->rt;
+    if (rt)
+        pthread_mutex_lock(&rt->lock);
+    tern_timers_dump_nolock(s, f);
+    if (rt)
+        pthread_mutex_unlock(&rt->lock);
 }
