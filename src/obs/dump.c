@@ -35,7 +35,10 @@ void tern_sockets_dump_nolock(const struct tern_stack *s, FILE *f)
             snprintf(handle, sizeof(handle), "%#x", (unsigned)so->handle);
         else
             snprintf(handle, sizeof(handle), "-");
-        const char *proto = so->kind == SOCK_KIND_PING ? "icmp" : so->kind == SOCK_KIND_TCP ? "tcp" : "udp";
+        const char *proto = so->kind == SOCK_KIND_PING    ? "icmp"
+                            : so->kind == SOCK_KIND_TCP   ? "tcp"
+                            : so->kind == SOCK_KIND_EPOLL ? "epoll"
+                                                          : "udp";
         const char *state = so->tcb ? tern_tcp_state_name(so->tcb->state) : "-";
         uint32_t rxq = so->tcb ? 0 : so->rcvq_count;
         uint32_t rxb = so->tcb ? tern_ring_len(&so->tcb->rcv) : so->rcvq_bytes;
