@@ -1,9 +1,10 @@
 #!/bin/sh
 # Installs what building, testing and benchmarking Tern need on Debian 12
-# (liblwip-dev: lwIP beside Tern in the benchmarks), as root.
+# (liblwip-dev: lwIP beside Tern in the benchmarks; curl and wrk: the
+# real clients of the examples, in the tests and `make demo`), as root.
 # Does nothing (and needs no network) when everything is already there.
 set -eu
-pkgs="cmake make gcc libc6-dev pkg-config libcmocka-dev tshark iproute2 iputils-ping python3 procps liblwip-dev"
+pkgs="cmake make gcc libc6-dev pkg-config libcmocka-dev tshark iproute2 iputils-ping python3 procps liblwip-dev curl wrk"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
