@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@
 
 #include "http_core.h"
 
-static volatile sig_atomic_t stop;
+static atomic_int stop;
 
 static void on_stop(int sig)
 {

@@ -9,8 +9,9 @@
 #include <string.h>
 #include <sys/time.h>
 
-volatile sig_atomic_t ex_stop;
-volatile sig_atomic_t ex_dump;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal flags must be lock-free atomics");
+atomic_int ex_stop;
+atomic_int ex_dump;
 
 static void on_stop(int sig)
 {

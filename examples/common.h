@@ -29,8 +29,10 @@
 
 #define EX_TICK_MS 200
 
-extern volatile sig_atomic_t ex_stop;
-extern volatile sig_atomic_t ex_dump;
+/* Lock-free atomics: a handler may set them (C11 7.14.1.1) and any thread
+ * may read them. */
+extern atomic_int ex_stop;
+extern atomic_int ex_dump;
 
 struct ex_link_opts {
     const char *tap;

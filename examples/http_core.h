@@ -13,7 +13,7 @@
 #ifndef TERN_EXAMPLES_HTTP_CORE_H
 #define TERN_EXAMPLES_HTTP_CORE_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,7 +42,8 @@ struct http_config {
     int max_conns;                /* connections at once (default 1024); more are closed */
     int idle_timeout_ms;          /* a connection with no progress this long is closed
                                    * (default 30000) */
-    volatile sig_atomic_t *stop;  /* the loop ends when *stop is set */
+    atomic_int *stop;             /* the loop ends when *stop is set (by a signal
+                                   * handler: a lock-free atomic) */
 };
 
 /* Counted by the loop's thread only. */
