@@ -179,7 +179,7 @@ int main(int argc, char **argv)
             atomic_fetch_add(&c.sum.errors, 1);
             tern_close(n.s, sock);
             sock = -1;
-            goto summary;
+            goto out;
         }
         c.fd = sock;
     }
@@ -222,9 +222,8 @@ int main(int argc, char **argv)
     pthread_join(t, NULL);
     if (!udp && rc == 0)
         atomic_fetch_add(&c.sum.served, 1);
-summary:
-    ex_summary_print(stderr, PROG, "completed", udp ? "datagrams" : "streams", &c.sum);
 out:
+    ex_summary_print(stderr, PROG, "completed", udp ? "datagrams" : "streams", &c.sum);
     if (c.fd >= 0 && c.fd != sock)
         tern_close(n.s, c.fd);
     if (sock >= 0)

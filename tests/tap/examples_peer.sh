@@ -20,7 +20,8 @@
 #      once, every byte checked) and UDP echo (1 to 20000 bytes).
 #   4. tern_bulk: a Python client asks `stat`, `lots N` for several N
 #      (checking the pattern), an unknown command, and `q`.
-#   5. tern_echo client and tern_nc against kernel servers.
+#   5. tern_echo client and tern_nc against kernel servers (TCP, UDP),
+#      and tern_nc listening for a kernel client.
 # Every example must then exit 0 on SIGTERM with a summary line saying
 # "0 errors" (under ASan a leak would make the exit status non-zero).
 #
@@ -441,6 +442,58 @@ fi
 kill "$KPID" 2>/dev/null
 wait "$KPID" 2>/dev/null
 KPID=
+
+# tern_nc over UDP to a kernel echo, then listening for a kernel client.
+nsx timeout 20 "$PY" -u - "$KIP" 7009 >"$TMP/kudp.log" 2>&1 <<'EOF' &
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(15)
+print("kernel: serving", flush=True)
+data, peer = s.recvfrom(65535)
+s.sendto(data[::-1], peer)
+print("kernel: done", flush=True)
+EOF
+KPID=$!
+if netns_wait_for "$TMP/kudp.log" "kernel: serving" 5 "$KPID"; then
+    got=$(printf 'datagram one' | nsx timeout 15 "$EX/tern_nc" "${LINK[@]}" -u -w 2 "$KIP" 7009 2>"$TMP/ncu.log")
+    if [ "$got" = "eno margatad" ]; then
+        pass "tern_nc -u: a datagram to a kernel socket and its answer"
+    else
+        fail "tern_nc -u: got '$got'"
+        sed 's/^/  | /' "$TMP/ncu.log"
+    fi
+else
+    fail "kernel UDP server did not start"
+fi
+kill "$KPID" 2>/dev/null
+wait "$KPID" 2>/dev/null
+KPID=
+nsx timeout 15 "$EX/tern_nc" "${LINK[@]}" -l 7010 </dev/null >"$TMP/ncl.out" 2>"$TMP/ncl.log" &
+KPID=$!
+if netns_wait_for "$TMP/ncl.log" "listening" 5 "$KPID" &&
+    nsx timeout 10 "$PY" - "$TIP" 7010 2>&1 <<'EOF'
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+s.sendall(b"to the listener\n")
+s.shutdown(socket.SHUT_WR)
+rest = s.recv(100)  # tern_nc's stdin is empty: its FIN
+sys.exit(0 if rest == b"" else 1)
+EOF
+then
+    wait "$KPID"
+    rc=$?
+    KPID=
+    if [ "$rc" = 0 ] && [ "$(cat "$TMP/ncl.out")" = "to the listener" ]; then
+        pass "tern_nc -l: a kernel client's bytes to stdout, both sides closed"
+    else
+        fail "tern_nc -l: exit $rc, output '$(cat "$TMP/ncl.out")'"
+        sed 's/^/  | /' "$TMP/ncl.log"
+    fi
+else
+    fail "tern_nc -l did not take the kernel client"
+    sed 's/^/  | /' "$TMP/ncl.log"
+fi
 
 if [ "$FAILED" = 0 ]; then
     echo "examples_peer: ALL PASSED"
