@@ -21,7 +21,8 @@
 #   4. tern_bulk: a Python client asks `stat`, `lots N` for several N
 #      (checking the pattern), an unknown command, and `q`.
 #   5. tern_echo client and tern_nc against kernel servers (TCP, UDP),
-#      and tern_nc listening for a kernel client.
+#      and tern_nc listening for a kernel client; --gw: tern_nc through a
+#      default route to 198.51.100.1, an address of the kernel off the link.
 # Every example must then exit 0 on SIGTERM with a summary line saying
 # "0 errors" (under ASan a leak would make the exit status non-zero).
 #
@@ -494,6 +495,42 @@ else
     fail "tern_nc -l did not take the kernel client"
     sed 's/^/  | /' "$TMP/ncl.log"
 fi
+
+# --gw: a default route through the kernel to an address off the link
+# (198.51.100.1 on the namespace's lo; the kernel takes it as its own).
+ip -n "$NS" addr add 198.51.100.1/32 dev lo
+nsx timeout 20 "$PY" -u - 198.51.100.1 7011 >"$TMP/kgw.log" 2>&1 <<'EOF' &
+import socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2])))
+l.listen(1)
+print("kernel: serving", flush=True)
+c, peer = l.accept()
+data = b""
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    data += d
+c.sendall(b"%s from %s" % (data.strip(), peer[0].encode()))
+c.close()
+EOF
+KPID=$!
+if netns_wait_for "$TMP/kgw.log" "kernel: serving" 5 "$KPID"; then
+    got=$(printf 'routed' | nsx timeout 15 "$EX/tern_nc" "${LINK[@]}" --gw "$KIP" 198.51.100.1 7011 2>"$TMP/ncgw.log")
+    if [ "$got" = "routed from $TIP" ]; then
+        pass "--gw: tern_nc reaches 198.51.100.1 through its default route"
+    else
+        fail "--gw: tern_nc got '$got'"
+        sed 's/^/  | /' "$TMP/ncgw.log"
+    fi
+else
+    fail "kernel server on 198.51.100.1 did not start"
+fi
+kill "$KPID" 2>/dev/null
+wait "$KPID" 2>/dev/null
+KPID=
 
 if [ "$FAILED" = 0 ]; then
     echo "examples_peer: ALL PASSED"
