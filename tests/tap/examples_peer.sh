@@ -28,7 +28,7 @@
 #
 # Exit 0: all passed. 1: a check failed. 77: cannot run here (not root,
 # no /dev/net/tun, a tool missing). Every wait is bounded: the bounds add
-# up to under 8 minutes, inside CTest's 10 (so that the trap always
+# up to about 8 minutes, inside CTest's 10 (so that the trap always
 # deletes the namespace); a run that passes takes about 10 s.
 set -u
 
