@@ -6,13 +6,19 @@ TSAN_BUILD ?= build-tsan
 BENCH_BUILD ?= build-bench
 JOBS ?= 2
 
-.PHONY: all demo test test-normal test-asan setup bench clean
+.PHONY: all demo demo-sim test test-normal test-asan setup bench bench-http clean
 
 all:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD) -j $(JOBS)
 
-demo: all
+# The main demo (root: a namespace and a TAP device): the HTTP example
+# served to the kernel's curl and wrk, see scripts/demo.sh.
+demo: setup all
+	bash scripts/demo.sh $(BUILD)
+
+# The in-memory demo: two stacks on a simulated wire, no root needed.
+demo-sim: all
 	./$(BUILD)/examples/tern_demo --pcap $(BUILD)/tern-demo.pcap
 
 setup:
@@ -42,6 +48,16 @@ bench:
 	  -DTERN_BUILD_TESTS=OFF -DTERN_BUILD_BENCH=ON
 	cmake --build $(BENCH_BUILD) -j $(JOBS) --target tern_bench
 	./$(BENCH_BUILD)/bench/tern_bench $(BENCH_ARGS)
+
+# HTTP requests per second under wrk, the HTTP example over TAP beside
+# its kernel-socket twin over loopback (docs/bench.md). Needs root: it
+# runs in a network namespace of its own. BENCH_HTTP_ARGS="--quick".
+bench-http:
+	sh scripts/setup.sh || echo "bench-http: going on without the missing packages"
+	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTERN_DEBUG=OFF \
+	  -DTERN_BUILD_TESTS=OFF -DTERN_BUILD_BENCH=ON
+	cmake --build $(BENCH_BUILD) -j $(JOBS) --target tern_http tern_http_kernel
+	bash bench/http_bench.sh $(BENCH_BUILD) $(BENCH_HTTP_ARGS)
 
 test-tsan:
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTERN_TSAN=ON -DTERN_BUILD_TESTS=ON \

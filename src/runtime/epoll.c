@@ -215,7 +215,11 @@ static int collect(struct tern_stack *s, struct tern_epoll *ep, struct epoll_eve
         else if (!(it->events & EPOLLET))
             tern_list_push_back(&keep, &it->ready_node); /* level: still ready, to the back */
     }
-    tern_list_splice_init(&ep->ready, &keep);
+    /* Behind the items not reached (more ready than maxevents): those
+     * stay filed. */
+    struct tern_list *k;
+    while ((k = tern_list_pop_front(&keep)))
+        tern_list_push_back(&ep->ready, k);
     if (!tern_epoll_has_ready(ep))
         tern_sock_touch(s, ep->self);
     return n;

@@ -1,9 +1,13 @@
 # Sourced by the TAP test scripts (bash), not run: a network namespace of
 # the test's own with one TAP device in it, made and always deleted, and
-# the waits those scripts share. No route leaves the namespace.
+# the waits those scripts share (the TAP tests, the example tests, `make
+# demo`, `make bench-http`). No route leaves the namespace. Names must be
+# unique per run (the callers put their PID in them).
 #
-#   netns_require WHO TOOL...   exit 77 (SKIP) unless root, /dev/net/tun
-#                               and every TOOL are there
+#   netns_can_run               0 if root with /dev/net/tun and ip; else
+#                               prints why and returns 1
+#   netns_require WHO TOOL...   exit 77 (SKIP) unless netns_can_run and
+#                               every TOOL is there
 #   netns_make NS DEV ADDR/LEN  make NS: lo up, IPv6 off, TAP DEV holding
 #                               ADDR/LEN and up. 0 done; 77 no namespace
 #                               can be made here (printed as SKIP); 1 the
@@ -15,20 +19,30 @@
 #                               ended without it or time ran out
 #   wait_exit PID SECONDS       PID's exit status, or 124 once it has been
 #                               killed for outliving SECONDS
+#   netns_stop PID SECONDS      SIGTERM to PID, then wait_exit; the status
+#                               lands in NETNS_RC ("none" if it was killed)
 
 NETNS_NAME=
-netns_require() {
-    local who=$1 tool
-    shift
+netns_can_run() {
     if [ "$(id -u)" -ne 0 ]; then
-        echo "SKIP: $who needs root (network namespace, TAP device)"
-        exit 77
+        echo "needs root (network namespace, TAP device)"
+        return 1
     fi
     if [ ! -c /dev/net/tun ]; then
-        echo "SKIP: /dev/net/tun is missing"
+        echo "/dev/net/tun is missing"
+        return 1
+    fi
+    command -v ip >/dev/null 2>&1 || { echo "'ip' is not installed"; return 1; }
+}
+
+netns_require() {
+    local who=$1 tool why
+    shift
+    if ! why=$(netns_can_run); then
+        echo "SKIP: $who: $why"
         exit 77
     fi
-    for tool in ip "$@"; do
+    for tool in "$@"; do
         command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: '$tool' is not installed"; exit 77; }
     done
 }
@@ -87,4 +101,13 @@ wait_exit() {
     kill -KILL "$1" 2>/dev/null
     wait "$1" 2>/dev/null
     return 124
+}
+
+# Not for $(...): a subshell cannot wait for its parent's children.
+netns_stop() {
+    kill -TERM "$1" 2>/dev/null
+    wait_exit "$1" "${2:-10}"
+    NETNS_RC=$?
+    [ "$NETNS_RC" -eq 124 ] && NETNS_RC=none
+    return 0
 }
