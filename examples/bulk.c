@@ -150,7 +150,8 @@ int main(int argc, char **argv)
         if (r > 0)
             continue;
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
-            port = (uint16_t)atoi(argv[++i]);
+            if (ex_parse_port("--port", argv[++i], &port) < 0)
+                return 2;
         } else {
             fprintf(stderr, "usage: " PROG " " EX_LINK_USAGE " [--port P]\n");
             return 2;

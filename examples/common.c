@@ -39,23 +39,51 @@ void ex_signals(void)
     sigaction(SIGPIPE, &sa, NULL);
 }
 
+static bool parse_num_quiet(const char *str, unsigned long long min, unsigned long long max,
+                            unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    bool hex = str[0] == '0' && (str[1] == 'x' || str[1] == 'X');
+    unsigned long long v = strtoull(str, &end, hex ? 16 : 10); /* "010" is ten */
+    if (!*str || *str == '-' || *end || errno || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
 int ex_parse_prefix(const char *str, struct in_addr *addr, unsigned *prefixlen)
 {
     char buf[64];
     snprintf(buf, sizeof(buf), "%s", str);
     char *slash = strchr(buf, '/');
-    unsigned len = 24;
+    unsigned long long len = 24; /* without /LEN */
     if (slash) {
         *slash = 0;
-        char *end;
-        unsigned long v = strtoul(slash + 1, &end, 10);
-        if (*end || v > 32)
+        if (!parse_num_quiet(slash + 1, 0, 32, &len))
             return -1;
-        len = (unsigned)v;
     }
     if (inet_pton(AF_INET, buf, addr) != 1)
         return -1;
-    *prefixlen = len;
+    *prefixlen = (unsigned)len;
+    return 0;
+}
+
+int ex_parse_num(const char *what, const char *str, unsigned long long min,
+                 unsigned long long max, unsigned long long *out)
+{
+    if (parse_num_quiet(str, min, max, out))
+        return 0;
+    fprintf(stderr, "%s: '%s' is not a number from %llu to %llu\n", what, str, min, max);
+    return -1;
+}
+
+int ex_parse_port(const char *what, const char *str, uint16_t *out)
+{
+    unsigned long long v;
+    if (ex_parse_num(what, str, 1, 65535, &v) < 0)
+        return -1;
+    *out = (uint16_t)v;
     return 0;
 }
 
@@ -69,9 +97,8 @@ int ex_parse_addr_port(const char *str, uint16_t defport, struct sockaddr_in *ou
     char *colon = strchr(buf, ':');
     if (colon) {
         *colon = 0;
-        char *end;
-        unsigned long v = strtoul(colon + 1, &end, 10);
-        if (*end || v == 0 || v > 65535)
+        unsigned long long v;
+        if (!parse_num_quiet(colon + 1, 1, 65535, &v))
             return -1;
         out->sin_port = htons((uint16_t)v);
     }
@@ -112,12 +139,10 @@ int ex_link_opt(struct ex_link_opts *o, int argc, char **argv, int *i)
         }
         o->have_gw = true;
     } else {
-        char *end;
-        o->seed = strtoull(v, &end, 0);
-        if (*end) {
-            fprintf(stderr, "--seed: '%s' is not a number\n", v);
+        unsigned long long seed;
+        if (ex_parse_num("--seed", v, 0, UINT64_MAX, &seed) < 0)
             return -1;
-        }
+        o->seed = seed;
     }
     return 1;
 }

@@ -85,6 +85,12 @@ void ex_signals(void);
 /* "A:P" or "A" (then `defport`) into an IPv4 address. 0 or -1. */
 int ex_parse_addr_port(const char *str, uint16_t defport, struct sockaddr_in *out);
 int ex_parse_prefix(const char *str, struct in_addr *addr, unsigned *prefixlen);
+/* A whole decimal (or 0x) number in [min, max] into *out: 0; -1 with
+ * "WHAT: 'STR' is not a number from MIN to MAX" printed. */
+int ex_parse_num(const char *what, const char *str, unsigned long long min,
+                 unsigned long long max, unsigned long long *out);
+/* A port, 1..65535, the same way. */
+int ex_parse_port(const char *what, const char *str, uint16_t *out);
 
 /* SO_RCVTIMEO or SO_SNDTIMEO. */
 int ex_set_timeo(struct tern_stack *s, int fd, int name, long ms);

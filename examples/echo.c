@@ -389,16 +389,21 @@ int main(int argc, char **argv)
             return 2;
         if (r > 0)
             continue;
-        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
-            port = (uint16_t)atoi(argv[++i]);
-        else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+        unsigned long long v;
+        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+            if (ex_parse_port("--port", argv[++i], &port) < 0)
+                return 2;
+        } else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) {
             to_str = argv[++i];
-        else if (strcmp(argv[i], "--bytes") == 0 && i + 1 < argc)
-            bytes = strtoull(argv[++i], NULL, 0);
-        else if (strcmp(argv[i], "--udp") == 0)
+        } else if (strcmp(argv[i], "--bytes") == 0 && i + 1 < argc) {
+            if (ex_parse_num("--bytes", argv[++i], 0, UINT64_MAX, &v) < 0)
+                return 2;
+            bytes = v;
+        } else if (strcmp(argv[i], "--udp") == 0) {
             udp = true;
-        else
+        } else {
             return usage();
+        }
     }
     ex_signals();
 

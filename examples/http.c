@@ -98,18 +98,25 @@ int main(int argc, char **argv)
             return 2;
         if (r > 0)
             continue;
-        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
-            port = (uint16_t)atoi(argv[++i]);
-        else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc)
+        unsigned long long v;
+        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+            if (ex_parse_port("--port", argv[++i], &port) < 0)
+                return 2;
+        } else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc) {
             root = argv[++i];
-        else if (strcmp(argv[i], "--max-conns") == 0 && i + 1 < argc)
-            cfg.max_conns = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--idle-ms") == 0 && i + 1 < argc)
-            cfg.idle_timeout_ms = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--counters") == 0)
+        } else if (strcmp(argv[i], "--max-conns") == 0 && i + 1 < argc) {
+            if (ex_parse_num("--max-conns", argv[++i], 1, 1 << 20, &v) < 0)
+                return 2;
+            cfg.max_conns = (int)v;
+        } else if (strcmp(argv[i], "--idle-ms") == 0 && i + 1 < argc) {
+            if (ex_parse_num("--idle-ms", argv[++i], 1, 86400000, &v) < 0)
+                return 2;
+            cfg.idle_timeout_ms = (int)v;
+        } else if (strcmp(argv[i], "--counters") == 0) {
             counters = true;
-        else
+        } else {
             return usage();
+        }
     }
     cfg.rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (cfg.rootfd < 0) {

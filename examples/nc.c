@@ -118,8 +118,12 @@ int main(int argc, char **argv)
             udp = true;
         else if (strcmp(argv[i], "-l") == 0)
             listen_mode = true;
-        else if (strcmp(argv[i], "-w") == 0 && i + 1 < argc)
-            wait_s = atol(argv[++i]);
+        else if (strcmp(argv[i], "-w") == 0 && i + 1 < argc) {
+            unsigned long long v;
+            if (ex_parse_num("-w", argv[++i], 0, 86400, &v) < 0)
+                return 2;
+            wait_s = (long)v;
+        }
         else if (argv[i][0] != '-' && npos < 2)
             pos[npos++] = argv[i];
         else
@@ -128,10 +132,14 @@ int main(int argc, char **argv)
     if (npos != (listen_mode ? 1 : 2))
         return usage();
     struct sockaddr_in peer = {.sin_family = AF_INET};
-    int port = atoi(pos[npos - 1]);
-    if (port <= 0 || port > 65535 || (!listen_mode && inet_pton(AF_INET, pos[0], &peer.sin_addr) != 1))
-        return usage();
-    peer.sin_port = htons((uint16_t)port);
+    uint16_t port;
+    if (ex_parse_port("port", pos[npos - 1], &port) < 0)
+        return 2;
+    if (!listen_mode && inet_pton(AF_INET, pos[0], &peer.sin_addr) != 1) {
+        fprintf(stderr, PROG ": '%s' is not an IPv4 address\n", pos[0]);
+        return 2;
+    }
+    peer.sin_port = htons(port);
     ex_signals();
     struct ex_net n;
     if (ex_net_up(&n, &lo) < 0)
