@@ -10,6 +10,8 @@
 #include <sys/time.h>
 
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the signal flags must be lock-free atomics");
+/* The programs' only globals (DESIGN.md's rule is for the library): a
+ * signal handler has nowhere else to write. */
 atomic_int ex_stop;
 atomic_int ex_dump;
 
@@ -108,8 +110,8 @@ int ex_parse_addr_port(const char *str, uint16_t defport, struct sockaddr_in *ou
 int ex_link_opt(struct ex_link_opts *o, int argc, char **argv, int *i)
 {
     const char *opt = argv[*i];
-    static const char *const with_value[] = {"--tap", "--addr", "--gw", "--pcap", "--seed",
-                                                "--control"};
+    static const char with_value[][12] = {"--tap", "--addr", "--gw", "--pcap", "--seed",
+                                          "--control"};
     bool known = false;
     for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
         known |= strcmp(opt, with_value[k]) == 0;
