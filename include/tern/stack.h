@@ -57,7 +57,7 @@ struct tern_stack_config {
     uint8_t tcp_syncookies;       /* 0 never, 1 when a listener's SYN queue is full
                                    * (default, Linux's), 2 always (RFC 4987) */
     uint8_t tcp_event_ring;       /* events each TCP connection remembers for debugging
-                                   * (tern_socket_events_dump), 0..64 (default 8; 20 bytes
+                                   * (tern_socket_events_dump), 0..64 (default 8; 18 bytes
                                    * each, in the connection block) */
     bool tcp_sack;                /* offer and accept SACK (RFC 2018) (default on) */
     bool tcp_timestamps;          /* offer and accept timestamps (RFC 7323) (default on) */

@@ -60,7 +60,7 @@ static void tcp_details(const struct tern_stack *s, const struct tern_socket *so
     fprintf(f, " unacked:%u retrans:%u/%u sndq:%u rcvq:%u ooo:%u snd_wnd:%u",
             tp->snd_max - tp->snd_una, tp->retransmits, tp->total_retransmits,
             tern_ring_len(&tp->snd), tern_ring_len(&tp->rcv),
-            tern_tcp_reass_bytes_held(&tp->ooo), tp->snd_wnd);
+            tern_tcp_ooo_held(tp), tp->snd_wnd);
     if (tp->in_recovery)
         fprintf(f, " recovery:%s", tp->sack_recovery ? "sack" : "newreno");
     if (tp->sackb.sacked_bytes)
@@ -96,13 +96,14 @@ void tern_sockets_dump_locked(const struct tern_stack *s, FILE *f, bool events)
         else
             snprintf(handle, sizeof(handle), "-");
         const char *state = so->tcb ? tern_tcp_state_name(so->tcb->state) : "-";
-        uint32_t rxq = so->tcb ? 0 : so->rcvq_count;
-        uint32_t rxb = so->tcb ? tern_ring_len(&so->tcb->rcv) : so->rcvq_bytes;
+        const struct tern_sock_dgram *dg = tern_sock_is_dgram(so) ? tern_sock_dg_const(so) : NULL;
+        uint32_t rxq = dg ? dg->rcvq_count : 0;
+        uint32_t rxb = so->tcb ? tern_ring_len(&so->tcb->rcv) : dg ? dg->rcvq_bytes : 0;
         fprintf(f, "%-6" PRIu64 " %-10s %-5s %-12s %-10s %-21s %-21s %6u %8u %6" PRIu64
                    " %s%s%s%s%s\n",
                 so->id, handle, proto_name(so), state,
                 tern_sock_life_name(so->life), local, peer, rxq, rxb,
-                so->rx_dropped, so->pcb.table ? "bound " : "", so->pcb.reuseaddr ? "reuseaddr " : "",
+                dg ? dg->rx_dropped : 0, so->pcb.table ? "bound " : "", so->pcb.reuseaddr ? "reuseaddr " : "",
                 so->pcb.reuseport ? "reuseport " : "", so->nonblock ? "nonblock " : "",
                 so->so_error ? "error " : "");
         if (so->tcb) {
@@ -207,7 +208,7 @@ static void json_tcp(const struct tern_stack *s, const struct tern_tcpcb *tp, FI
     fprintf(f, "\"retransmits\":%u,\"total_retransmits\":%u,", tp->retransmits,
             tp->total_retransmits);
     fprintf(f, "\"sndq\":%u,\"rcvq\":%u,\"ooo\":%u,\"sacked\":%u,\"recovery\":\"%s\",",
-            tern_ring_len(&tp->snd), tern_ring_len(&tp->rcv), tern_tcp_reass_bytes_held(&tp->ooo),
+            tern_ring_len(&tp->snd), tern_ring_len(&tp->rcv), tern_tcp_ooo_held(tp),
             tp->sackb.sacked_bytes,
             tp->in_recovery ? (tp->sack_recovery ? "sack" : "newreno") : "none");
     if (tp->state == TCPS_LISTEN)
@@ -225,10 +226,13 @@ static void json_tcp(const struct tern_stack *s, const struct tern_tcpcb *tp, FI
     uint32_t cap = tp->events_cap, n = tp->events_next < cap ? tp->events_next : cap;
     for (uint32_t i = 0; i < n; i++) {
         const struct tern_tcp_event *e = &tp->events[(tp->events_next - n + i) % cap];
+        bool segment = e->ev == TERN_TCPE_RX || e->ev == TERN_TCPE_TX;
         fprintf(f, "%s{\"t_us\":%u,\"ev\":\"%s\",\"state\":\"%s\",\"seq\":%u,\"ack\":%u,"
                    "\"wnd\":%u,\"len\":%u,\"flags\":%u,\"extra\":%u}",
-                i ? "," : "", e->t_us, tern_tcp_ev_name(e->ev), tern_tcp_state_name(e->state),
-                e->seq, e->ack, e->wnd, e->len, e->flags, e->extra);
+                i ? "," : "", (unsigned)e->t_us, tern_tcp_ev_name(e->ev),
+                tern_tcp_state_name(e->state), (unsigned)e->seq, (unsigned)e->ack,
+                segment ? (unsigned)e->aux : 0u, (unsigned)e->len, (unsigned)e->flags,
+                segment ? 0u : (unsigned)e->aux);
     }
     fprintf(f, "]}");
 }
@@ -258,9 +262,10 @@ void tern_sockets_dump_json(const struct tern_stack *s, FILE *f)
                 so->so_error);
         if (so->tcb)
             json_tcp(s, so->tcb, f);
-        else if (so->kind != SOCK_KIND_EPOLL)
+        else if (tern_sock_is_dgram(so))
             fprintf(f, ",\"rcvq_datagrams\":%u,\"rcvq_bytes\":%u,\"rx_dropped\":%" PRIu64,
-                    so->rcvq_count, so->rcvq_bytes, so->rx_dropped);
+                    tern_sock_dg_const(so)->rcvq_count, tern_sock_dg_const(so)->rcvq_bytes,
+                    tern_sock_dg_const(so)->rx_dropped);
         fputc('}', f);
     }
     fprintf(f, "],\"timewait\":[");

@@ -83,7 +83,7 @@ void tern_sock_touch(struct tern_stack *s, struct tern_socket *so)
 static short dgram_mask(const struct tern_socket *so)
 {
     short r = POLLOUT | POLLWRNORM; /* datagrams leave at once: always writable */
-    if (!tern_list_empty(&so->rcvq) || so->shut_rd)
+    if (!tern_list_empty(&tern_sock_dg_const(so)->rcvq) || so->shut_rd)
         r |= POLLIN | POLLRDNORM;
     if (so->so_error)
         r |= POLLERR;

@@ -610,9 +610,10 @@ static ssize_t recvmsg_once(struct tern_stack *s, struct tern_socket *so, struct
         so->so_error = 0;
         return -err;
     }
-    if (tern_list_empty(&so->rcvq))
+    struct tern_sock_dgram *dg = tern_sock_dg(so);
+    if (tern_list_empty(&dg->rcvq))
         return so->shut_rd ? 0 : -EAGAIN;
-    struct tern_pkt *p = tern_pkt_of(so->rcvq.next);
+    struct tern_pkt *p = tern_pkt_of(dg->rcvq.next);
     size_t room = 0;
     for (size_t i = 0; i < msg->msg_iovlen; i++)
         room += msg->msg_iov[i].iov_len;
@@ -802,7 +803,8 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
             so->rcvbuf = clamp_buf(v);
             if (so->tcb) {
                 tern_ring_set_limit(&so->tcb->rcv, so->rcvbuf);
-                tern_tcp_reass_set_limit(&so->tcb->ooo, tern_tcp_ooo_limit(so->rcvbuf));
+                if (so->tcb->ooo)
+                    tern_tcp_reass_set_limit(so->tcb->ooo, tern_tcp_ooo_limit(so->rcvbuf));
             }
             break;
         case SO_SNDBUF:

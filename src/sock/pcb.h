@@ -50,13 +50,13 @@ struct tern_inpcb {
     uint32_t laddr, faddr;
     uint16_t lport, fport;
     uint8_t kind;                 /* enum tern_pcb_kind */
-    bool reuseaddr;
-    bool reuseport;
-    bool connected;               /* has a peer: lives in the connection hash */
-    bool listening;               /* TCP LISTEN: SO_REUSEADDR does not share it */
-    bool bound_addr;              /* laddr set by bind(), not by connect() */
-    bool bound_port;              /* lport set by bind(), not automatically */
-    bool in_conn_hash;            /* where it is filed now (the table's business) */
+    bool reuseaddr : 1;
+    bool reuseport : 1;
+    bool connected : 1;           /* has a peer: lives in the connection hash */
+    bool listening : 1;           /* TCP LISTEN: SO_REUSEADDR does not share it */
+    bool bound_addr : 1;          /* laddr set by bind(), not by connect() */
+    bool bound_port : 1;          /* lport set by bind(), not automatically */
+    bool in_conn_hash : 1;        /* where it is filed now (the table's business) */
     uint64_t bind_seq;            /* later binds win ties, as on Linux */
     struct tern_reuseport_group *group;
 };

@@ -124,7 +124,10 @@ static struct tern_socket *sock_alloc(struct tern_stack *s, enum tern_sock_kind 
         errno = ENOBUFS; /* children waiting for accept count too */
         return NULL;
     }
-    struct tern_socket *so = calloc(1, sizeof(*so));
+    size_t tail = kind == SOCK_KIND_TCP ? tern_tcp_block_size(s)
+                  : kind == SOCK_KIND_UDP || kind == SOCK_KIND_PING ? sizeof(struct tern_sock_dgram)
+                                                                    : 0;
+    struct tern_socket *so = calloc(1, sizeof(*so) + tail);
     if (!so) {
         errno = ENOMEM;
         return NULL;
@@ -149,7 +152,8 @@ static struct tern_socket *sock_alloc(struct tern_stack *s, enum tern_sock_kind 
      * includes overhead. */
     so->rcvbuf = kind == SOCK_KIND_TCP ? s->cfg.tcp_rcvbuf : s->cfg.udp_rcvbuf;
     so->sndbuf = kind == SOCK_KIND_TCP ? s->cfg.tcp_sndbuf : s->cfg.udp_sndbuf;
-    tern_list_init(&so->rcvq);
+    if (tern_sock_is_dgram(so))
+        tern_list_init(&tern_sock_dg(so)->rcvq);
     tern_list_init(&so->reap_node);
     tern_pcb_init(&so->pcb);
     tern_list_push_back(&s->socks.all, &so->all_node);
@@ -257,7 +261,8 @@ void tern_sock_reap(struct tern_stack *s)
                            so->handle == -1 && so->pcb.table == NULL,
                     "reaping socket #%llu that is still referenced (state %s, handle %d)",
                     (unsigned long long)so->id, tern_sock_life_name(so->life), so->handle);
-        tern_pkt_queue_purge_take(s, &so->rcvq);
+        if (tern_sock_is_dgram(so))
+            tern_pkt_queue_purge_take(s, &tern_sock_dg(so)->rcvq);
         if (so->kind == SOCK_KIND_TCP)
             tern_tcp_detach(s, so);
         tern_sock_ext_free(s, so);
@@ -303,27 +308,29 @@ bool tern_sock_rcvq_append_take(struct tern_stack *s, struct tern_socket *so, st
      * so that many tiny datagrams cannot pin unbounded memory. One
      * datagram is always let into an empty queue, as on Linux, so a
      * datagram larger than the buffer can still be read. */
+    struct tern_sock_dgram *dg = tern_sock_dg(so);
     uint32_t charge = p->cap + (uint32_t)sizeof(*p);
-    if (so->rcvq_count > 0 && so->rcvq_bytes + charge > so->rcvbuf) {
-        so->rx_dropped++;
+    if (dg->rcvq_count > 0 && dg->rcvq_bytes + charge > so->rcvbuf) {
+        dg->rx_dropped++;
         tern_drop_take(s, p, TERN_C_DROP_SOCK_RCVBUF_FULL);
         return false;
     }
-    so->rcvq_bytes += charge;
-    so->rcvq_count++;
-    tern_list_push_back(&so->rcvq, &p->node);
+    dg->rcvq_bytes += charge;
+    dg->rcvq_count++;
+    tern_list_push_back(&dg->rcvq, &p->node);
     tern_sock_touch(s, so);
     return true;
 }
 
 struct tern_pkt *tern_sock_rcvq_pop(struct tern_socket *so)
 {
-    struct tern_list *n = tern_list_pop_front(&so->rcvq);
+    struct tern_sock_dgram *dg = tern_sock_dg(so);
+    struct tern_list *n = tern_list_pop_front(&dg->rcvq);
     if (!n)
         return NULL;
     struct tern_pkt *p = tern_pkt_of(n);
-    so->rcvq_bytes -= p->cap + (uint32_t)sizeof(*p);
-    so->rcvq_count--;
+    dg->rcvq_bytes -= p->cap + (uint32_t)sizeof(*p);
+    dg->rcvq_count--;
     return p;
 }
 

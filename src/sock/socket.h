@@ -50,30 +50,57 @@ struct tern_socket {
     struct tern_list all_node;  /* the stack's list of sockets */
     struct tern_list reap_node;
     uint32_t magic;
-    enum tern_sock_life life;
-    enum tern_sock_kind kind;
     int handle;                 /* -1 once the user closed it */
     uint64_t id;                /* never reused, for dumps */
-    int type, protocol;
+    enum tern_sock_life life : 8;
+    enum tern_sock_kind kind : 8;
+    uint8_t ttl, tos;
+    uint16_t type, protocol;    /* socket()'s arguments, for SO_TYPE and SO_PROTOCOL */
     int so_error;               /* pending asynchronous error */
     uint32_t rcvbuf, sndbuf;
     uint32_t linger_s;          /* SO_LINGER's time when on (threaded close waits) */
-    bool nonblock;
-    bool broadcast;
-    bool dirty;                 /* on the stack's list of sockets to deliver (events.h) */
-    bool shut_rd, shut_wr;
-    bool linger_on;
-    uint8_t ttl, tos;
-    struct tern_list rcvq;      /* datagrams: tern_pkt, data = payload */
-    uint32_t rcvq_bytes;
-    uint32_t rcvq_count;
-    uint64_t rx_dropped;        /* datagrams lost to a full buffer */
+    bool nonblock : 1;
+    bool broadcast : 1;
+    bool dirty : 1;             /* on the stack's list of sockets to deliver (events.h) */
+    bool shut_rd : 1, shut_wr : 1;
+    bool linger_on : 1;
     struct tern_inpcb pcb;      /* protocol reference = PCB in a table */
-    struct tern_tcpcb *tcb;     /* TCP only: owned, freed by the reaper */
+    struct tern_tcpcb *tcb;     /* TCP only: in the socket's block (tern_sock_tail), or
+                                 * NULL between two connection attempts */
     /* Waiting threads, a pollable descriptor, epoll sets: made when first
      * needed, freed by the reaper (runtime/events.h). */
     struct tern_sock_ext *ext;
 };
+
+/* What only datagram sockets (UDP, ping) keep: received datagrams. */
+struct tern_sock_dgram {
+    struct tern_list rcvq;      /* tern_pkt, data = payload */
+    uint32_t rcvq_bytes;
+    uint32_t rcvq_count;
+    uint64_t rx_dropped;        /* datagrams lost to a full buffer */
+};
+
+/* A socket is one allocation: the common part above, then its kind's own
+ * part right behind it (a datagram queue; a TCP connection block with its
+ * event ring), so that an idle connection costs one block and pays for
+ * nothing the other kinds use. */
+static inline void *tern_sock_tail(struct tern_socket *so)
+{
+    return so + 1;
+}
+static inline bool tern_sock_is_dgram(const struct tern_socket *so)
+{
+    return so->kind == SOCK_KIND_UDP || so->kind == SOCK_KIND_PING;
+}
+/* The datagram part: only for tern_sock_is_dgram() sockets. */
+static inline struct tern_sock_dgram *tern_sock_dg(struct tern_socket *so)
+{
+    return (struct tern_sock_dgram *)tern_sock_tail(so);
+}
+static inline const struct tern_sock_dgram *tern_sock_dg_const(const struct tern_socket *so)
+{
+    return (const struct tern_sock_dgram *)(so + 1);
+}
 
 /* SO_RCVTIMEO and SO_SNDTIMEO in ns, 0 = none (kept in the extension:
  * most sockets never set them). */

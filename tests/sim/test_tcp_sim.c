@@ -133,7 +133,7 @@ static void test_handshake_data_and_orderly_close(void **state)
         assert_non_null(so);
         assert_int_equal(tern_ring_alloc_bytes(&so->tcb->snd), 0);
         assert_int_equal(tern_ring_alloc_bytes(&so->tcb->rcv), 0);
-        assert_true(tern_tcp_reass_empty(&so->tcb->ooo));
+        assert_true(tern_tcp_ooo_empty(so->tcb));
     }
     /* The client closes first: the server reads EOF, then closes too. */
     assert_int_equal(tern_close(sim.st[0], c.client), 0);
@@ -164,6 +164,13 @@ static void bulk_under(const struct tern_impair_config *imp, uint64_t seed, uint
     if (imp->loss_ppm) {
         /* The receiver told the sender about data past each hole. */
         assert_true(sim_counter(&sim, 1, "tcp.tx_sack") > 0);
+        /* It held that data in an out-of-order queue made for the
+         * purpose, which goes back once the connection is idle. */
+        assert_true(sim_counter(&sim, 1, "tcp.rx_out_of_order") > 0);
+        sim_run(&sim, TERN_TCP_RECLAIM_NS + 10 * MS);
+        struct tern_socket *so = tern_sock_lookup(sim.st[1], c.server);
+        assert_non_null(so);
+        assert_null(so->tcb->ooo);
     } else {
         /* 1 ms each way plus queueing: the estimator should say so. */
         struct tcp_info ti;

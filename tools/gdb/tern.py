@@ -900,14 +900,21 @@ def socket_row(ctx, addr, slots):
     connected = ctx.num(so, "pcb.connected")
     local = endpoint(laddr, lport)
     peer = endpoint(ctx.num(so, "pcb.faddr"), ctx.num(so, "pcb.fport")) if connected else "*:*"
+    drops = "-"
     if tp is not None:
         rxq = "-"
         rxb = ctx.num(tp, "rcv.len")
         txb = ctx.num(tp, "snd.len")
-    else:
-        rxq = ctx.num(so, "rcvq_count")
-        rxb = ctx.num(so, "rcvq_bytes")
+    elif kind in ("udp", "icmp") and T("struct tern_sock_dgram"):
+        # A datagram socket's queue sits right behind the socket, in the
+        # same block (src/sock/socket.h, tern_sock_tail).
+        dg = at(addr + T("struct tern_socket").sizeof, "struct tern_sock_dgram")
+        rxq = ctx.num(dg, "rcvq_count")
+        rxb = ctx.num(dg, "rcvq_bytes")
+        drops = ctx.num(dg, "rx_dropped")
         txb = "-"
+    else:
+        rxq = rxb = txb = "-"
     fl = _flags(ctx, so)
     if addr in slots:
         slot = str(slots[addr])
@@ -917,7 +924,7 @@ def socket_row(ctx, addr, slots):
             fl += " !no-handle-slot"
     row = ROW % (_q(sid), "%#x" % handle if handle is not None and handle >= 0 else "-", slot,
                  kind, state, life, local, peer, _q(rxq), _q(rxb), _q(txb),
-                 _q(ctx.num(so, "rx_dropped")), fl.strip())
+                 _q(drops), fl.strip())
     return row, tp
 
 
@@ -943,7 +950,8 @@ def tcp_detail(ctx, tp, at_stack_now):
             parts.append("%s=%s" % (f, "inf" if f == "ssthresh" and v == 0xffffffff else v))
     if ctx.num(tp, "in_recovery"):
         parts.append("in-recovery")
-    ooo = ctx.num(tp, "ooo.held")
+    ooo_at = ctx.num(tp, "ooo", 0)
+    ooo = ctx.num(at(ooo_at, "struct tern_tcp_reass"), "held") if ooo_at else None
     if ooo:
         parts.append("ooo=%d" % ooo)
     line2 = "           " + " ".join(parts)
@@ -987,9 +995,11 @@ def tcp_events(ctx, tp, now):
             for f in st.fields():
                 if f.enumval == state:
                     sname = f.name[len("TCPS_"):]
-        out.append("             %s %-10s %-12s %-6s seq %d ack %d wnd %d len %d extra %d\n" % (
+        # aux: the window of rx/tx, the other events' detail (tcp_trace.h).
+        aux = "wnd" if ev < 2 else "detail"
+        out.append("             %s %-10s %-12s %-6s seq %d ack %d len %d %s %d\n" % (
             ago, _EV_NAMES[ev] if ev < len(_EV_NAMES) else "?", sname, fl, int(e["seq"]),
-            int(e["ack"]), int(e["wnd"]), int(e["len"]), int(e["extra"])))
+            int(e["ack"]), int(e["len"]), aux, int(e["aux"])))
     return "".join(out)
 
 

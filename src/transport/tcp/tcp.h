@@ -78,34 +78,45 @@ struct tern_tcpcb {
     uint16_t mss;      /* what we send per segment (RFC 9293 3.7.1) */
     uint16_t our_mss;  /* what we announced */
     uint16_t user_mss; /* TCP_MAXSEG: a cap on both, 0 = none */
+    /* The last events (tcp_trace.h): events_cap slots allocated with the
+     * block, events_next counts every event recorded. */
+    uint16_t events_cap;
+    /* Keepalive (RFC 1122 4.2.3.6, Linux's knobs, defaults and bounds:
+     * times 1..32767 s, 1..127 probes). */
+    uint16_t keep_idle_s, keep_intvl_s;
+    uint8_t keep_cnt;
+    uint8_t keep_probes;   /* sent since the peer was last heard */
     uint8_t snd_wscale, rcv_wscale;
     uint8_t cc;        /* enum tern_tcp_cc: an index into the stack's tables */
     uint8_t backoff;
     uint8_t segs_unacked; /* ACK policy (RFC 1122 4.2.3.2, RFC 5681 4.2) */
 
-    /* Flags, together so they pack. */
-    bool fin_queued;   /* the user shut down writing: FIN follows the data,
-                        * at sequence snd_buf_seq + bytes in the send ring */
-    bool fin_received;
-    bool rcv_fin_pending;
-    bool wscale_ok;
-    bool sack_ok;      /* both sides sent SACK-permitted (RFC 2018 2) */
-    bool ts_ok;        /* both sides sent timestamps (RFC 7323 3.2) */
-    bool rtt_timing;
-    bool in_recovery;
-    bool sack_recovery;    /* this recovery is RFC 6675's */
-    bool rto_recovery;     /* resending after a timeout until `recover` is acked:
-                            * no fast retransmit meanwhile (RFC 6582 section 4,
-                            * Linux's CA_Loss) */
-    bool ack_now;
-    bool nodelay;      /* TCP_NODELAY: Nagle off */
-    bool linger_zero;  /* SO_LINGER with 0: close sends RST */
-    bool keepalive_on;
-    bool opened;       /* a SYN was sent or received: it has been a connection */
-    bool connect_reported; /* connect() has returned 0 after EINPROGRESS */
+    /* Flags: one bit each, together so they pack. */
+    bool fin_queued : 1;   /* the user shut down writing: FIN follows the data,
+                            * at sequence snd_buf_seq + bytes in the send ring */
+    bool fin_received : 1;
+    bool rcv_fin_pending : 1;
+    bool wscale_ok : 1;
+    bool sack_ok : 1;      /* both sides sent SACK-permitted (RFC 2018 2) */
+    bool ts_ok : 1;        /* both sides sent timestamps (RFC 7323 3.2) */
+    bool rtt_timing : 1;
+    bool in_recovery : 1;
+    bool sack_recovery : 1;    /* this recovery is RFC 6675's */
+    bool rto_recovery : 1;     /* resending after a timeout until `recover` is acked:
+                                * no fast retransmit meanwhile (RFC 6582 section 4,
+                                * Linux's CA_Loss) */
+    bool ack_now : 1;
+    bool nodelay : 1;      /* TCP_NODELAY: Nagle off */
+    bool linger_zero : 1;  /* SO_LINGER with 0: close sends RST */
+    bool keepalive_on : 1;
+    bool opened : 1;       /* a SYN was sent or received: it has been a connection */
+    bool connect_reported : 1; /* connect() has returned 0 after EINPROGRESS */
 
     uint32_t ts_recent;     /* the peer's TSval to echo (RFC 7323 4.3) */
     uint32_t ts_offset;     /* per address pair TSval offset: no uptime leak */
+    int soft_error;         /* the last soft ICMP error: reported if the connection
+                             * times out (Linux's sk_err_soft) */
+    uint32_t events_next;   /* events recorded, ever (the ring: events_cap) */
     uint64_t ts_recent_at;  /* when it was taken, for PAWS's 24-day rule */
 
     /* RFC 6298 estimator, in ns. */
@@ -127,25 +138,21 @@ struct tern_tcpcb {
     struct tern_tcp_sackboard sackb;
 
     struct tern_ring snd, rcv;
-    struct tern_tcp_reass ooo;
+    /* The out-of-order queue: made for the first segment that needs it,
+     * given back with the buffers when the connection goes idle, so an
+     * in-order connection carries only this pointer. */
+    struct tern_tcp_reass *ooo;
 
     /* One wheel timer; a deadline per kind (0 = off). See tcp_timer.c. */
     struct tern_timer timer;
     uint64_t deadline[TERN_TCPT__COUNT];
 
-    /* Keepalive (RFC 1122 4.2.3.6, Linux's knobs, defaults and bounds:
-     * times 1..32767 s, 1..127 probes). */
-    uint16_t keep_idle_s, keep_intvl_s;
-    uint8_t keep_cnt;
-    uint8_t keep_probes;   /* sent since the peer was last heard */
     uint64_t last_rx;      /* when a segment last arrived */
     uint64_t last_oow_ack; /* when we last answered an unacceptable bare segment */
     /* TCP_USER_TIMEOUT (RFC 5482): how long sent data may stay
      * unacknowledged, 0 = no limit beyond the retry count. */
     uint64_t user_timeout_ns;
     uint64_t unacked_since; /* when the oldest unacknowledged data left */
-    int soft_error;        /* the last soft ICMP error: reported if the connection
-                            * times out (Linux's sk_err_soft) */
 
     /* Listener: its queues (tcp_listen.h), allocated by listen. */
     struct tern_tcp_lq *lq;
@@ -153,14 +160,13 @@ struct tern_tcpcb {
     struct tern_list child_node;
     struct tern_socket *listener;
 
-    /* The last events (tcp_trace.h): events_cap slots allocated with the
-     * block, events_next counts every event recorded. */
-    uint32_t events_next;
-    uint16_t events_cap;
-    struct tern_tcp_event events[];
+    struct tern_tcp_event events[]; /* events_cap of them */
 };
 
 /* ---- Called by the socket layer (src/sock/api.c). ---- */
+/* Bytes a TCP socket's block needs behind it: the connection block and
+ * its event ring. */
+size_t tern_tcp_block_size(const struct tern_stack *s);
 int tern_tcp_attach(struct tern_stack *s, struct tern_socket *so);
 void tern_tcp_detach(struct tern_stack *s, struct tern_socket *so);
 /* Stack teardown: cancel timers, leave listener queues, send nothing. */
@@ -253,6 +259,19 @@ static inline bool tern_tcp_timer_on(const struct tern_tcpcb *tp, enum tern_tcp_
     return tp->deadline[k] != 0;
 }
 void tern_tcp_timers_stop_all(struct tern_stack *s, struct tern_tcpcb *tp);
+/* The out-of-order queue's bytes, and whether it holds none. */
+static inline uint32_t tern_tcp_ooo_held(const struct tern_tcpcb *tp)
+{
+    return tp->ooo ? tern_tcp_reass_bytes_held(tp->ooo) : 0;
+}
+static inline bool tern_tcp_ooo_empty(const struct tern_tcpcb *tp)
+{
+    return !tp->ooo || tern_tcp_reass_empty(tp->ooo);
+}
+/* The queue, made if need be; NULL when memory is short. */
+struct tern_tcp_reass *tern_tcp_ooo_make(struct tern_tcpcb *tp);
+/* Give the queue back (with whatever it holds). */
+void tern_tcp_ooo_free(struct tern_tcpcb *tp);
 /* A buffer has drained: give empty buffers back a little later, so an
  * idle connection holds none while one that drains and refills all the
  * time (a bulk transfer) does not free and regrow its blocks each time. */

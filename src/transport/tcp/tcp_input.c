@@ -586,9 +586,11 @@ static void data_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg *
         if (took < sg->len)
             drop_seg(s, tp, sg,
                      tp->rcv.nomem != nomem ? TERN_C_DROP_TCP_NOMEM : TERN_C_DROP_TCP_RCVBUF_FULL);
-        if (!tern_tcp_reass_empty(&tp->ooo)) {
-            tp->rcv_nxt += (uint32_t)tern_tcp_reass_take_in_order(&tp->ooo, tp->rcv_nxt, rcv_sink,
+        if (!tern_tcp_ooo_empty(tp)) {
+            tp->rcv_nxt += (uint32_t)tern_tcp_reass_take_in_order(tp->ooo, tp->rcv_nxt, rcv_sink,
                                                                  &tp->rcv);
+            if (tern_tcp_ooo_empty(tp))
+                tern_tcp_reclaim_later(s, tp);
             tp->ack_now = true; /* RFC 5681 4.2: filling a hole is acked at once */
         }
         /* RFC 1122 4.2.3.2 / RFC 5681 4.2: ack every second full segment,
@@ -600,8 +602,10 @@ static void data_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg *
     } else {
         /* Out of order: hold it, and send a duplicate ACK at once
          * (RFC 5681 4.2). */
+        struct tern_tcp_reass *q = tern_tcp_ooo_make(tp);
         enum tern_tcp_reass_result r =
-            tern_tcp_reass_insert(&tp->ooo, tp->rcv_nxt, sg->seq, sg->data, sg->len);
+            q ? tern_tcp_reass_insert(q, tp->rcv_nxt, sg->seq, sg->data, sg->len)
+              : TERN_TCP_REASS_NO_MEMORY;
         if (r == TERN_TCP_REASS_NO_MEMORY || r == TERN_TCP_REASS_TOO_MANY_BLOCKS)
             drop_seg(s, tp, sg, TERN_C_DROP_TCP_OOO_FULL);
         else

@@ -29,12 +29,38 @@ const char *tern_tcp_state_name(enum tern_tcp_state st)
     return "?";
 }
 
+struct tern_tcp_reass *tern_tcp_ooo_make(struct tern_tcpcb *tp)
+{
+    if (!tp->ooo && (tp->ooo = malloc(sizeof(*tp->ooo))) != NULL)
+        tern_tcp_reass_init(tp->ooo, tern_tcp_ooo_limit(tp->so->rcvbuf));
+    return tp->ooo;
+}
+
+void tern_tcp_ooo_free(struct tern_tcpcb *tp)
+{
+    if (!tp->ooo)
+        return;
+    tern_tcp_reass_destroy(tp->ooo);
+    free(tp->ooo);
+    tp->ooo = NULL;
+}
+
+size_t tern_tcp_block_size(const struct tern_stack *s)
+{
+    return sizeof(struct tern_tcpcb) + s->cfg.tcp_event_ring * sizeof(struct tern_tcp_event);
+}
+
+/* The block lives in the socket's allocation (tern_sock_tail): attaching
+ * fills it in, detaching gives back what it points to, the reaper frees
+ * it with the socket. */
+_Static_assert(sizeof(struct tern_socket) % _Alignof(struct tern_tcpcb) == 0,
+               "the connection block follows the socket, aligned");
+
 int tern_tcp_attach(struct tern_stack *s, struct tern_socket *so)
 {
     uint16_t nev = s->cfg.tcp_event_ring;
-    struct tern_tcpcb *tp = calloc(1, sizeof(*tp) + nev * sizeof(struct tern_tcp_event));
-    if (!tp)
-        return ENOMEM;
+    struct tern_tcpcb *tp = tern_sock_tail(so);
+    memset(tp, 0, tern_tcp_block_size(s));
     tp->events_cap = nev;
     tp->so = so;
     tp->state = TCPS_CLOSED;
@@ -45,7 +71,6 @@ int tern_tcp_attach(struct tern_stack *s, struct tern_socket *so)
     tp->keep_cnt = 9;
     tern_ring_init(&tp->snd, so->sndbuf);
     tern_ring_init(&tp->rcv, so->rcvbuf);
-    tern_tcp_reass_init(&tp->ooo, tern_tcp_ooo_limit(so->rcvbuf));
     tern_tcp_sack_init(&tp->sackb);
     tp->cc = s->cfg.tcp_congestion;
     tern_list_init(&tp->child_node);
@@ -71,9 +96,8 @@ void tern_tcp_detach(struct tern_stack *s, struct tern_socket *so)
     free(tp->lq);
     tern_ring_destroy(&tp->snd);
     tern_ring_destroy(&tp->rcv);
-    tern_tcp_reass_destroy(&tp->ooo);
+    tern_tcp_ooo_free(tp);
     tern_tcp_sack_clear(&tp->sackb);
-    free(tp);
     so->tcb = NULL;
 }
 
@@ -142,7 +166,7 @@ void tern_tcp_drop(struct tern_stack *s, struct tern_tcpcb *tp, int err)
     tern_tcp_set_state(s, tp, TCPS_CLOSED);
     if (!TERN_PLANTED(tcp_timer_left_armed))
         cancel_timers(s, tp);
-    tern_tcp_reass_purge(&tp->ooo);
+    tern_tcp_ooo_free(tp);
     tern_tcp_sack_clear(&tp->sackb);
     /* A child on the accept queue stays there for accept to find. */
     if (so->pcb.table)
@@ -261,7 +285,7 @@ void tern_tcp_rtt_sample(struct tern_stack *s, struct tern_tcpcb *tp, uint64_t r
 uint32_t tern_tcp_rcv_window(const struct tern_tcpcb *tp)
 {
     uint32_t space = tern_ring_space(&tp->rcv);
-    uint32_t held = tern_tcp_reass_bytes_held(&tp->ooo);
+    uint32_t held = tern_tcp_ooo_held(tp);
     space = space > held ? space - held : 0;
     /* RCV.WND is what the window field can offer (RFC 7323 2.3): without
      * scaling, a larger buffer still takes only 65535 bytes past RCV.NXT

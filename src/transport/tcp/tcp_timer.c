@@ -144,6 +144,8 @@ static void reclaim_fire(struct tern_stack *s, struct tern_tcpcb *tp)
     (void)s;
     tern_ring_shrink_idle(&tp->snd); /* each does nothing unless empty */
     tern_ring_shrink_idle(&tp->rcv);
+    if (tp->ooo && tern_tcp_reass_empty(tp->ooo))
+        tern_tcp_ooo_free(tp);
 }
 
 void tern_tcp_reclaim_later(struct tern_stack *s, struct tern_tcpcb *tp)

@@ -25,8 +25,9 @@ void tern_tcp_trace(struct tern_stack *s, struct tern_tcpcb *tp, enum tern_tcp_e
         return;
     struct tern_tcp_event *e = &tp->events[tp->events_next % tp->events_cap];
     tp->events_next++;
+    bool segment = ev == TERN_TCPE_RX || ev == TERN_TCPE_TX;
     *e = (struct tern_tcp_event){.t_us = (uint32_t)(s->now / 1000), .seq = seq, .ack = ack,
-                                 .wnd = wnd, .len = len, .extra = extra, .flags = flags,
+                                 .len = len, .aux = segment ? wnd : extra, .flags = flags,
                                  .ev = (uint8_t)ev & 0xf, .state = (uint8_t)tp->state & 0xf};
 }
 
@@ -58,20 +59,20 @@ void tern_tcp_events_print(const struct tern_stack *s, const struct tern_tcpcb *
         switch (e->ev) {
         case TERN_TCPE_RX:
         case TERN_TCPE_TX:
-            fprintf(f, " %-6s seq %u ack %u wnd %u len %u\n", fl, e->seq, e->ack, e->wnd, e->len);
+            fprintf(f, " %-6s seq %u ack %u wnd %u len %u\n", fl, e->seq, e->ack, e->aux, e->len);
             break;
         case TERN_TCPE_STATE:
-            fprintf(f, " from %s\n", tern_tcp_state_name(e->extra));
+            fprintf(f, " from %s\n", tern_tcp_state_name(e->aux));
             break;
         case TERN_TCPE_RETRANSMIT:
             fprintf(f, " %s seq %u len %u\n",
-                    e->extra == 0 ? "timeout" : e->extra == 1 ? "fast" : "sack", e->seq, e->len);
+                    e->aux == 0 ? "timeout" : e->aux == 1 ? "fast" : "sack", e->seq, e->len);
             break;
         case TERN_TCPE_TIMER:
-            fprintf(f, " %s\n", tern_tcp_timer_name(e->extra));
+            fprintf(f, " %s\n", tern_tcp_timer_name(e->aux));
             break;
         case TERN_TCPE_DROP:
-            fprintf(f, " %s seq %u ack %u len %u\n", tern_counter_name(e->extra), e->seq, e->ack,
+            fprintf(f, " %s seq %u ack %u len %u\n", tern_counter_name(e->aux), e->seq, e->ack,
                     e->len);
             break;
         default:

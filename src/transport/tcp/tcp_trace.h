@@ -8,7 +8,7 @@
  *
  * The ring holds tern_stack_config.tcp_event_ring events (0 turns it off)
  * and is allocated with the connection block; recording costs a copy of
- * 20 bytes. Times are the stack's, in microseconds modulo 2^32 (about 71
+ * 18 bytes. Times are the stack's, in microseconds modulo 2^32 (about 71
  * minutes), printed relative to now.
  */
 #ifndef TERN_TRANSPORT_TCP_TRACE_H
@@ -30,16 +30,19 @@ enum tern_tcp_ev {
     TERN_TCPE__COUNT,
 };
 
+/* 18 bytes, packed: every connection carries tcp_event_ring of these.
+ * A segment's window and the other events' detail share `aux`, as no
+ * event has both worth keeping (a drop's window is in the probe). */
 struct tern_tcp_event {
     uint32_t t_us;
     uint32_t seq, ack;
-    uint16_t wnd;   /* the window field, as on the wire */
-    uint16_t len;   /* payload bytes */
-    uint16_t extra;
+    uint16_t len;      /* payload bytes */
+    uint16_t aux;      /* rx, tx: the window field as on the wire; the others:
+                        * the detail enum tern_tcp_ev names */
     uint8_t flags;     /* TCP flags of the segment */
     uint8_t ev : 4;    /* enum tern_tcp_ev */
     uint8_t state : 4; /* the state after the event */
-};
+} __attribute__((packed, aligned(2)));
 
 void tern_tcp_trace(struct tern_stack *s, struct tern_tcpcb *tp, enum tern_tcp_ev ev, uint32_t seq,
                     uint32_t ack, uint16_t wnd, uint16_t len, uint8_t flags, uint16_t extra);
