@@ -86,10 +86,8 @@ static bool ring_grow(struct tern_ring *r, uint32_t need)
     if (cap < need)
         cap = need;
     uint8_t *nb = malloc(cap);
-    if (!nb) {
-        r->nomem++;
+    if (!nb)
         return false;
-    }
     if (r->len) {
         struct tern_ring_span sp[2];
         tern_ring_spans(r, 0, r->len, sp);

@@ -25,9 +25,9 @@
  *     bytes it moved.
  *   - Writes take at most tern_ring_space() bytes: always a prefix of
  *     what was offered, so the caller resends the rest. If growing the
- *     block fails, a write takes only what fits in the current block and
- *     `nomem` counts the failure, so "took less than min(n, space)" is
- *     visible to the caller and the counter lets it report why.
+ *     block fails, a write takes only what fits in the current block:
+ *     "took less than min(n, space)" tells the caller that memory, not
+ *     the limit, stopped it, so it can report why.
  *   - tern_ring_set_limit() may go below the bytes held: nothing is lost,
  *     space() is 0 until reads or discards bring len under the new limit.
  *     The block is not shrunk until it is empty and shrink_idle runs.
@@ -64,7 +64,6 @@ struct tern_ring {
     uint32_t head;  /* index in buf of the oldest byte held */
     uint32_t len;   /* bytes held, starting at head, wrapping at cap */
     uint32_t limit; /* most bytes the ring may hold (SO_SNDBUF/SO_RCVBUF) */
-    uint32_t nomem; /* growths that failed for lack of memory */
 };
 
 /* A contiguous piece of the ring's bytes, for reading in place. */

@@ -63,8 +63,8 @@ static void tcp_details(const struct tern_stack *s, const struct tern_socket *so
             tern_tcp_ooo_held(tp), tp->snd_wnd);
     if (tp->in_recovery)
         fprintf(f, " recovery:%s", tp->sack_recovery ? "sack" : "newreno");
-    if (tp->sackb.sacked_bytes)
-        fprintf(f, " sacked:%u", tp->sackb.sacked_bytes);
+    if (tern_tcp_sack_bytes(&tp->sackb))
+        fprintf(f, " sacked:%u", tern_tcp_sack_bytes(&tp->sackb));
     fprintf(f, " timers:");
     bool any = false;
     for (unsigned k = 0; k < TERN_TCPT__COUNT; k++) {
@@ -209,7 +209,7 @@ static void json_tcp(const struct tern_stack *s, const struct tern_tcpcb *tp, FI
             tp->total_retransmits);
     fprintf(f, "\"sndq\":%u,\"rcvq\":%u,\"ooo\":%u,\"sacked\":%u,\"recovery\":\"%s\",",
             tern_ring_len(&tp->snd), tern_ring_len(&tp->rcv), tern_tcp_ooo_held(tp),
-            tp->sackb.sacked_bytes,
+            tern_tcp_sack_bytes(&tp->sackb),
             tp->in_recovery ? (tp->sack_recovery ? "sack" : "newreno") : "none");
     if (tp->state == TCPS_LISTEN)
         fprintf(f, "\"backlog\":%u,\"synq\":%u,\"acceptq\":%u,", tp->lq->backlog, tp->lq->req_q_len,

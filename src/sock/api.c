@@ -876,7 +876,7 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
         case TCP_USER_TIMEOUT:
             if (v < 0)
                 return tern_api_fail_why(&g, EINVAL, "a negative timeout, %d ms", v);
-            so->tcb->user_timeout_ns = (uint64_t)v * TERN_NS_PER_MS;
+            so->tcb->user_timeout_ms = (uint32_t)v;
             break;
         case TCP_KEEPCNT:
             if (v < 1 || v > 127)
@@ -969,7 +969,7 @@ int tern_getsockopt(struct tern_stack *s, int fd, int level, int name, void *val
         case TCP_KEEPIDLE: v = (int)so->tcb->keep_idle_s; break;
         case TCP_KEEPINTVL: v = (int)so->tcb->keep_intvl_s; break;
         case TCP_KEEPCNT: v = (int)so->tcb->keep_cnt; break;
-        case TCP_USER_TIMEOUT: v = (int)(so->tcb->user_timeout_ns / TERN_NS_PER_MS); break;
+        case TCP_USER_TIMEOUT: v = (int)so->tcb->user_timeout_ms; break;
         case TCP_MAXSEG:
             /* Linux: the MSS in use once connected, else the cap or the
              * default. */

@@ -154,7 +154,6 @@ static struct tern_socket *sock_alloc(struct tern_stack *s, enum tern_sock_kind 
     so->sndbuf = kind == SOCK_KIND_TCP ? s->cfg.tcp_sndbuf : s->cfg.udp_sndbuf;
     if (tern_sock_is_dgram(so))
         tern_list_init(&tern_sock_dg(so)->rcvq);
-    tern_list_init(&so->reap_node);
     tern_pcb_init(&so->pcb);
     tern_list_push_back(&s->socks.all, &so->all_node);
     s->socks.live++;
@@ -191,7 +190,13 @@ int tern_sock_give_handle(struct tern_stack *s, struct tern_socket *so)
 static void sock_dead(struct tern_stack *s, struct tern_socket *so)
 {
     so->life = SOCK_LIFE_DEAD;
-    tern_list_push_back(&s->socks.reap, &so->reap_node);
+    /* Both references are gone, so the PCB is in no table and its bind
+     * node is free to carry the socket on the reap list. */
+    TERN_ASSERT(s, so->pcb.table == NULL && !tern_list_linked(&so->pcb.bnode),
+                "socket #%llu: last reference dropped while its PCB is still in the %s table "
+                "(a lookup would find freed memory)",
+                (unsigned long long)so->id, so->pcb.table ? so->pcb.table->name : "?");
+    tern_list_push_back(&s->socks.reap, &so->pcb.bnode);
 }
 
 /* The protocol holds its reference exactly while the socket's PCB is in a
@@ -251,7 +256,7 @@ void tern_sock_reap(struct tern_stack *s)
     struct tern_list *n, later;
     tern_list_init(&later);
     while ((n = tern_list_pop_front(&s->socks.reap)) != NULL) {
-        struct tern_socket *so = tern_container_of(n, struct tern_socket, reap_node);
+        struct tern_socket *so = tern_container_of(n, struct tern_socket, pcb.bnode);
         if (so->ext && !tern_list_empty(&so->ext->waiters)) {
             /* A thread still sleeps on it: it goes when that one leaves. */
             tern_list_push_back(&later, n);

@@ -48,23 +48,24 @@ struct tern_sock_ext;
 
 struct tern_socket {
     struct tern_list all_node;  /* the stack's list of sockets */
-    struct tern_list reap_node;
     uint32_t magic;
     int handle;                 /* -1 once the user closed it */
     uint64_t id;                /* never reused, for dumps */
     enum tern_sock_life life : 8;
     enum tern_sock_kind kind : 8;
     uint8_t ttl, tos;
-    uint16_t type, protocol;    /* socket()'s arguments, for SO_TYPE and SO_PROTOCOL */
-    int so_error;               /* pending asynchronous error */
-    uint32_t rcvbuf, sndbuf;
-    uint32_t linger_s;          /* SO_LINGER's time when on (threaded close waits) */
+    uint8_t type, protocol;     /* socket()'s (SOCK_STREAM..., IPPROTO_...), for SO_TYPE
+                                 * and SO_PROTOCOL */
     bool nonblock : 1;
     bool broadcast : 1;
     bool dirty : 1;             /* on the stack's list of sockets to deliver (events.h) */
     bool shut_rd : 1, shut_wr : 1;
     bool linger_on : 1;
-    struct tern_inpcb pcb;      /* protocol reference = PCB in a table */
+    int so_error;               /* pending asynchronous error */
+    uint32_t rcvbuf, sndbuf;
+    uint32_t linger_s;          /* SO_LINGER's time when on (threaded close waits) */
+    struct tern_inpcb pcb;      /* protocol reference = PCB in a table; once DEAD (in
+                                 * no table), pcb.bnode links it on the reap list */
     struct tern_tcpcb *tcb;     /* TCP only: in the socket's block (tern_sock_tail), or
                                  * NULL between two connection attempts */
     /* Waiting threads, a pollable descriptor, epoll sets: made when first

@@ -149,7 +149,7 @@ static const struct plant PLANTS[] = {
     {"double_proto_release", scenario_reset_then_close,
      "socket #1: protocol reference released twice (state user)"},
     {"close_frees_early", scenario_orderly_close,
-     "reaping socket #2 that is still referenced (state dead"},
+     "socket #2: last reference dropped while its PCB is still in the tcp table"},
     {"tcp_timer_left_armed", scenario_reset_with_data_in_flight,
      "socket #2 freed with a TCP timer armed (state CLOSED)"},
     {"tw_timer_left_armed", scenario_teardown_in_time_wait,

@@ -59,7 +59,6 @@ static void cubic_ack(struct tern_tcpcb *tp, uint32_t acked, uint64_t now)
     if (c->epoch == 0) {
         /* A new congestion avoidance epoch (RFC 9438 4.2, 4.3). */
         c->epoch = now ? now : 1;
-        c->cwnd_epoch = cwnd;
         c->w_est = cwnd;
         if (c->w_max < cwnd) {
             c->w_max = cwnd; /* no loss yet: start on the convex side */

@@ -63,7 +63,6 @@ enum tern_tcp_timer {
 
 struct tern_tcpcb {
     struct tern_socket *so;
-    enum tern_tcp_state state;
 
     /* Send sequence space (RFC 9293 section 3.3.1). The send ring holds
      * the bytes from snd_una on: unacknowledged, then unsent. */
@@ -86,6 +85,7 @@ struct tern_tcpcb {
     uint16_t keep_idle_s, keep_intvl_s;
     uint8_t keep_cnt;
     uint8_t keep_probes;   /* sent since the peer was last heard */
+    enum tern_tcp_state state : 8;
     uint8_t snd_wscale, rcv_wscale;
     uint8_t cc;        /* enum tern_tcp_cc: an index into the stack's tables */
     uint8_t backoff;
@@ -112,18 +112,31 @@ struct tern_tcpcb {
     bool opened : 1;       /* a SYN was sent or received: it has been a connection */
     bool connect_reported : 1; /* connect() has returned 0 after EINPROGRESS */
 
-    uint32_t ts_recent;     /* the peer's TSval to echo (RFC 7323 4.3) */
-    uint32_t ts_offset;     /* per address pair TSval offset: no uptime leak */
-    int soft_error;         /* the last soft ICMP error: reported if the connection
-                             * times out (Linux's sk_err_soft) */
-    uint32_t events_next;   /* events recorded, ever (the ring: events_cap) */
-    uint64_t ts_recent_at;  /* when it was taken, for PAWS's 24-day rule */
+    uint8_t retransmits;   /* consecutive timeouts (at most TERN_TCP_MAX_RETRIES + 1) */
+    uint8_t soft_error;    /* the last soft ICMP error, an errno (all are below 256):
+                            * reported if the connection times out (Linux's sk_err_soft) */
 
-    /* RFC 6298 estimator, in ns. */
+    /* RFC 6298 estimator, in ns; rtt_start is when the timed segment left. */
     uint64_t srtt, rttvar, rto;
     uint64_t rtt_start;
+
+    uint32_t ts_recent;     /* the peer's TSval to echo (RFC 7323 4.3) */
+    uint32_t ts_offset;     /* per address pair TSval offset: no uptime leak */
+    uint32_t events_next;   /* events recorded, ever (the ring: events_cap) */
+    uint32_t ts_recent_at_s; /* when ts_recent was taken, in whole seconds of the
+                              * stack's clock: PAWS's 24-day rule needs no more */
+    /* When we last answered an unacceptable bare segment: the stack's
+     * clock in ms plus one (0 = never), modulo 2^32; only differences
+     * under a second matter. */
+    uint32_t last_oow_ack_ms;
+    /* TCP_USER_TIMEOUT (RFC 5482), in ms as the option gives it: how long
+     * sent data may stay unacknowledged, 0 = no limit beyond the retry
+     * count. */
+    uint32_t user_timeout_ms;
+    uint32_t unacked_since_ms; /* when the oldest unacknowledged data left: the
+                                * stack's clock in ms, modulo 2^32 */
+
     uint32_t rtt_seq;  /* the segment being timed (Karn: none if 0 timing) */
-    uint32_t retransmits;    /* consecutive timeouts */
     uint32_t total_retransmits;
 
     /* Congestion control: the algorithm's window (tcp_cc.h) and the loss
@@ -148,11 +161,6 @@ struct tern_tcpcb {
     uint64_t deadline[TERN_TCPT__COUNT];
 
     uint64_t last_rx;      /* when a segment last arrived */
-    uint64_t last_oow_ack; /* when we last answered an unacceptable bare segment */
-    /* TCP_USER_TIMEOUT (RFC 5482): how long sent data may stay
-     * unacknowledged, 0 = no limit beyond the retry count. */
-    uint64_t user_timeout_ns;
-    uint64_t unacked_since; /* when the oldest unacknowledged data left */
 
     /* Listener: its queues (tcp_listen.h), allocated by listen. */
     struct tern_tcp_lq *lq;

@@ -39,7 +39,6 @@ struct tern_tcp_cubic {
     double w_max;       /* segments, window before the last reduction */
     double k;           /* seconds from the epoch to reach w_max again */
     double w_est;       /* segments, the Reno-friendly estimate (RFC 9438 4.3) */
-    double cwnd_epoch;  /* segments, cwnd when the epoch began */
     double carry;       /* fraction of a byte of growth not yet applied */
     uint64_t epoch;     /* ns; 0 = no epoch (slow start, or one to begin) */
 };

@@ -264,7 +264,7 @@ static void syn_sent_input(struct tern_stack *s, struct tern_tcpcb *tp, const st
     if (!(sg->flags & TERN_TCP_SYN))
         return;
     take_syn_options(s, tp, sg);
-    tp->ts_recent_at = s->now;
+    tp->ts_recent_at_s = (uint32_t)(s->now / TERN_NS_PER_SEC);
     init_cwnd(s, tp);
     tp->irs = sg->seq;
     tp->rcv_nxt = sg->seq + 1;
@@ -326,11 +326,13 @@ static void dupack_for_unacceptable(struct tern_stack *s, struct tern_tcpcb *tp,
                                     const struct seg *sg)
 {
     if (sg->len == 0 && !(sg->flags & TERN_TCP_SYN)) {
-        if (tp->last_oow_ack && s->now - tp->last_oow_ack < TERN_TCP_OOW_ACK_INTERVAL_NS) {
+        uint32_t now_ms = (uint32_t)(s->now / TERN_NS_PER_MS) + 1;
+        if (tp->last_oow_ack_ms &&
+            now_ms - tp->last_oow_ack_ms < TERN_TCP_OOW_ACK_INTERVAL_NS / TERN_NS_PER_MS) {
             tern_count(s, TERN_C_DROP_TCP_OOW_ACK_RATELIMIT);
             return;
         }
-        tp->last_oow_ack = s->now;
+        tp->last_oow_ack_ms = now_ms;
     }
     tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_max);
 }
@@ -347,7 +349,7 @@ static bool paws_rejects(const struct tern_stack *s, const struct tern_tcpcb *tp
     int32_t behind = (int32_t)(tp->ts_recent - sg->opt.ts_val);
     if (behind <= 1)
         return false;
-    if (s->now - tp->ts_recent_at >= 24ull * 86400 * TERN_NS_PER_SEC)
+    if ((uint32_t)(s->now / TERN_NS_PER_SEC) - tp->ts_recent_at_s >= 24u * 86400)
         return false; /* ts_recent too old to judge by (RFC 7323 5.5) */
     bool pure_dupack = sg->len == 0 && (sg->flags & TERN_TCP_ACK) &&
                        !(sg->flags & (TERN_TCP_SYN | TERN_TCP_FIN)) && sg->seq == tp->rcv_nxt &&
@@ -483,7 +485,7 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
             tern_tcp_rtt_sample(s, tp, s->now - tp->rtt_start);
         }
         tp->snd_una = sg->ack;
-        tp->unacked_since = s->now; /* progress: what is left is younger */
+        tp->unacked_since_ms = (uint32_t)(s->now / TERN_NS_PER_MS); /* progress: what is left is younger */
         if (tern_seq_lt(tp->snd_nxt, tp->snd_una))
             tp->snd_nxt = tp->snd_una;
         if (tern_seq_lt(tp->high_rxt, tp->snd_una))
@@ -580,12 +582,12 @@ static void data_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg *
         tp->state != TCPS_FIN_WAIT_2)
         return; /* after the peer's FIN, more data is ignored (RFC 9293) */
     if (sg->seq == tp->rcv_nxt) {
-        uint32_t nomem = tp->rcv.nomem;
+        uint32_t space = tern_ring_space(&tp->rcv);
         uint32_t took = tern_ring_write(&tp->rcv, sg->data, sg->len);
         tp->rcv_nxt += took;
         if (took < sg->len)
             drop_seg(s, tp, sg,
-                     tp->rcv.nomem != nomem ? TERN_C_DROP_TCP_NOMEM : TERN_C_DROP_TCP_RCVBUF_FULL);
+                     took < space ? TERN_C_DROP_TCP_NOMEM : TERN_C_DROP_TCP_RCVBUF_FULL);
         if (!tern_tcp_ooo_empty(tp)) {
             tp->rcv_nxt += (uint32_t)tern_tcp_reass_take_in_order(tp->ooo, tp->rcv_nxt, rcv_sink,
                                                                  &tp->rcv);
@@ -656,7 +658,7 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
     if (tp->ts_ok && sg->opt.has_ts && tern_seq_le(sg->seq, tp->rcv_nxt) &&
         tern_seq_le(tp->rcv_nxt, sg->seq + seg_len(sg))) {
         tp->ts_recent = sg->opt.ts_val;
-        tp->ts_recent_at = s->now;
+        tp->ts_recent_at_s = (uint32_t)(s->now / TERN_NS_PER_SEC);
     }
     if (tp->state == TCPS_SYN_RECEIVED && (sg->flags & TERN_TCP_SYN) &&
         !(sg->flags & (TERN_TCP_ACK | TERN_TCP_RST)) && sg->seq == tp->irs) {
@@ -1013,5 +1015,5 @@ void tern_tcp_error(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32
     if (e->hard && (tp->state == TCPS_SYN_SENT || tp->state == TCPS_SYN_RECEIVED))
         tern_tcp_drop(s, tp, e->err);
     else
-        tp->soft_error = e->err;
+        tp->soft_error = (uint8_t)e->err;
 }

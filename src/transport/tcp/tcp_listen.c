@@ -260,7 +260,7 @@ struct tern_tcpcb *tern_tcp_child_new(struct tern_stack *s, struct tern_tcpcb *l
     tp->keep_idle_s = ltp->keep_idle_s;
     tp->keep_intvl_s = ltp->keep_intvl_s;
     tp->keep_cnt = ltp->keep_cnt;
-    tp->user_timeout_ns = ltp->user_timeout_ns;
+    tp->user_timeout_ms = ltp->user_timeout_ms;
     tern_tcp_establish_passive(s, tp, p);
     tp->listener = ltp->so;
     tern_list_push_back(&ltp->lq->accept_q, &tp->child_node);

@@ -167,7 +167,7 @@ uint32_t tern_tcp_send_data(struct tern_stack *s, struct tern_tcpcb *tp, uint32_
         tp->rtt_start = s->now;
     }
     if (tp->snd_una == tp->snd_max)
-        tp->unacked_since = s->now;
+        tp->unacked_since_ms = (uint32_t)(s->now / TERN_NS_PER_MS);
     send_segment(s, tp, seq, flags, seq - tp->snd_buf_seq, len);
     uint32_t used = len + (fin ? 1 : 0);
     tp->snd_max = tern_seq_max(tp->snd_max, seq + used);

@@ -6,32 +6,50 @@
 
 void tern_tcp_sack_init(struct tern_tcp_sackboard *b)
 {
-    *b = (struct tern_tcp_sackboard){0};
+    b->rs = NULL;
 }
 
 void tern_tcp_sack_clear(struct tern_tcp_sackboard *b)
 {
-    free(b->r);
+    free(b->rs);
     tern_tcp_sack_init(b);
+}
+
+/* The ranges, and how many (none while the board is not allocated). */
+static unsigned count(const struct tern_tcp_sackboard *b)
+{
+    return b->rs ? b->rs->n : 0;
+}
+static const struct tern_tcp_sack_block *ranges(const struct tern_tcp_sackboard *b)
+{
+    return b->rs ? b->rs->r : NULL;
+}
+
+uint32_t tern_tcp_sack_bytes(const struct tern_tcp_sackboard *b)
+{
+    return b->rs ? b->rs->sacked_bytes : 0;
 }
 
 void tern_tcp_sack_advance(struct tern_tcp_sackboard *b, uint32_t una)
 {
+    struct tern_tcp_sack_ranges *rs = b->rs;
+    if (!rs)
+        return;
     unsigned keep = 0;
-    for (unsigned i = 0; i < b->n; i++) {
-        struct tern_tcp_sack_block r = b->r[i];
+    for (unsigned i = 0; i < rs->n; i++) {
+        struct tern_tcp_sack_block r = rs->r[i];
         if (tern_seq_le(r.end, una)) {
-            b->sacked_bytes -= r.end - r.start;
+            rs->sacked_bytes -= r.end - r.start;
             continue;
         }
         if (tern_seq_lt(r.start, una)) {
-            b->sacked_bytes -= una - r.start;
+            rs->sacked_bytes -= una - r.start;
             r.start = una;
         }
-        b->r[keep++] = r;
+        rs->r[keep++] = r;
     }
-    b->n = (uint8_t)keep;
-    if (b->n == 0)
+    rs->n = (uint8_t)keep;
+    if (rs->n == 0)
         tern_tcp_sack_clear(b);
 }
 
@@ -39,37 +57,38 @@ void tern_tcp_sack_advance(struct tern_tcp_sackboard *b, uint32_t una)
  * covered, or -1 if it needed a slot the full board does not have. */
 static long add_range(struct tern_tcp_sackboard *b, uint32_t start, uint32_t end)
 {
-    if (!b->r) {
-        b->r = malloc(TERN_TCP_SACKBOARD_MAX * sizeof(*b->r));
-        if (!b->r)
+    if (!b->rs) {
+        b->rs = calloc(1, sizeof(*b->rs));
+        if (!b->rs)
             return -1;
     }
+    struct tern_tcp_sack_ranges *rs = b->rs;
     /* First range that ends at or after start (touching merges). */
     unsigned i = 0;
-    while (i < b->n && tern_seq_lt(b->r[i].end, start))
+    while (i < rs->n && tern_seq_lt(rs->r[i].end, start))
         i++;
     /* Ranges from i that the new one touches or overlaps. */
     unsigned j = i;
     uint32_t lo = start, hi = end, covered = 0;
-    while (j < b->n && tern_seq_le(b->r[j].start, end)) {
-        lo = tern_seq_min(lo, b->r[j].start);
-        hi = tern_seq_max(hi, b->r[j].end);
-        covered += b->r[j].end - b->r[j].start;
+    while (j < rs->n && tern_seq_le(rs->r[j].start, end)) {
+        lo = tern_seq_min(lo, rs->r[j].start);
+        hi = tern_seq_max(hi, rs->r[j].end);
+        covered += rs->r[j].end - rs->r[j].start;
         j++;
     }
     if (j == i) {
-        if (b->n == TERN_TCP_SACKBOARD_MAX)
+        if (rs->n == TERN_TCP_SACKBOARD_MAX)
             return -1;
-        memmove(&b->r[i + 1], &b->r[i], (b->n - i) * sizeof(*b->r));
-        b->n++;
+        memmove(&rs->r[i + 1], &rs->r[i], (rs->n - i) * sizeof(*rs->r));
+        rs->n++;
     } else if (j > i + 1) {
-        memmove(&b->r[i + 1], &b->r[j], (b->n - j) * sizeof(*b->r));
-        b->n = (uint8_t)(b->n - (j - i - 1));
+        memmove(&rs->r[i + 1], &rs->r[j], (rs->n - j) * sizeof(*rs->r));
+        rs->n = (uint8_t)(rs->n - (j - i - 1));
     }
-    b->r[i].start = lo;
-    b->r[i].end = hi;
+    rs->r[i].start = lo;
+    rs->r[i].end = hi;
     uint32_t added = (hi - lo) - covered;
-    b->sacked_bytes += added;
+    rs->sacked_bytes += added;
     return (long)added;
 }
 
@@ -99,23 +118,25 @@ struct tern_tcp_sack_news tern_tcp_sack_update(struct tern_tcp_sackboard *b, uin
         else if (added > 0)
             news.new_sacked = true;
     }
-    if (b->n == 0 && b->r)
+    if (b->rs && b->rs->n == 0)
         tern_tcp_sack_clear(b);
     return news;
 }
 
 /* The SACKed bytes and ranges at or above seq. */
 static void above(const struct tern_tcp_sackboard *b, uint32_t seq, uint32_t *bytes,
-                  unsigned *ranges)
+                  unsigned *nranges)
 {
+    unsigned n = count(b);
+    const struct tern_tcp_sack_block *r = ranges(b);
     *bytes = 0;
-    *ranges = 0;
-    for (unsigned i = b->n; i-- > 0;) {
-        if (tern_seq_le(b->r[i].end, seq))
+    *nranges = 0;
+    for (unsigned i = n; i-- > 0;) {
+        if (tern_seq_le(r[i].end, seq))
             break;
-        uint32_t from = tern_seq_max(b->r[i].start, seq);
-        *bytes += b->r[i].end - from;
-        (*ranges)++;
+        uint32_t from = tern_seq_max(r[i].start, seq);
+        *bytes += r[i].end - from;
+        (*nranges)++;
     }
 }
 
@@ -125,30 +146,32 @@ bool tern_tcp_sack_is_lost(const struct tern_tcp_sackboard *b, uint32_t seq, uin
      * sequences, or more than (DupThresh - 1) * SMSS SACKed bytes, lie
      * above it. A range counts once, however many segments it holds. */
     uint32_t bytes;
-    unsigned ranges;
-    above(b, seq, &bytes, &ranges);
-    return ranges >= TERN_TCP_DUPTHRESH || bytes > (TERN_TCP_DUPTHRESH - 1) * smss;
+    unsigned nranges;
+    above(b, seq, &bytes, &nranges);
+    return nranges >= TERN_TCP_DUPTHRESH || bytes > (TERN_TCP_DUPTHRESH - 1) * smss;
 }
 
 uint32_t tern_tcp_sack_pipe(const struct tern_tcp_sackboard *b, uint32_t una, uint32_t max,
                             uint32_t high_rxt, uint32_t smss)
 {
+    unsigned n = count(b);
+    const struct tern_tcp_sack_block *r = ranges(b);
     uint32_t pipe = 0;
     uint32_t from = una;
     /* Walk the unSACKed stretches: each hole, then the tail past the last
      * range. Every byte of a hole has the same SACKed bytes above it, so
      * IsLost is decided once per hole. */
-    for (unsigned i = 0; i <= b->n; i++) {
-        uint32_t to = i < b->n ? b->r[i].start : max;
+    for (unsigned i = 0; i <= n; i++) {
+        uint32_t to = i < n ? r[i].start : max;
         if (tern_seq_lt(from, to)) {
             uint32_t len = to - from;
-            if (i == b->n || !tern_tcp_sack_is_lost(b, from, smss))
+            if (i == n || !tern_tcp_sack_is_lost(b, from, smss))
                 pipe += len;
             if (tern_seq_gt(high_rxt, from))
                 pipe += (tern_seq_lt(high_rxt, to) ? high_rxt : to) - from;
         }
-        if (i < b->n)
-            from = b->r[i].end;
+        if (i < n)
+            from = r[i].end;
     }
     return pipe;
 }
@@ -156,24 +179,28 @@ uint32_t tern_tcp_sack_pipe(const struct tern_tcp_sackboard *b, uint32_t una, ui
 bool tern_tcp_sack_next_hole(const struct tern_tcp_sackboard *b, uint32_t una, uint32_t high_rxt,
                              uint32_t smss, bool lost_only, uint32_t *seq, uint32_t *len)
 {
+    unsigned n = count(b);
+    const struct tern_tcp_sack_block *r = ranges(b);
     uint32_t from = una;
-    for (unsigned i = 0; i < b->n; i++) {
-        uint32_t to = b->r[i].start;
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t to = r[i].start;
         uint32_t s = tern_seq_max(from, high_rxt);
         if (tern_seq_lt(s, to) && (!lost_only || tern_tcp_sack_is_lost(b, s, smss))) {
             *seq = s;
             *len = to - s < smss ? to - s : smss;
             return true;
         }
-        from = b->r[i].end;
+        from = r[i].end;
     }
     return false;
 }
 
 bool tern_tcp_sack_holds(const struct tern_tcp_sackboard *b, uint32_t seq)
 {
-    for (unsigned i = 0; i < b->n; i++)
-        if (tern_seq_between(seq, b->r[i].start, b->r[i].end))
+    unsigned n = count(b);
+    const struct tern_tcp_sack_block *r = ranges(b);
+    for (unsigned i = 0; i < n; i++)
+        if (tern_seq_between(seq, r[i].start, r[i].end))
             return true;
     return false;
 }

@@ -8,7 +8,7 @@
  * above SND.UNA and at or below SND.MAX; the holes are the gaps between
  * SND.UNA and the ranges. It is allocated when the first SACK block
  * arrives and freed when the cumulative ACK passes every range, so a
- * connection without loss pays only the struct. At most
+ * connection without loss pays only a pointer. At most
  * TERN_TCP_SACKBOARD_MAX ranges are kept; a block that would need more is
  * not recorded (counted): knowing less only makes recovery slower, never
  * wrong, since nothing is freed from the send buffer until it is
@@ -27,10 +27,14 @@
 #define TERN_TCP_SACKBOARD_MAX 32
 #define TERN_TCP_DUPTHRESH 3 /* RFC 5681, RFC 6675 */
 
-struct tern_tcp_sackboard {
-    struct tern_tcp_sack_block *r; /* NULL while empty */
+struct tern_tcp_sack_ranges {
     uint8_t n;
     uint32_t sacked_bytes;
+    struct tern_tcp_sack_block r[TERN_TCP_SACKBOARD_MAX];
+};
+
+struct tern_tcp_sackboard {
+    struct tern_tcp_sack_ranges *rs; /* NULL while empty */
 };
 
 /* What one ACK's SACK option did to the board. */
@@ -53,8 +57,10 @@ struct tern_tcp_sack_news tern_tcp_sack_update(struct tern_tcp_sackboard *b, uin
                                                unsigned n);
 static inline bool tern_tcp_sack_empty(const struct tern_tcp_sackboard *b)
 {
-    return b->n == 0;
+    return !b->rs || b->rs->n == 0;
 }
+/* The bytes the board holds as SACKed. */
+uint32_t tern_tcp_sack_bytes(const struct tern_tcp_sackboard *b);
 /* RFC 6675 IsLost(seq) for an unSACKed seq above una. */
 bool tern_tcp_sack_is_lost(const struct tern_tcp_sackboard *b, uint32_t seq, uint32_t smss);
 /* RFC 6675 SetPipe: unSACKed bytes in [una, max) not deemed lost, plus

@@ -241,7 +241,7 @@ void tern_tcp_establish_passive(struct tern_stack *s, struct tern_tcpcb *tp,
     tp->sack_ok = p->sack_ok;
     tp->ts_ok = p->ts_ok;
     tp->ts_recent = p->ts_recent;
-    tp->ts_recent_at = s->now;
+    tp->ts_recent_at_s = (uint32_t)(s->now / TERN_NS_PER_SEC);
     tp->ts_offset = p->ts_offset;
     tp->snd_wnd = p->peer_wnd;
     tp->snd_wl1 = p->irs;

@@ -19,8 +19,9 @@
 static void rexmt_fire(struct tern_stack *s, struct tern_tcpcb *tp)
 {
     bool handshake = tp->state == TCPS_SYN_SENT || tp->state == TCPS_SYN_RECEIVED;
-    bool user_timeout = tp->user_timeout_ns && !handshake &&
-                        s->now - tp->unacked_since >= tp->user_timeout_ns;
+    bool user_timeout = tp->user_timeout_ms && !handshake &&
+                        (uint32_t)(s->now / TERN_NS_PER_MS) - tp->unacked_since_ms >=
+                            tp->user_timeout_ms;
     if (++tp->retransmits > (handshake ? TERN_TCP_SYN_RETRIES : TERN_TCP_MAX_RETRIES) ||
         user_timeout) {
         tern_count(s, TERN_C_TCP_TIMEOUT_DROP);

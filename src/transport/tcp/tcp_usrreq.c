@@ -229,7 +229,7 @@ void tern_tcp_get_info(const struct tern_tcpcb *tp, struct tcp_info *ti)
     ti->tcpi_state = linux_state[tp->state];
     /* Linux's TCP_CA_Open 0, Disorder 1, Recovery 3, Loss 4. */
     ti->tcpi_ca_state = tp->in_recovery ? 3 : tp->retransmits ? 4 : tp->dupacks ? 1 : 0;
-    ti->tcpi_retransmits = (uint8_t)(tp->retransmits > 255 ? 255 : tp->retransmits);
+    ti->tcpi_retransmits = tp->retransmits;
     ti->tcpi_backoff = tp->backoff;
     ti->tcpi_options = (tp->ts_ok ? 1 : 0) | (tp->sack_ok ? 2 : 0) | (tp->wscale_ok ? 4 : 0);
     ti->tcpi_snd_wscale = tp->snd_wscale & 0xf;
@@ -245,7 +245,7 @@ void tern_tcp_get_info(const struct tern_tcpcb *tp, struct tcp_info *ti)
     ti->tcpi_snd_ssthresh = tp->ssthresh == UINT32_MAX ? 0x7fffffff : tp->ssthresh / mss;
     ti->tcpi_snd_cwnd = tp->cwnd / mss;
     ti->tcpi_total_retrans = (uint32_t)tp->total_retransmits;
-    ti->tcpi_sacked = (tp->sackb.sacked_bytes + mss - 1) / mss;
+    ti->tcpi_sacked = (tern_tcp_sack_bytes(&tp->sackb) + mss - 1) / mss;
     ti->tcpi_rcv_space = tern_tcp_rcv_window(tp);
 }
 
