@@ -71,6 +71,17 @@ struct tern_stack {
      * destination (RFC 7739 section 5.3), so IDs don't leak traffic
      * volume to third parties. */
     uint16_t ipid_table[256];
+    /* The last destination's counter slot: a transfer sends to one
+     * destination over and over, and its hash need not be taken again. */
+    bool ipid_last_valid;
+    uint8_t ipid_last_slot;
+    uint32_t ipid_last_dst;
+    /* The last connection 4-tuple hashed and its hash: consecutive
+     * segments mostly belong to one connection. A value, not a pointer:
+     * nothing here can outlive what it describes. */
+    uint32_t flow_last_key[3];
+    uint32_t flow_last_hash;
+    bool flow_last_valid;
 
     /* ICMP error rate limit: a token bucket (RFC 1812 section 4.3.2.8). */
     uint64_t icmp_tokens_ns;  /* accumulated credit in ns of rate */

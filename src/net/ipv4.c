@@ -153,9 +153,13 @@ uint32_t tern_ipv4_mtu_to(struct tern_stack *s, uint32_t dst)
 
 static uint16_t next_ip_id(struct tern_stack *s, uint32_t dst)
 {
-    uint32_t key[1] = {dst};
-    unsigned slot = (unsigned)tern_siphash(&s->key_ipid, key, sizeof(key)) & 255;
-    return s->ipid_table[slot]++;
+    if (!s->ipid_last_valid || s->ipid_last_dst != dst) {
+        uint32_t key[1] = {dst};
+        s->ipid_last_slot = (uint8_t)tern_siphash(&s->key_ipid, key, sizeof(key));
+        s->ipid_last_dst = dst;
+        s->ipid_last_valid = true;
+    }
+    return s->ipid_table[s->ipid_last_slot]++;
 }
 
 /* Hand one finished datagram (data = IP header) to the neighbour layer. */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/assert.h"
 #include "core/stack.h"
@@ -54,12 +55,17 @@ void tern_pcb_init(struct tern_inpcb *pcb)
     tern_list_init(&pcb->hnode);
 }
 
-static uint32_t conn_hash(const struct tern_stack *s, uint32_t laddr, uint16_t lport,
-                          uint32_t faddr, uint16_t fport)
+static uint32_t conn_hash(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
+                          uint16_t fport)
 {
     /* Keyed: a peer cannot aim its connections at one bucket. */
     uint32_t key[3] = {laddr, faddr, ((uint32_t)lport << 16) | fport};
-    return (uint32_t)tern_siphash(&s->key_flow, key, sizeof(key));
+    if (s->flow_last_valid && memcmp(key, s->flow_last_key, sizeof(key)) == 0)
+        return s->flow_last_hash;
+    memcpy(s->flow_last_key, key, sizeof(key));
+    s->flow_last_hash = (uint32_t)tern_siphash(&s->key_flow, key, sizeof(key));
+    s->flow_last_valid = true;
+    return s->flow_last_hash;
 }
 
 static void conn_grow(struct tern_stack *s, struct tern_pcb_table *t)

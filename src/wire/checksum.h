@@ -9,6 +9,8 @@
 /* Add len bytes to a running 32-bit sum. Pieces must start at even offsets
  * of the summed region, except the last. */
 uint32_t tern_csum_add(uint32_t sum, const void *data, size_t len);
+/* The same without the vector path the CPU may offer (for tests). */
+uint32_t tern_csum_add_scalar(uint32_t sum, const void *data, size_t len);
 /* Fold a running sum into the 16-bit one's complement checksum. */
 uint16_t tern_csum_fold(uint32_t sum);
 /* The IPv4 pseudo header of RFC 768/793 (addresses in host order). */
