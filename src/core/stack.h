@@ -87,6 +87,13 @@ struct tern_stack {
     uint64_t icmp_tokens_ns;  /* accumulated credit in ns of rate */
     uint64_t icmp_last_ns;
 
+    /* A duplicate segment the ACK about to be sent reports (D-SACK, RFC
+     * 2883): set while one segment is processed, for the socket whose id
+     * it names, and cleared when that segment is done, so a report goes
+     * out at most once and never to another connection. 0: none. */
+    uint64_t dsack_sock_id;
+    uint32_t dsack_start, dsack_end;
+
     /* RFC 5961 section 7: challenge ACKs sent in the current second. */
     uint64_t chack_second;
     uint32_t chack_sent;

@@ -70,6 +70,7 @@
     X(TCP_KEEPALIVE_DROP, "tcp.keepalive_drop", "connections dropped: keepalive unanswered") \
     X(TCP_WINDOW_PROBE, "tcp.window_probe", "zero-window probes sent") \
     X(TCP_TX_SACK, "tcp.tx_sack", "ACKs sent with SACK blocks") \
+    X(TCP_TX_DSACK, "tcp.tx_dsack", "ACKs sent reporting a duplicate segment (D-SACK, RFC 2883)") \
     X(TCP_RX_DUPACK, "tcp.rx_dupack", "duplicate ACKs received")                          \
     X(TCP_RX_SACK, "tcp.rx_sack", "ACKs received with SACK blocks")                       \
     X(TCP_RX_DSACK, "tcp.rx_dsack", "D-SACK blocks received (RFC 2883): noted, no action") \

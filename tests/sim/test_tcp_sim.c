@@ -570,6 +570,83 @@ static void test_sack_blocks_fit_beside_timestamps(void **state)
     close_conn_and_finish(&sim, &c);
 }
 
+/* Send the server `len` bytes at seq from the client's side, with the
+ * next timestamp, and return the server's answer: its first ACK, delayed
+ * or not. (The real client, which never sent those bytes, answers that
+ * ACK with one of its own, which the server answers again: later ACKs
+ * are that exchange's and are left out.) */
+static struct tern_tcp_hdr data_and_its_ack(struct sim *sim, struct tern_socket *so, uint32_t seq,
+                                            const char *data, size_t len, uint32_t *ts)
+{
+    struct tern_tcp_hdr in = {.sport = so->pcb.fport, .dport = so->pcb.lport, .seq = seq,
+                              .ack = so->tcb->snd_nxt, .flags = TERN_TCP_ACK | TERN_TCP_PSH,
+                              .wnd = 1000, .hlen = 32};
+    in.opt.has_ts = true;
+    in.opt.ts_val = ++*ts;
+    inject_as_client(sim, &in, data, len);
+    sim_run(sim, 500 * MS); /* past any delayed ACK */
+    struct tern_tcp_hdr h, first = {0};
+    size_t acks = 0;
+    int r;
+    while ((r = raw_next_tcp(sim, 1, &h)) >= 0) {
+        assert_int_equal(r, TERN_TCP_OK);
+        if (acks++ == 0)
+            first = h;
+    }
+    assert_true(acks >= 1);
+    return first;
+}
+
+static void test_duplicates_are_reported_with_dsack(void **state)
+{
+    (void)state;
+    /* RFC 2883: a receiver that gets data twice says so in the first
+     * SACK block of its next ACK, once, so that the sender can tell a
+     * needless retransmission (Linux then undoes the window cut). */
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct sim_tcp c = open_conn(&sim);
+    struct tern_socket *so = tern_sock_lookup(sim.st[1], c.server);
+    assert_true(so->tcb->sack_ok);
+    struct tern_tcp_hdr h;
+    while (raw_next_tcp(&sim, 1, &h) >= 0) {
+    }
+    uint32_t ts = so->tcb->ts_recent;
+    uint32_t base = so->tcb->rcv_nxt;
+    /* In order, then the same again: entirely old. */
+    h = data_and_its_ack(&sim, so, base, "0123456789", 10, &ts);
+    assert_int_equal(h.ack, base + 10);
+    h = data_and_its_ack(&sim, so, base, "0123456789", 10, &ts);
+    assert_int_equal(h.ack, base + 10);
+    assert_int_equal(h.opt.nsack, 1);
+    assert_int_equal(h.opt.sack[0].start, base);
+    assert_int_equal(h.opt.sack[0].end, base + 10);
+    /* Half old, half new: the old half is reported, the new half taken. */
+    h = data_and_its_ack(&sim, so, base + 5, "56789abcde", 10, &ts);
+    assert_int_equal(h.ack, base + 15);
+    assert_int_equal(h.opt.nsack, 1);
+    assert_int_equal(h.opt.sack[0].start, base + 5);
+    assert_int_equal(h.opt.sack[0].end, base + 10);
+    /* Beyond a hole, twice: the second is the D-SACK block, then the
+     * block that holds it (RFC 2883 section 4, its second example). */
+    h = data_and_its_ack(&sim, so, base + 25, "pqrst", 5, &ts);
+    assert_int_equal(h.opt.nsack, 1);
+    assert_int_equal(h.opt.sack[0].start, base + 25);
+    h = data_and_its_ack(&sim, so, base + 25, "pqrst", 5, &ts);
+    assert_int_equal(h.ack, base + 15);
+    assert_int_equal(h.opt.nsack, 2);
+    assert_int_equal(h.opt.sack[0].start, base + 25);
+    assert_int_equal(h.opt.sack[0].end, base + 30);
+    assert_int_equal(h.opt.sack[1].start, base + 25);
+    assert_int_equal(h.opt.sack[1].end, base + 30);
+    /* Reported once: the next ACK (the hole filled) has no D-SACK. */
+    h = data_and_its_ack(&sim, so, base + 15, "fghijklmno", 10, &ts);
+    assert_int_equal(h.ack, base + 30);
+    assert_int_equal(h.opt.nsack, 0);
+    assert_int_equal(sim_counter(&sim, 1, "tcp.tx_dsack"), 3);
+    close_conn_and_finish(&sim, &c);
+}
+
 static void test_dupacks_with_sack_count_when_the_window_moves(void **state)
 {
     (void)state;
@@ -736,6 +813,7 @@ int main(void)
         cmocka_unit_test(test_user_timeout_bounds_unacknowledged_data),
         cmocka_unit_test(test_paws_refuses_old_timestamps),
         cmocka_unit_test(test_sack_blocks_fit_beside_timestamps),
+        cmocka_unit_test(test_duplicates_are_reported_with_dsack),
         cmocka_unit_test(test_dupacks_with_sack_count_when_the_window_moves),
         cmocka_unit_test(test_timestamps_grow_across_connections),
     };

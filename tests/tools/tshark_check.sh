@@ -34,7 +34,10 @@ fi
 # A TCP checksum written 0xffff where 0x0000 is computed is the same
 # number in one's complement (RFC 1624); Linux sometimes sends it, and the
 # checksum status still says good, so that warning alone is not a fault.
-tolerated='tcp.analysis.zero_window || tcp.analysis.window_full || tcp.analysis.zero_window_probe || tcp.analysis.zero_window_probe_ack || tcp.checksum.ffff'
+# A D-SACK block (RFC 2883) is a warning to Wireshark, but it is a
+# receiver doing its job: saying that data came twice (a retransmission
+# that was not needed, a tail-loss probe, the network's duplicate).
+tolerated='tcp.analysis.zero_window || tcp.analysis.window_full || tcp.analysis.zero_window_probe || tcp.analysis.zero_window_probe_ack || tcp.checksum.ffff || tcp.options.sack.dsack'
 if [ -n "$extra" ]; then
     tolerated="$tolerated || ($extra)"
 fi

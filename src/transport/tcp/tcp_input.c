@@ -317,6 +317,20 @@ static bool seq_acceptable(const struct tern_tcpcb *tp, const struct seg *sg, ui
            tern_seq_between(sg->seq + len - 1, tp->rcv_nxt, tp->rcv_nxt + rcv_wnd);
 }
 
+/* RFC 2883: the next ACK of this connection reports [start, end) as
+ * received twice. Only to a peer that allowed SACK (section 4), and only
+ * the latest duplicate: one D-SACK block per ACK. The ACK goes at once,
+ * as for any segment out of order (RFC 5681 4.2). */
+static void dsack_note(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t start, uint32_t end)
+{
+    if (!tp->sack_ok || !tern_seq_lt(start, end))
+        return;
+    s->dsack_sock_id = tp->so->id;
+    s->dsack_start = start;
+    s->dsack_end = end;
+    tp->ack_now = true;
+}
+
 /* The ACK owed to an unacceptable segment (RFC 9293 3.10.7.4, RFC 7323
  * 5.3). For a segment without data or SYN, at most one per 500 ms per
  * connection, as Linux's tcp_invalid_ratelimit: such ACKs are how two
@@ -325,6 +339,13 @@ static bool seq_acceptable(const struct tern_tcpcb *tp, const struct seg *sg, ui
 static void dupack_for_unacceptable(struct tern_stack *s, struct tern_tcpcb *tp,
                                     const struct seg *sg)
 {
+    /* Data we had already (a retransmission that was not needed, or one
+     * the network duplicated): say so, up to RCV.NXT (as Linux's
+     * tcp_send_dupack). */
+    if (sg->len && tern_seq_lt(sg->seq, tp->rcv_nxt)) {
+        uint32_t end = sg->seq + sg->len;
+        dsack_note(s, tp, sg->seq, tern_seq_lt(end, tp->rcv_nxt) ? end : tp->rcv_nxt);
+    }
     if (sg->len == 0 && !(sg->flags & TERN_TCP_SYN)) {
         uint32_t now_ms = (uint32_t)(s->now / TERN_NS_PER_MS) + 1;
         if (tp->last_oow_ack_ms &&
@@ -612,6 +633,12 @@ static void data_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg *
             drop_seg(s, tp, sg, TERN_C_DROP_TCP_OOO_FULL);
         else
             tern_count(s, TERN_C_TCP_RX_OUT_OF_ORDER);
+        /* Held already, whole: the D-SACK block, then the block holding
+         * it, which the queue now names first (RFC 2883 section 4). A
+         * segment only partly held is not reported: which bytes were new
+         * the queue does not say, and D-SACK is advice. */
+        if (r == TERN_TCP_REASS_DUPLICATE)
+            dsack_note(s, tp, sg->seq, sg->seq + sg->len);
         tp->ack_now = true;
     }
 }
@@ -686,6 +713,7 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
         }
         if (skip > sg->len)
             skip = sg->len;
+        dsack_note(s, tp, sg->seq, sg->seq + skip); /* a partial duplicate */
         sg->data += skip;
         sg->len -= skip;
         sg->seq += skip;
@@ -940,6 +968,7 @@ void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
     }
     if (tp->keepalive_on)
         tern_tcp_keepalive_arm(s, tp);
+    s->dsack_sock_id = 0; /* reported by now, or not to be */
     tern_sock_touch(s, tp->so);
     tern_pkt_free_take(s, p);
 }

@@ -48,7 +48,8 @@ static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t s
     } else {
         h.opt.has_ts = false; /* RFC 7323 allows it on RST, Linux omits it */
     }
-    if (!syn && tp->sack_ok && (flags & TERN_TCP_ACK) && !tern_tcp_ooo_empty(tp)) {
+    bool dsack = !syn && (flags & TERN_TCP_ACK) && s->dsack_sock_id == so->id;
+    if (!syn && tp->sack_ok && (flags & TERN_TCP_ACK) && (dsack || !tern_tcp_ooo_empty(tp))) {
         /* Tell the sender what arrived beyond the hole (RFC 2018 4), in
          * the room the segment leaves under the MTU and in the 40 bytes
          * of option space: a full data segment has none, a pure ACK room
@@ -63,7 +64,17 @@ static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t s
         size_t max = room >= 12 ? (room - 4) / 8 : 0;
         if (max > TERN_TCP_MAX_SACK)
             max = TERN_TCP_MAX_SACK;
-        h.opt.nsack = (uint8_t)tern_tcp_reass_sack_blocks(tp->ooo, tp->rcv_nxt, h.opt.sack, max);
+        size_t first = 0;
+        if (dsack && max > 0) {
+            /* RFC 2883 section 4: the duplicate first, reported once. */
+            h.opt.sack[first++] = (struct tern_tcp_sack_block){s->dsack_start, s->dsack_end};
+            s->dsack_sock_id = 0;
+            tern_count(s, TERN_C_TCP_TX_DSACK);
+        }
+        if (!tern_tcp_ooo_empty(tp))
+            first += tern_tcp_reass_sack_blocks(tp->ooo, tp->rcv_nxt, h.opt.sack + first,
+                                                max - first);
+        h.opt.nsack = (uint8_t)first;
         if (h.opt.nsack)
             tern_count(s, TERN_C_TCP_TX_SACK);
     }
