@@ -19,6 +19,7 @@
 #include "core/timer.h"
 #include "link/arp.h"
 #include "net/iface.h"
+#include "net/pmtu.h"
 #include "net/reasm.h"
 #include "net/route.h"
 #include "obs/counters.h"
@@ -66,6 +67,7 @@ struct tern_stack {
     struct tern_route_table routes;
     struct tern_arp_table arp;
     struct tern_reasm reasm;
+    struct tern_pmtu_cache pmtu;
 
     /* IPv4 identification: counters spread by a keyed hash of the
      * destination (RFC 7739 section 5.3), so IDs don't leak traffic

@@ -39,6 +39,7 @@
     X(DROP_IP_UNKNOWN_PROTO, "drop.ip.unknown_proto", "packets of an unhandled protocol") \
     X(IP_FRAG_CREATED, "ip.frag_created", "fragments created on output")                  \
     X(IP_REASM_OK, "ip.reasm_ok", "datagrams reassembled")                                \
+    X(IP_PMTU_LEARNED, "ip.pmtu_learned", "destinations whose path MTU was learned (RFC 1191)") \
     X(DROP_IP_REASM_TIMEOUT, "drop.ip.reasm_timeout", "datagrams whose fragments timed out") \
     X(DROP_IP_REASM_OVERLAP, "drop.ip.reasm_overlap", "datagrams dropped for overlapping fragments") \
     X(DROP_IP_REASM_DUPLICATE, "drop.ip.reasm_duplicate", "exact duplicate fragments ignored") \
@@ -109,6 +110,7 @@
     X(DROP_TCP_OOO_FULL, "drop.tcp.ooo_full", "out-of-order segments not held: queue full") \
     X(DROP_TCP_OOW_ACK_RATELIMIT, "drop.tcp.oow_ack_ratelimit", "ACKs not sent for unacceptable bare segments: 500 ms limit") \
     X(TCP_PMTU_REDUCED, "tcp.pmtu_reduced", "MSS lowered by fragmentation needed (RFC 1191)") \
+    X(TCP_PMTU_CACHED_MSS, "tcp.pmtu_cached_mss", "connections started at a path MTU learned before (RFC 1191)") \
     X(DROP_TCP_ICMP_MTU_IGNORED, "drop.tcp.icmp_mtu_ignored", "fragmentation needed not lowering the MSS") \
     X(DROP_TCP_ICMP_OUT_OF_WINDOW, "drop.tcp.icmp_out_of_window", "ICMP errors quoting no segment in flight (RFC 5927)") \
     X(DROP_TCP_PAWS, "drop.tcp.paws", "old duplicates refused by timestamp (RFC 7323 PAWS)") \

@@ -150,6 +150,52 @@ static void test_fragmentation_needed_lowers_the_mss(void **state)
     sim_finish(&sim);
 }
 
+/* RFC 1191 section 5: what one connection learned about the path, the
+ * next one to the same host starts with (both ends of it: stack 0
+ * connects, and stack 0 accepts); section 6.3: after 10 minutes the
+ * estimate ages out and the full size is tried again. */
+static void test_the_next_connection_starts_at_the_learned_path_mtu(void **state)
+{
+    (void)state;
+    struct tern_impair_config imp = {.delay_ns = 5 * MS};
+    struct sim_opts o = {.tx = &imp};
+    struct sim sim;
+    sim_init(&sim, 2, &o);
+    sim_raw_arp_hello(&sim, 0);
+    struct sim_tcp c = open_conn(&sim);
+    static uint8_t data[20000];
+    assert_int_equal(tern_send(sim.st[0], c.client, data, sizeof(data), 0), (ssize_t)sizeof(data));
+    sim_run(&sim, 6 * MS);
+    uint8_t ip[1600];
+    assert_true(last_data_from_client(&sim, ip, sizeof(ip)) > 1000);
+    icmp_error(&sim, TERN_ICMP_UNREACH, 4, 1200, ip);
+    sim_run(&sim, 100 * MS);
+    assert_int_equal(tern_sock_lookup(sim.st[0], c.client)->tcb->mss, 1160);
+    assert_int_equal(sim_counter(&sim, 0, "ip.pmtu_learned"), 1);
+    sim_tcp_close(&sim, &c);
+
+    /* Stack 0 connects again: no ICMP this time, and 1160 from the start. */
+    struct sim_tcp c2 = open_conn(&sim);
+    assert_int_equal(tern_sock_lookup(sim.st[0], c2.client)->tcb->mss, 1160);
+    /* The other end knows nothing of it: its own path is another. */
+    assert_int_equal(tern_sock_lookup(sim.st[1], c2.server)->tcb->mss, 1460);
+    sim_tcp_close(&sim, &c2);
+    /* Stack 0 accepts from the same host: the same path, the same size. */
+    struct sim_tcp c3;
+    sim_tcp_open(&sim, &c3, 1, 0, 81);
+    assert_int_equal(tern_sock_lookup(sim.st[0], c3.server)->tcb->mss, 1160);
+    sim_tcp_close(&sim, &c3);
+    assert_int_equal(sim_counter(&sim, 0, "tcp.pmtu_cached_mss"), 2);
+
+    /* Ten minutes on, the estimate is gone. */
+    sim_run(&sim, 601 * SEC);
+    struct sim_tcp c4 = open_conn(&sim);
+    assert_int_equal(tern_sock_lookup(sim.st[0], c4.client)->tcb->mss, 1460);
+    sim_tcp_close(&sim, &c4);
+    assert_int_equal(sim_counter(&sim, 0, "tcp.pmtu_cached_mss"), 2);
+    sim_finish(&sim);
+}
+
 /* A soft error (host unreachable) on an established connection changes
  * nothing at once; when the connection then times out, it is what the
  * application is told instead of ETIMEDOUT. */
@@ -200,6 +246,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fragmentation_needed_lowers_the_mss),
+        cmocka_unit_test(test_the_next_connection_starts_at_the_learned_path_mtu),
         cmocka_unit_test(test_a_soft_error_is_reported_when_the_connection_times_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -292,6 +292,10 @@ uint32_t tern_tcp_isn(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint
                       uint16_t fport);
 /* The MSS we announce towards faddr: the route's MTU, capped by TCP_MAXSEG. */
 uint16_t tern_tcp_our_mss(struct tern_stack *s, uint32_t faddr, uint16_t user_mss);
+/* What we send per segment, once the peer's SYN told its MSS (0: none
+ * given): the smaller of that, our_mss and a path MTU learned for the
+ * peer's address (net/pmtu.h), less the headers. */
+uint16_t tern_tcp_send_mss(struct tern_stack *s, const struct tern_tcpcb *tp, uint16_t peer_mss);
 /* The window scale a receive buffer needs (RFC 7323 2.2). */
 uint8_t tern_tcp_wscale_for(uint32_t rcvbuf);
 /* The timestamp offset between two addresses, so TSvals do not leak

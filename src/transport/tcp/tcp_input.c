@@ -48,10 +48,7 @@ static void drop_seg(struct tern_stack *s, struct tern_tcpcb *tp, const struct s
 /* Options of a SYN (RFC 9293 3.7.1 MSS, RFC 7323 2.2 window scale). */
 static void take_syn_options(struct tern_stack *s, struct tern_tcpcb *tp, const struct seg *sg)
 {
-    uint16_t peer_mss = sg->opt.has_mss ? sg->opt.mss : 536;
-    if (peer_mss < 64)
-        peer_mss = 64; /* a peer asking for less is not believed (Linux: 48+) */
-    tp->mss = peer_mss < tp->our_mss ? peer_mss : tp->our_mss;
+    tp->mss = tern_tcp_send_mss(s, tp, sg->opt.has_mss ? sg->opt.mss : 0);
     tp->sack_ok = sg->opt.sack_permitted && s->cfg.tcp_sack;
     tp->ts_ok = sg->opt.has_ts && s->cfg.tcp_timestamps;
     if (tp->ts_ok) {
@@ -1000,6 +997,7 @@ static void pmtu_reduce(struct tern_stack *s, struct tern_tcpcb *tp, const struc
     }
     tp->mss = (uint16_t)(mtu - 40);
     tern_count(s, TERN_C_TCP_PMTU_REDUCED);
+    tern_pmtu_learn(s, tp->so->pcb.faddr, mtu); /* for the next connection there too */
     if (tp->cwnd < tp->mss)
         tp->cwnd = tp->mss;
     if (tp->state == TCPS_SYN_SENT || tp->state == TCPS_SYN_RECEIVED)

@@ -193,6 +193,23 @@ uint32_t tern_tcp_isn(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint
     return (uint32_t)(s->now / 4000) + (uint32_t)tern_siphash(&s->key_isn, key, sizeof(key));
 }
 
+uint16_t tern_tcp_send_mss(struct tern_stack *s, const struct tern_tcpcb *tp, uint16_t peer_mss)
+{
+    if (!peer_mss)
+        peer_mss = 536; /* RFC 9293 3.7.1: no option, the default */
+    if (peer_mss < 64)
+        peer_mss = 64; /* a peer asking for less is not believed (Linux: 48+) */
+    uint16_t mss = peer_mss < tp->our_mss ? peer_mss : tp->our_mss;
+    /* RFC 1191 section 5: a path MTU learned for this destination by an
+     * earlier connection holds for this one too. */
+    uint32_t pmtu = tern_pmtu_get(s, tp->so->pcb.faddr);
+    if (pmtu && pmtu - 40 < mss) {
+        mss = (uint16_t)(pmtu - 40);
+        tern_count(s, TERN_C_TCP_PMTU_CACHED_MSS);
+    }
+    return mss;
+}
+
 uint16_t tern_tcp_our_mss(struct tern_stack *s, uint32_t faddr, uint16_t user_mss)
 {
     uint32_t mtu = tern_ipv4_mtu_to(s, faddr);
@@ -231,10 +248,7 @@ void tern_tcp_establish_passive(struct tern_stack *s, struct tern_tcpcb *tp,
     uint32_t promised = tp->so->rcvbuf > 65535 ? 65535 : tp->so->rcvbuf;
     tp->rcv_adv = tp->rcv_nxt + promised;
     tp->our_mss = p->our_mss;
-    uint16_t peer_mss = p->peer_mss ? p->peer_mss : 536;
-    if (peer_mss < 64)
-        peer_mss = 64; /* a peer asking for less is not believed (Linux: 48+) */
-    tp->mss = peer_mss < p->our_mss ? peer_mss : p->our_mss;
+    tp->mss = tern_tcp_send_mss(s, tp, p->peer_mss);
     tp->wscale_ok = p->wscale_ok;
     tp->snd_wscale = p->snd_wscale;
     tp->rcv_wscale = p->rcv_wscale;
