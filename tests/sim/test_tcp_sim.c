@@ -647,6 +647,54 @@ static void test_duplicates_are_reported_with_dsack(void **state)
     close_conn_and_finish(&sim, &c);
 }
 
+/* The client's RTO once one segment, lost twice to timeouts (the RTO
+ * doubled to *backed_off), is acked: the server hears again before the
+ * third timeout, which doubles the RTO once more and sends it a fourth
+ * time. */
+static uint64_t rto_once_the_retransmission_is_acked(bool timestamps, uint64_t *backed_off)
+{
+    struct tern_stack_config cfg;
+    tern_stack_config_default(&cfg);
+    cfg.tcp_timestamps = timestamps;
+    struct tern_impair_config imp = {.delay_ns = MS};
+    struct sim_opts o = {.tx = &imp, .cfg = &cfg};
+    struct sim sim;
+    sim_init(&sim, 2, &o);
+    struct sim_tcp c = open_conn(&sim);
+    struct tern_tcpcb *tp = tern_sock_lookup(sim.st[0], c.client)->tcb;
+    assert_int_equal(tp->ts_ok, timestamps);
+    assert_int_equal(tp->rto, TERN_TCP_RTO_MIN_NS);
+    /* The server goes deaf (its address taken away): two timeouts. */
+    assert_int_equal(tern_if_addr_del(sim.st[1], sim.ifindex[1], sim_addr(1)), 0);
+    assert_int_equal(tern_send(sim.st[0], c.client, "x", 1, 0), 1);
+    sim_run(&sim, 3 * TERN_TCP_RTO_MIN_NS + 50 * MS);
+    assert_int_equal(tp->retransmits, 2);
+    *backed_off = tp->rto;
+    /* It hears again; the fourth sending is acked. */
+    assert_int_equal(tern_if_addr_add(sim.st[1], sim.ifindex[1], sim_addr(1), 24), 0);
+    sim_run(&sim, tp->rto + 50 * MS);
+    assert_true(tp->snd_una == tp->snd_max);
+    uint64_t rto = tp->rto;
+    close_conn_and_finish(&sim, &c);
+    return rto;
+}
+
+static void test_an_acked_retransmission_brings_the_rto_down_with_timestamps(void **state)
+{
+    (void)state;
+    /* RFC 6298 5.5-5.7 double the RTO per timeout and Karn's rule keeps
+     * it so until new data is timed. The timestamp the peer echoes says
+     * the ACK answers the fourth sending, a real round trip (RFC 7323
+     * 4.1): with timestamps the RTO comes back at once, without them it
+     * stays at eight times. */
+    uint64_t backed_off;
+    assert_int_equal(rto_once_the_retransmission_is_acked(true, &backed_off),
+                     TERN_TCP_RTO_MIN_NS);
+    assert_int_equal(backed_off, 4 * TERN_TCP_RTO_MIN_NS);
+    assert_int_equal(rto_once_the_retransmission_is_acked(false, &backed_off),
+                     8 * TERN_TCP_RTO_MIN_NS);
+}
+
 static void test_dupacks_with_sack_count_when_the_window_moves(void **state)
 {
     (void)state;
@@ -814,6 +862,7 @@ int main(void)
         cmocka_unit_test(test_paws_refuses_old_timestamps),
         cmocka_unit_test(test_sack_blocks_fit_beside_timestamps),
         cmocka_unit_test(test_duplicates_are_reported_with_dsack),
+        cmocka_unit_test(test_an_acked_retransmission_brings_the_rto_down_with_timestamps),
         cmocka_unit_test(test_dupacks_with_sack_count_when_the_window_moves),
         cmocka_unit_test(test_timestamps_grow_across_connections),
     };
