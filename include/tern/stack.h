@@ -144,11 +144,13 @@ TERN_API void tern_counters_dump(const struct tern_stack *s, FILE *f, bool nonze
 /* Gauges, like counters but of what is now: TCP connections per state,
  * sockets, packets and timers alive. */
 TERN_API void tern_gauges_dump(const struct tern_stack *s, FILE *f);
-/* The socket table, one line per socket, like `ss -uan`. */
+/* The socket table, one line per socket, like `ss -uan`; then TIME_WAIT
+ * records and the path MTUs learned per destination. */
 TERN_API void tern_sockets_dump(const struct tern_stack *s, FILE *f);
 /* The same as one JSON object: sockets (TCP ones with srtt, rto, cwnd,
  * ssthresh, retransmits, timers and their recent events), TIME_WAIT
- * records, and the count of TCP connections per state. */
+ * records, path MTUs learned ("pmtu"), and the count of TCP connections
+ * per state. */
 TERN_API void tern_sockets_dump_json(const struct tern_stack *s, FILE *f);
 /* The recent events of TCP socket `sock_id` (the id column of the socket
  * table), oldest first. 0, or -1 and errno (ENOENT, EOPNOTSUPP). */

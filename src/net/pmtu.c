@@ -29,6 +29,16 @@ void tern_pmtu_learn(struct tern_stack *s, uint32_t dst, uint32_t mtu)
     *slot = (struct tern_pmtu_entry){.dst = dst, .mtu = mtu, .expires = s->now + TERN_PMTU_AGE_NS};
 }
 
+void tern_pmtu_each(const struct tern_stack *s,
+                    void (*fn)(uint32_t dst, uint32_t mtu, uint64_t left_ns, void *arg), void *arg)
+{
+    for (unsigned i = 0; i < TERN_PMTU_ENTRIES; i++) {
+        const struct tern_pmtu_entry *e = &s->pmtu.e[i];
+        if (live(s, e))
+            fn(e->dst, e->mtu, e->expires - s->now, arg);
+    }
+}
+
 uint32_t tern_pmtu_get(const struct tern_stack *s, uint32_t dst)
 {
     for (unsigned i = 0; i < TERN_PMTU_ENTRIES; i++) {

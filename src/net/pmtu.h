@@ -23,7 +23,7 @@ struct tern_stack;
 #define TERN_PMTU_AGE_NS (600ull * 1000000000ull) /* RFC 1191 6.3: 10 minutes */
 
 struct tern_pmtu_entry {
-    uint32_t dst;     /* network order; 0 = free */
+    uint32_t dst;     /* host order, as PCBs keep addresses; 0 = free */
     uint32_t mtu;
     uint64_t expires; /* stack time */
 };
@@ -37,5 +37,8 @@ struct tern_pmtu_cache {
 void tern_pmtu_learn(struct tern_stack *s, uint32_t dst, uint32_t mtu);
 /* The path MTU learned for dst and not yet aged out, or 0. */
 uint32_t tern_pmtu_get(const struct tern_stack *s, uint32_t dst);
+/* Each entry still in force, oldest slot first: fn(dst, mtu, ns left). */
+void tern_pmtu_each(const struct tern_stack *s,
+                    void (*fn)(uint32_t dst, uint32_t mtu, uint64_t left_ns, void *arg), void *arg);
 
 #endif

@@ -78,6 +78,28 @@ static void tcp_details(const struct tern_stack *s, const struct tern_socket *so
     fprintf(f, " events:%u\n", tp->events_next);
 }
 
+struct pmtu_dump {
+    FILE *f;
+    bool json, any;
+};
+
+static void pmtu_line(uint32_t dst, uint32_t mtu, uint64_t left_ns, void *arg)
+{
+    struct pmtu_dump *d = arg;
+    char a[INET_ADDRSTRLEN];
+    struct in_addr in = {.s_addr = htonl(dst)};
+    inet_ntop(AF_INET, &in, a, sizeof(a));
+    if (d->json) {
+        fprintf(d->f, "%s{\"dst\":\"%s\",\"mtu\":%u,\"ms_left\":%" PRIu64 "}",
+                d->any ? "," : "", a, mtu, left_ns / 1000000);
+    } else {
+        if (!d->any)
+            fprintf(d->f, "path MTUs learned (RFC 1191):\n");
+        fprintf(d->f, "  %-15s mtu %u, %" PRIu64 " s left\n", a, mtu, left_ns / 1000000000);
+    }
+    d->any = true;
+}
+
 void tern_sockets_dump_locked(const struct tern_stack *s, FILE *f, bool events)
 {
     fprintf(f, "%-6s %-10s %-5s %-12s %-10s %-21s %-21s %6s %8s %6s %s\n", "id", "handle",
@@ -115,6 +137,8 @@ void tern_sockets_dump_locked(const struct tern_stack *s, FILE *f, bool events)
         }
     }
     tern_tcp_tw_dump(s, f);
+    struct pmtu_dump pd = {.f = f};
+    tern_pmtu_each(s, pmtu_line, &pd);
 }
 
 static const struct tern_socket *sock_by_id(const struct tern_stack *s, uint64_t id)
@@ -281,6 +305,9 @@ void tern_sockets_dump_json(const struct tern_stack *s, FILE *f)
         json_str(f, "peer", peer, false);
         fputc('}', f);
     }
+    fprintf(f, "],\"pmtu\":[");
+    struct pmtu_dump pd = {.f = f, .json = true};
+    tern_pmtu_each(s, pmtu_line, &pd);
     uint64_t n[TCPS_TIME_WAIT + 1];
     count_states(s, n);
     fprintf(f, "],\"tcp_states\":{");

@@ -4,8 +4,10 @@
  * raw host plays a router on the path, quoting what stack 0 sent. */
 #include "testing.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,6 +174,24 @@ static void test_the_next_connection_starts_at_the_learned_path_mtu(void **state
     sim_run(&sim, 100 * MS);
     assert_int_equal(tern_sock_lookup(sim.st[0], c.client)->tcb->mss, 1160);
     assert_int_equal(sim_counter(&sim, 0, "ip.pmtu_learned"), 1);
+    /* The socket table shows it, as text and as JSON. */
+    char peer[INET_ADDRSTRLEN], want[128];
+    struct in_addr pa = sim_addr(1);
+    inet_ntop(AF_INET, &pa, peer, sizeof(peer));
+    char *text = NULL;
+    size_t tlen = 0;
+    FILE *mf = open_memstream(&text, &tlen);
+    tern_sockets_dump(sim.st[0], mf);
+    fclose(mf);
+    snprintf(want, sizeof(want), "  %-15s mtu 1200, 599 s left", peer);
+    assert_non_null(strstr(text, want));
+    free(text);
+    mf = open_memstream(&text, &tlen);
+    tern_sockets_dump_json(sim.st[0], mf);
+    fclose(mf);
+    snprintf(want, sizeof(want), "\"pmtu\":[{\"dst\":\"%s\",\"mtu\":1200,", peer);
+    assert_non_null(strstr(text, want));
+    free(text);
     sim_tcp_close(&sim, &c);
 
     /* Stack 0 connects again: no ICMP this time, and 1160 from the start. */
