@@ -61,6 +61,8 @@ struct tern_stack_config {
                                    * each, in the connection block) */
     bool tcp_sack;                /* offer and accept SACK (RFC 2018) (default on) */
     bool tcp_timestamps;          /* offer and accept timestamps (RFC 7323) (default on) */
+    bool tcp_tlp;                 /* tail loss probes (RFC 8985 section 7), with SACK
+                                   * (default on) */
     uint8_t tcp_congestion;       /* enum tern_tcp_cc: TERN_TCP_CC_CUBIC (default, as
                                    * Linux) or TERN_TCP_CC_NEWRENO; TCP_CONGESTION sets
                                    * it per socket by name */

@@ -43,6 +43,7 @@ void tern_stack_config_default(struct tern_stack_config *cfg)
         .tcp_event_ring = 8,
         .tcp_sack = true,
         .tcp_timestamps = true,
+        .tcp_tlp = true,
         .tcp_congestion = TERN_TCP_CC_CUBIC,
     };
 }

@@ -111,6 +111,8 @@
     X(DROP_TCP_OOW_ACK_RATELIMIT, "drop.tcp.oow_ack_ratelimit", "ACKs not sent for unacceptable bare segments: 500 ms limit") \
     X(TCP_PMTU_REDUCED, "tcp.pmtu_reduced", "MSS lowered by fragmentation needed (RFC 1191)") \
     X(TCP_RTT_FROM_TS, "tcp.rtt_from_ts", "RTT samples from echoed timestamps where Karn left none") \
+    X(TCP_TLP_PROBE, "tcp.tlp_probe", "tail loss probes sent (RFC 8985 section 7)") \
+    X(TCP_TLP_RECOVERED, "tcp.tlp_recovered", "tail losses a probe repaired: window cut once") \
     X(TCP_PMTU_CACHED_MSS, "tcp.pmtu_cached_mss", "connections started at a path MTU learned before (RFC 1191)") \
     X(DROP_TCP_ICMP_MTU_IGNORED, "drop.tcp.icmp_mtu_ignored", "fragmentation needed not lowering the MSS") \
     X(DROP_TCP_ICMP_OUT_OF_WINDOW, "drop.tcp.icmp_out_of_window", "ICMP errors quoting no segment in flight (RFC 5927)") \

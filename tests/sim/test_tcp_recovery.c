@@ -23,7 +23,8 @@ struct dropper {
     struct tern_link link;
     struct tern_link *inner;
     int stack;             /* whose sends it filters */
-    uint32_t data_frames;  /* TCP segments with payload seen so far */
+    bool acks;             /* count (and drop) pure ACKs instead of data segments */
+    uint32_t data_frames;  /* TCP segments with payload (or pure ACKs) seen so far */
     uint32_t drop[DROP_MAX]; /* 1-based indexes among them */
     int ndrop;
     uint32_t dropped;
@@ -40,13 +41,24 @@ static bool is_tcp_data(const struct tern_frame *f)
     return tot > ihl + thl;
 }
 
+/* A TCP segment with no payload and only ACK among SYN, FIN, RST. */
+static bool is_pure_ack(const struct tern_frame *f)
+{
+    const uint8_t *p = f->data;
+    if (f->len < 14 + 20 + 20 || p[12] != 0x08 || p[13] != 0x00 || p[14 + 9] != 6)
+        return false;
+    size_t ihl = (size_t)(p[14] & 0xf) * 4;
+    uint8_t flags = p[14 + ihl + 13];
+    return !is_tcp_data(f) && (flags & 0x17) == 0x10;
+}
+
 static size_t dropper_send(struct tern_link *l, const struct tern_frame *frames, size_t n,
                            tern_time_t now)
 {
     struct dropper *d = (struct dropper *)l;
     for (size_t i = 0; i < n; i++) {
         bool drop = false;
-        if (is_tcp_data(&frames[i])) {
+        if (d->acks ? is_pure_ack(&frames[i]) : is_tcp_data(&frames[i])) {
             d->data_frames++;
             for (int k = 0; k < d->ndrop; k++)
                 drop |= d->drop[k] == d->data_frames;
@@ -143,23 +155,32 @@ static bool pump(struct sim *sim, void *arg)
     return x->received == x->total || x->error;
 }
 
+/* The sender has nothing in flight. */
+static bool all_acked(struct sim *sim, void *arg)
+{
+    struct xfer *x = arg;
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+    assert_int_equal(tern_getsockopt(sim->st[0], x->client, IPPROTO_TCP, TCP_INFO, &ti, &tl), 0);
+    return ti.tcpi_unacked == 0;
+}
+
 struct run {
+    uint64_t tlp_probe, tlp_recovered;
+    uint64_t acked; /* from the start until the sender holds nothing unacknowledged */
     uint64_t retransmit, timeouts, fast, sack_rec, newreno_rec, limited;
     uint64_t duration;
     uint64_t recovery; /* how long the first recovery lasted */
 };
 
 /* Stack 0 sends `total` bytes to stack 1 over a link with `delay` each
- * way; the dropper (if any) filters stack 0's sends. */
-static struct run transfer(uint64_t total, bool sack, uint8_t cc, uint64_t delay,
-                           struct dropper *d)
+ * way, both stacks configured as cfg; the dropper (if any) filters stack
+ * 0's sends. */
+static struct run transfer_with(const struct tern_stack_config *cfg, uint64_t total,
+                                uint64_t delay, struct dropper *d)
 {
-    struct tern_stack_config cfg;
-    tern_stack_config_default(&cfg);
-    cfg.tcp_sack = sack;
-    cfg.tcp_congestion = cc;
     struct tern_impair_config imp = {.delay_ns = delay};
-    struct sim_opts o = {.cfg = &cfg, .tx = &imp, .wrap = d ? wrap_dropper : NULL, .wrap_arg = d,
+    struct sim_opts o = {.cfg = cfg, .tx = &imp, .wrap = d ? wrap_dropper : NULL, .wrap_arg = d,
                          .pcap = getenv("TCP_PCAP")};
     struct xfer *x = calloc(1, sizeof(*x));
     assert_non_null(x);
@@ -178,21 +199,27 @@ static struct run transfer(uint64_t total, bool sack, uint8_t cc, uint64_t delay
     assert_true(sim_run_until(sim, pump, x, 300 * SEC));
     assert_int_equal(x->error, 0);
     assert_int_equal(x->received, total);
+    uint64_t delivered = sim->now;
+    assert_true(sim_run_until(sim, all_acked, x, 5 * SEC));
     struct run r = {
+        .tlp_probe = sim_counter(sim, 0, "tcp.tlp_probe"),
+        .tlp_recovered = sim_counter(sim, 0, "tcp.tlp_recovered"),
         .retransmit = sim_counter(sim, 0, "tcp.retransmit"),
         .timeouts = sim_counter(sim, 0, "tcp.retransmit_timeout"),
         .fast = sim_counter(sim, 0, "tcp.fast_retransmit"),
         .sack_rec = sim_counter(sim, 0, "tcp.sack_recovery"),
         .newreno_rec = sim_counter(sim, 0, "tcp.newreno_recovery"),
         .limited = sim_counter(sim, 0, "tcp.limited_transmit"),
-        .duration = sim->now - start,
+        .duration = delivered - start,
+        .acked = sim->now - start,
         .recovery = x->recovery_end - x->recovery_start,
     };
     if (getenv("TCP_VERBOSE"))
         fprintf(stderr,
                 "sack %d cc %u: %.3f s, recovery %.3f s, rexmit %llu, rto %llu, fast %llu, "
                 "limited %llu\n",
-                sack, cc, (double)r.duration / 1e9, (double)r.recovery / 1e9,
+                cfg->tcp_sack, cfg->tcp_congestion, (double)r.duration / 1e9,
+                (double)r.recovery / 1e9,
                 (unsigned long long)r.retransmit,
                 (unsigned long long)r.timeouts, (unsigned long long)r.fast,
                 (unsigned long long)r.limited);
@@ -202,6 +229,16 @@ static struct run transfer(uint64_t total, bool sack, uint8_t cc, uint64_t delay
     sim_finish(sim);
     free(x);
     return r;
+}
+
+static struct run transfer(uint64_t total, bool sack, uint8_t cc, uint64_t delay,
+                           struct dropper *d)
+{
+    struct tern_stack_config cfg;
+    tern_stack_config_default(&cfg);
+    cfg.tcp_sack = sack;
+    cfg.tcp_congestion = cc;
+    return transfer_with(&cfg, total, delay, d);
 }
 
 /* Three segments of one window lost: SACK repairs all three in one round
@@ -253,6 +290,55 @@ static void test_limited_transmit_sends_on_the_first_dupacks(void **state)
         assert_int_equal(r.timeouts, 0);
         assert_int_equal(r.retransmit, 1);
     }
+}
+
+/* RFC 8985 section 7: the last two segments of a four-segment answer are
+ * lost. The first two are acked; nothing else comes back, so without a
+ * probe only the RTO (200 ms at least) resends them. The probe timeout
+ * (two round trips) resends the last one instead; its SACK shows the
+ * hole below it, which recovery fills: two retransmissions, no timeout,
+ * well under the RTO. */
+static void test_a_lost_tail_costs_a_probe_timeout_not_an_rto(void **state)
+{
+    (void)state;
+    struct tern_stack_config cfg;
+    tern_stack_config_default(&cfg);
+    const uint64_t four = 4 * 1448; /* four full segments beside a timestamp */
+    struct dropper d = {.stack = 0, .drop = {3, 4}, .ndrop = 2};
+    struct run tlp = transfer_with(&cfg, four, 5 * MS, &d);
+    assert_int_equal(d.dropped, 2);
+    assert_int_equal(tlp.tlp_probe, 1);
+    assert_int_equal(tlp.fast, 1);
+    assert_int_equal(tlp.timeouts, 0);
+    assert_int_equal(tlp.retransmit, 2);
+    assert_true(tlp.acked < 100 * MS);
+
+    cfg.tcp_tlp = false;
+    struct dropper d2 = {.stack = 0, .drop = {3, 4}, .ndrop = 2};
+    struct run rto = transfer_with(&cfg, four, 5 * MS, &d2);
+    assert_int_equal(rto.tlp_probe, 0);
+    assert_int_equal(rto.timeouts, 1);
+    assert_true(rto.acked >= TERN_TCP_RTO_MIN_NS);
+}
+
+/* The ACKs of a two-segment answer are lost: the data arrived, but
+ * nothing says so. The probe resends the last segment; the peer had it
+ * and says so (D-SACK) in an ACK that covers both: no timeout, and no
+ * window cut, since nothing was lost. */
+static void test_a_probe_answered_with_dsack_cuts_nothing(void **state)
+{
+    (void)state;
+    struct tern_stack_config cfg;
+    tern_stack_config_default(&cfg);
+    /* The server's two pure ACKs after the handshake's: its first data
+     * ACK (for both segments) is the one lost. */
+    struct dropper d = {.stack = 1, .acks = true, .drop = {1}, .ndrop = 1};
+    struct run r = transfer_with(&cfg, 2 * 1448, 5 * MS, &d);
+    assert_int_equal(d.dropped, 1);
+    assert_int_equal(r.tlp_probe, 1);
+    assert_int_equal(r.tlp_recovered, 0);
+    assert_int_equal(r.timeouts, 0);
+    assert_true(r.acked < 100 * MS);
 }
 
 /* Random loss, 1 MB over a 20 ms round trip losing 3% each way: SACK
@@ -438,6 +524,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sack_repairs_many_losses_in_one_round_trip),
         cmocka_unit_test(test_limited_transmit_sends_on_the_first_dupacks),
+        cmocka_unit_test(test_a_lost_tail_costs_a_probe_timeout_not_an_rto),
+        cmocka_unit_test(test_a_probe_answered_with_dsack_cuts_nothing),
         cmocka_unit_test(test_random_loss_with_and_without_sack),
         cmocka_unit_test(test_newreno_halves_then_adds_a_segment_per_rtt),
         cmocka_unit_test(test_cubic_returns_to_w_max_at_k_concave_then_convex),

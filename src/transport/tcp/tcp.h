@@ -87,7 +87,6 @@ struct tern_tcpcb {
     uint8_t keep_probes;   /* sent since the peer was last heard */
     enum tern_tcp_state state : 8;
     uint8_t snd_wscale, rcv_wscale;
-    uint8_t cc;        /* enum tern_tcp_cc: an index into the stack's tables */
     uint8_t backoff;
     uint8_t segs_unacked; /* ACK policy (RFC 1122 4.2.3.2, RFC 5681 4.2) */
 
@@ -111,6 +110,13 @@ struct tern_tcpcb {
     bool keepalive_on : 1;
     bool opened : 1;       /* a SYN was sent or received: it has been a connection */
     bool connect_reported : 1; /* connect() has returned 0 after EINPROGRESS */
+    /* Tail loss probe (RFC 8985 section 7): the REXMT deadline is the
+     * probe timeout (PTO), not the RTO; a probe is out (tlp_end_seq
+     * holds); it resent the last segment rather than sending new data. */
+    bool tlp_armed : 1;
+    bool tlp_out : 1;
+    bool tlp_retrans : 1;
+    uint8_t cc : 4;    /* enum tern_tcp_cc: an index into the stack's tables */
 
     uint8_t retransmits;   /* consecutive timeouts (at most TERN_TCP_MAX_RETRIES + 1) */
     uint8_t soft_error;    /* the last soft ICMP error, an errno (all are below 256):
@@ -145,7 +151,15 @@ struct tern_tcpcb {
      * else RFC 6582 NewReno; limited transmit (RFC 3042) before it. */
     uint32_t cwnd, ssthresh;
     uint32_t dupacks;
-    uint32_t recover;      /* RecoveryPoint: SND.MAX when recovery began */
+    union {
+        /* In recovery (in_recovery or rto_recovery): RecoveryPoint, SND.MAX
+         * when it began. */
+        uint32_t recover;
+        /* Out of recovery, while tlp_out: SND.MAX after the loss probe
+         * (RFC 8985's TLP.end_seq). Recovery ends any probe, so the two
+         * are never wanted at once. */
+        uint32_t tlp_end_seq;
+    };
     uint32_t high_rxt;     /* RFC 6675 HighRxt, in SACK recovery */
     union tern_tcp_cc_state cc_state;
     struct tern_tcp_sackboard sackb;
@@ -305,6 +319,13 @@ uint32_t tern_tcp_ts_offset(struct tern_stack *s, uint32_t laddr, uint32_t faddr
  * connection block and enter ESTABLISHED. */
 void tern_tcp_establish_passive(struct tern_stack *s, struct tern_tcpcb *tp,
                                 const struct tern_tcp_synparams *p);
+/* The REXMT deadline after sending or an ACK that moved SND.UNA: the
+ * probe timeout where a tail loss probe may go (RFC 8985 7.2), else the
+ * RTO. */
+void tern_tcp_rexmt_or_probe_arm(struct tern_stack *s, struct tern_tcpcb *tp);
+/* After a segment went: arm the REXMT deadline if it is off, and let new
+ * data push a probe timeout back or bring one forward of the RTO. */
+void tern_tcp_rexmt_after_send(struct tern_stack *s, struct tern_tcpcb *tp, bool new_data);
 void tern_tcp_rexmt_arm(struct tern_stack *s, struct tern_tcpcb *tp);
 void tern_tcp_delack_arm(struct tern_stack *s, struct tern_tcpcb *tp);
 /* (Re)start keepalive timing if it is on and the connection synchronized. */
@@ -323,6 +344,11 @@ void tern_tcp_rtt_sample(struct tern_stack *s, struct tern_tcpcb *tp, uint64_t r
 #define TERN_TCP_RTO_MAX_NS (120 * 1000000000ull)
 #define TERN_TCP_RTO_INIT_NS (1000000000ull)   /* RFC 6298 2.1 */
 #define TERN_TCP_DELACK_NS (40 * 1000000ull)
+/* RFC 8985 7.2: the floor of the probe timeout (Linux's 2 jiffies, at
+ * least), and what a lone segment's PTO adds for the peer's delayed ACK
+ * (WCDelAckT, RFC 8985's 200 ms). */
+#define TERN_TCP_PTO_MIN_NS (10 * 1000000ull)
+#define TERN_TCP_PTO_DELACK_NS (200 * 1000000ull)
 #define TERN_TCP_RECLAIM_NS (100 * 1000000ull)
 #define TERN_TCP_MAX_RETRIES 15
 #define TERN_TCP_SYN_RETRIES 6

@@ -421,12 +421,29 @@ static struct tern_tcp_sack_news sack_input(struct tern_stack *s, struct tern_tc
     return news;
 }
 
+/* The tail loss probe arrived (its last byte is SACKed) while what was
+ * sent before it is still missing: those segments left at least a probe
+ * timeout (two round trips) before the probe and did not arrive, so they
+ * are lost (RFC 8985 section 7.4 leaves this to RACK's time-based rule,
+ * of which this is the part a probe needs). Without it, a tail that lost
+ * two segments would have one SACKed above the hole, short of
+ * DupThresh, and wait for the RTO all the same. */
+static bool probe_sacked_above_a_hole(const struct tern_tcpcb *tp)
+{
+    if (!tp->tlp_out || !tp->sack_ok)
+        return false;
+    uint32_t data_end = tern_tcp_fin_seq(tp);
+    uint32_t last = (tern_seq_lt(tp->tlp_end_seq, data_end) ? tp->tlp_end_seq : data_end) - 1;
+    return tern_seq_lt(tp->snd_una, last) && tern_tcp_sack_holds(&tp->sackb, last);
+}
+
 /* Fast retransmit, and loss recovery until RecoveryPoint is acknowledged:
  * RFC 6675 section 5 step (4) with SACK, RFC 6582 section 3.2 without. */
 static void enter_recovery(struct tern_stack *s, struct tern_tcpcb *tp)
 {
     tern_count(s, TERN_C_TCP_FAST_RETRANSMIT);
     TERN_TCP_CC(s, tp)->congestion(tp, s->now);
+    tp->tlp_out = false; /* recovery answers for the tail now; recover replaces tlp_end_seq */
     tp->recover = tp->snd_max;
     tp->in_recovery = true;
     uint32_t seg = tern_tcp_seg_size(tp);
@@ -530,7 +547,18 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         if (tern_seq_lt(tp->high_rxt, tp->snd_una))
             tp->high_rxt = tp->snd_una;
         tern_tcp_sack_advance(&tp->sackb, tp->snd_una);
-        sack_input(s, tp, sg);
+        struct tern_tcp_sack_news news = sack_input(s, tp, sg);
+        if (tp->tlp_out && tern_seq_ge(sg->ack, tp->tlp_end_seq)) {
+            /* RFC 8985 7.4: the probe is answered. If it resent the last
+             * segment and the peer does not say it got that twice
+             * (D-SACK), the probe repaired a loss that no recovery saw:
+             * the window is cut once, as fast recovery would have. */
+            tp->tlp_out = false;
+            if (tp->tlp_retrans && news.dsack == 0) {
+                tern_count(s, TERN_C_TCP_TLP_RECOVERED);
+                TERN_TCP_CC(s, tp)->congestion(tp, s->now);
+            }
+        }
         tp->retransmits = 0;
         tp->backoff = 0;
         tp->dupacks = 0;
@@ -553,12 +581,18 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         }
         /* In SACK recovery a partial ACK needs nothing special: the
          * scoreboard and pipe decide what goes next (RFC 6675). */
-        if (tp->snd_una == tp->snd_max)
+        if (tp->snd_una == tp->snd_max) {
             tern_tcp_timer_stop(tp, TERN_TCPT_REXMT);
-        else
-            tern_tcp_rexmt_arm(s, tp);
+            tp->tlp_armed = false;
+        } else {
+            tern_tcp_rexmt_or_probe_arm(s, tp);
+        }
     } else if (dup_candidate) {
         struct tern_tcp_sack_news news = sack_input(s, tp, sg);
+        /* A probe the peer got twice (the original was not lost): no
+         * loss to answer for (RFC 8985 7.4). */
+        if (tp->tlp_out && news.dsack)
+            tp->tlp_out = false;
         /* A duplicate ACK (RFC 5681 section 2); with SACK, one that
          * reports new SACKed data (RFC 6675 section 2) even if the
          * window moved. */
@@ -568,7 +602,8 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
             tern_count(s, TERN_C_TCP_RX_DUPACK);
             if (!tp->in_recovery && !tp->rto_recovery &&
                 (tp->dupacks >= TERN_TCP_DUPTHRESH ||
-                 (tp->sack_ok && tern_tcp_sack_is_lost(&tp->sackb, tp->snd_una, tern_tcp_seg_size(tp)))))
+                 (tp->sack_ok && tern_tcp_sack_is_lost(&tp->sackb, tp->snd_una, tern_tcp_seg_size(tp))) ||
+                 probe_sacked_above_a_hole(tp)))
                 enter_recovery(s, tp);
             else if (tp->in_recovery && !tp->sack_recovery)
                 tp->cwnd += tp->mss; /* RFC 6582: each dupack, a segment left */

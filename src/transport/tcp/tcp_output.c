@@ -166,9 +166,10 @@ uint32_t tern_tcp_send_data(struct tern_stack *s, struct tern_tcpcb *tp, uint32_
         flags |= TERN_TCP_PSH;
     if (fin)
         flags |= TERN_TCP_FIN;
-    if (tern_seq_lt(seq, tp->snd_max)) {
+    bool retransmission = tern_seq_lt(seq, tp->snd_max);
+    if (retransmission) {
         tern_count(s, TERN_C_TCP_RETRANSMIT);
-        uint16_t why = tp->sack_recovery ? 2 : tp->in_recovery ? 1 : 0;
+        uint16_t why = tp->sack_recovery ? 2 : tp->in_recovery ? 1 : tp->tlp_out ? 3 : 0;
         TERN_PROBE5(tcp_retransmit, s, tp->so->id, seq, len, why);
         tern_tcp_trace(s, tp, TERN_TCPE_RETRANSMIT, seq, tp->snd_una, 0, (uint16_t)len, 0, why);
         tp->rtt_timing = false; /* Karn: a retransmission voids the sample */
@@ -182,8 +183,7 @@ uint32_t tern_tcp_send_data(struct tern_stack *s, struct tern_tcpcb *tp, uint32_
     send_segment(s, tp, seq, flags, seq - tp->snd_buf_seq, len);
     uint32_t used = len + (fin ? 1 : 0);
     tp->snd_max = tern_seq_max(tp->snd_max, seq + used);
-    if (!tern_tcp_timer_on(tp, TERN_TCPT_REXMT))
-        tern_tcp_rexmt_arm(s, tp);
+    tern_tcp_rexmt_after_send(s, tp, !retransmission);
     return used;
 }
 

@@ -16,8 +16,58 @@
 #include "runtime/events.h"
 #include "transport/tcp/tcp.h"
 
+/* RFC 8985 section 7.2: a probe may be scheduled with SACK on, data in
+ * flight, no recovery going and no probe already out (one per tail). */
+static bool probe_allowed(const struct tern_stack *s, const struct tern_tcpcb *tp)
+{
+    return s->cfg.tcp_tlp && tp->sack_ok && tp->srtt != 0 && !tp->in_recovery &&
+           !tp->rto_recovery && !tp->tlp_out && tp->snd_una != tp->snd_max &&
+           tp->state != TCPS_SYN_SENT && tp->state != TCPS_SYN_RECEIVED;
+}
+
+/* RFC 8985 section 7.3: the PTO fired. Send one segment of new data if
+ * the window takes it, else the last segment again, so that the peer's
+ * ACK (with SACK) says what the tail lost: a loss of the last segments
+ * then costs a probe timeout instead of an RTO. Then the RTO. */
+static void probe_fire(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    tp->tlp_armed = false;
+    if (!probe_allowed(s, tp)) {
+        /* Recovery began since: its own timer is the RTO. */
+        tern_tcp_rexmt_arm(s, tp);
+        return;
+    }
+    uint32_t seg = tern_tcp_seg_size(tp);
+    uint32_t data_end = tern_tcp_fin_seq(tp);
+    uint32_t avail = tern_seq_lt(tp->snd_nxt, data_end) ? data_end - tp->snd_nxt : 0;
+    uint32_t right = tp->snd_una + tp->snd_wnd;
+    uint32_t usable = tern_seq_gt(right, tp->snd_nxt) ? right - tp->snd_nxt : 0;
+    uint32_t len = avail < usable ? avail : usable;
+    if (len > seg)
+        len = seg;
+    tp->tlp_out = true; /* before sending: what goes now arms the RTO, not a PTO */
+    tern_count(s, TERN_C_TCP_TLP_PROBE);
+    if (len > 0 && tp->snd_nxt == tp->snd_max) {
+        tp->tlp_retrans = false;
+        tp->snd_nxt += tern_tcp_send_data(s, tp, tp->snd_nxt, len);
+    } else {
+        /* The last segment sent, with the FIN if it went. */
+        uint32_t top = tern_seq_lt(data_end, tp->snd_max) ? data_end : tp->snd_max;
+        uint32_t start = top - tp->snd_una > seg ? top - seg : tp->snd_una;
+        tp->tlp_retrans = true;
+        tern_tcp_send_data(s, tp, start, top - start);
+    }
+    tp->tlp_end_seq = tp->snd_max;
+    tern_tcp_rexmt_arm(s, tp);
+}
+
 static void rexmt_fire(struct tern_stack *s, struct tern_tcpcb *tp)
 {
+    if (tp->tlp_armed) {
+        probe_fire(s, tp);
+        return;
+    }
+    tp->tlp_out = false; /* the RTO takes over */
     bool handshake = tp->state == TCPS_SYN_SENT || tp->state == TCPS_SYN_RECEIVED;
     bool user_timeout = tp->user_timeout_ms && !handshake &&
                         (uint32_t)(s->now / TERN_NS_PER_MS) - tp->unacked_since_ms >=
@@ -55,7 +105,7 @@ static void rexmt_fire(struct tern_stack *s, struct tern_tcpcb *tp)
         /* Everything sent so far is resent from SND.UNA; duplicate ACKs
          * for it must not start a fast retransmit of their own. */
         tp->rto_recovery = true;
-        tp->recover = tp->snd_max;
+        tp->recover = tp->snd_max; /* (tlp_out is off: the union's other half is free) */
         /* What was SACKed may be reneged (RFC 2018 section 8): start
          * over from SND.UNA with a clean scoreboard, as FreeBSD does. */
         tern_tcp_sack_clear(&tp->sackb);
@@ -215,7 +265,53 @@ void tern_tcp_timers_init(struct tern_tcpcb *tp)
 
 void tern_tcp_rexmt_arm(struct tern_stack *s, struct tern_tcpcb *tp)
 {
+    tp->tlp_armed = false;
     tern_tcp_timer_set(s, tp, TERN_TCPT_REXMT, s->now + tp->rto);
+}
+
+/* RFC 8985 7.2: PTO = 2 SRTT, plus the peer's delayed-ACK time when a
+ * lone segment is out (its ACK may be held that long); 0 when a probe
+ * may not go or the RTO would come first anyway. */
+static uint64_t probe_timeout(const struct tern_stack *s, const struct tern_tcpcb *tp)
+{
+    if (!probe_allowed(s, tp))
+        return 0;
+    uint64_t pto = 2 * tp->srtt;
+    if (pto < TERN_TCP_PTO_MIN_NS)
+        pto = TERN_TCP_PTO_MIN_NS;
+    if (tp->snd_max - tp->snd_una <= tern_tcp_seg_size(tp) + 1)
+        pto += TERN_TCP_PTO_DELACK_NS;
+    return pto < tp->rto ? pto : 0;
+}
+
+void tern_tcp_rexmt_or_probe_arm(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    uint64_t pto = probe_timeout(s, tp);
+
+    if (!pto) {
+        tern_tcp_rexmt_arm(s, tp);
+        return;
+    }
+    tern_tcp_timer_set(s, tp, TERN_TCPT_REXMT, s->now + pto);
+    tp->tlp_armed = true;
+}
+
+void tern_tcp_rexmt_after_send(struct tern_stack *s, struct tern_tcpcb *tp, bool new_data)
+{
+    if (!tern_tcp_timer_on(tp, TERN_TCPT_REXMT)) {
+        tern_tcp_rexmt_or_probe_arm(s, tp);
+        return;
+    }
+    if (!new_data)
+        return; /* RFC 6298 5.1: a running RTO is left alone */
+    /* A probe timeout is pushed back by new data (RFC 8985 7.2, as
+     * Linux's tcp_schedule_loss_probe); an RTO armed while a lone
+     * segment was out gives way to a probe timeout once more are. */
+    uint64_t pto = probe_timeout(s, tp);
+    if (tp->tlp_armed)
+        tern_tcp_rexmt_or_probe_arm(s, tp);
+    else if (pto && s->now + pto < tp->deadline[TERN_TCPT_REXMT])
+        tern_tcp_rexmt_or_probe_arm(s, tp);
 }
 
 void tern_tcp_delack_arm(struct tern_stack *s, struct tern_tcpcb *tp)

@@ -66,7 +66,7 @@ void tern_tcp_events_print(const struct tern_stack *s, const struct tern_tcpcb *
             break;
         case TERN_TCPE_RETRANSMIT:
             fprintf(f, " %s seq %u len %u\n",
-                    e->aux == 0 ? "timeout" : e->aux == 1 ? "fast" : "sack", e->seq, e->len);
+                    e->aux == 0 ? "timeout" : e->aux == 1 ? "fast" : e->aux == 2 ? "sack" : "probe", e->seq, e->len);
             break;
         case TERN_TCPE_TIMER:
             fprintf(f, " %s\n", tern_tcp_timer_name(e->aux));

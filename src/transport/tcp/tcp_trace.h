@@ -24,7 +24,7 @@ enum tern_tcp_ev {
     TERN_TCPE_RX,         /* a segment arrived: seq, ack, wnd, len, flags */
     TERN_TCPE_TX,         /* a segment left */
     TERN_TCPE_STATE,      /* state changed: extra = the old state */
-    TERN_TCPE_RETRANSMIT, /* extra: 0 timeout, 1 fast/NewReno, 2 SACK; seq, len */
+    TERN_TCPE_RETRANSMIT, /* extra: 0 timeout, 1 fast/NewReno, 2 SACK, 3 probe; seq, len */
     TERN_TCPE_TIMER,      /* a timer fired: extra = enum tern_tcp_timer */
     TERN_TCPE_DROP,       /* a segment of this connection was refused: extra = counter id */
     TERN_TCPE__COUNT,
