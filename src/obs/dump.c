@@ -40,6 +40,13 @@ static long long ms_left(const struct tern_stack *s, uint64_t deadline)
     return deadline > s->now ? (long long)((deadline - s->now) / TERN_NS_PER_MS) : 0;
 }
 
+/* A timer kind's name; the retransmission deadline says "probe" while
+ * it is a tail loss probe's timeout rather than the RTO. */
+static const char *timer_label(const struct tern_tcpcb *tp, unsigned k)
+{
+    return k == TERN_TCPT_REXMT && tp->tlp_armed ? "probe" : tern_tcp_timer_name(k);
+}
+
 static void tcp_details(const struct tern_stack *s, const struct tern_socket *so, FILE *f)
 {
     const struct tern_tcpcb *tp = so->tcb;
@@ -70,7 +77,7 @@ static void tcp_details(const struct tern_stack *s, const struct tern_socket *so
     for (unsigned k = 0; k < TERN_TCPT__COUNT; k++) {
         if (!tp->deadline[k])
             continue;
-        fprintf(f, "%s%s(%lldms)", any ? "," : "", tern_tcp_timer_name(k), ms_left(s, tp->deadline[k]));
+        fprintf(f, "%s%s(%lldms)", any ? "," : "", timer_label(tp, k), ms_left(s, tp->deadline[k]));
         any = true;
     }
     if (!any)
@@ -243,7 +250,7 @@ static void json_tcp(const struct tern_stack *s, const struct tern_tcpcb *tp, FI
     for (unsigned k = 0; k < TERN_TCPT__COUNT; k++) {
         if (!tp->deadline[k])
             continue;
-        fprintf(f, "%s\"%s\":%lld", any ? "," : "", tern_tcp_timer_name(k), ms_left(s, tp->deadline[k]));
+        fprintf(f, "%s\"%s\":%lld", any ? "," : "", timer_label(tp, k), ms_left(s, tp->deadline[k]));
         any = true;
     }
     fprintf(f, "},\"events\":[");

@@ -695,6 +695,52 @@ static void test_an_acked_retransmission_brings_the_rto_down_with_timestamps(voi
                      8 * TERN_TCP_RTO_MIN_NS);
 }
 
+/* The socket table line of the client's connection. */
+static bool client_line_has(struct sim *sim, const char *what)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    tern_sockets_dump(sim->st[0], f);
+    fclose(f);
+    bool has = strstr(text, what) != NULL;
+    free(text);
+    return has;
+}
+
+static void test_the_probe_timeout_comes_before_the_rto_and_shows(void **state)
+{
+    (void)state;
+    /* RFC 8985 7.2: with two segments out and nothing back, the
+     * retransmission deadline is a probe timeout of two round trips
+     * (the socket table says "probe"); after the probe, the RTO. */
+    struct tern_impair_config imp = {.delay_ns = 5 * MS};
+    struct sim_opts o = {.tx = &imp};
+    struct sim sim;
+    sim_init(&sim, 2, &o);
+    struct sim_tcp c = open_conn(&sim);
+    struct tern_tcpcb *tp = tern_sock_lookup(sim.st[0], c.client)->tcb;
+    assert_int_equal(tern_if_addr_del(sim.st[1], sim.ifindex[1], sim_addr(1)), 0);
+    static char data[2 * 1448];
+    assert_int_equal(tern_send(sim.st[0], c.client, data, sizeof(data), 0), (ssize_t)sizeof(data));
+    sim_run(&sim, MS);
+    assert_true(tp->tlp_armed);
+    assert_true(tp->deadline[TERN_TCPT_REXMT] - sim.now < 2 * tp->srtt + MS);
+    assert_true(client_line_has(&sim, "timers:probe("));
+    sim_run(&sim, 2 * tp->srtt + MS);
+    assert_int_equal(sim_counter(&sim, 0, "tcp.tlp_probe"), 1);
+    assert_false(tp->tlp_armed);
+    assert_true(tp->tlp_out);
+    assert_true(client_line_has(&sim, "timers:rexmt("));
+    /* The probe is answered by nobody: the RTO follows, and no second
+     * probe before it. */
+    sim_run(&sim, tp->rto + MS);
+    assert_int_equal(sim_counter(&sim, 0, "tcp.tlp_probe"), 1);
+    assert_int_equal(sim_counter(&sim, 0, "tcp.retransmit_timeout"), 1);
+    assert_int_equal(tern_if_addr_add(sim.st[1], sim.ifindex[1], sim_addr(1), 24), 0);
+    close_conn_and_finish(&sim, &c);
+}
+
 static void test_dupacks_with_sack_count_when_the_window_moves(void **state)
 {
     (void)state;
@@ -863,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_sack_blocks_fit_beside_timestamps),
         cmocka_unit_test(test_duplicates_are_reported_with_dsack),
         cmocka_unit_test(test_an_acked_retransmission_brings_the_rto_down_with_timestamps),
+        cmocka_unit_test(test_the_probe_timeout_comes_before_the_rto_and_shows),
         cmocka_unit_test(test_dupacks_with_sack_count_when_the_window_moves),
         cmocka_unit_test(test_timestamps_grow_across_connections),
     };
