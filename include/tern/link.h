@@ -60,7 +60,9 @@ struct tern_link_ops {
                    tern_time_t now);
     /* Earliest time at which recv() will have a frame: `now` when one is
      * waiting already, later for a frame held back (delay), or
-     * TERN_TIME_NEVER. May be NULL (never). */
+     * TERN_TIME_NEVER. May be NULL (never). A link without a descriptor
+     * (pollfd) that has this op is taken at its word: the stack calls its
+     * recv() only when this says a frame is due. */
     tern_time_t (*next_deadline)(struct tern_link *l, tern_time_t now);
     /* A file descriptor that becomes readable when frames may arrive from
      * outside the process (TAP), or -1. May be NULL. */

@@ -171,12 +171,18 @@ tern_time_t tern_stack_now(const struct tern_stack *s)
 
 static int receive_from(struct tern_stack *s, struct tern_iface *ifp)
 {
+    /* A link nothing outside the process can feed (no descriptor) knows
+     * when it will have a frame: asked first, it saves allocating packets
+     * for a poll or a batch it has nothing for. */
+    bool link_knows = ifp->link->ops.next_deadline && tern_link_pollfd(ifp->link) < 0;
     int total = 0;
     /* Receive straight into packets sized for the link's MTU. Batches
      * start at one and double while the link keeps filling them, so an
      * idle poll costs one packet, not a whole batch. */
     size_t want = 1;
     for (;;) {
+        if (link_knows && tern_link_next_deadline(ifp->link, s->now) > s->now)
+            return total;
         struct tern_frame frames[TERN_RX_BATCH];
         struct tern_pkt *pkts[TERN_RX_BATCH];
         size_t have = 0;
@@ -213,7 +219,7 @@ int tern_stack_poll(struct tern_stack *s, tern_time_t now)
     if (now > s->now)
         s->now = now;
     int frames = 0;
-    for (int i = 0; i < TERN_MAX_IFACES; i++)
+    for (int i = 0; i < s->nifaces; i++)
         if (s->ifaces[i].used)
             frames += receive_from(s, &s->ifaces[i]);
     tern_ipv4_loopback_run(s);
@@ -226,7 +232,7 @@ tern_time_t tern_stack_next_deadline_locked(struct tern_stack *s)
     tern_time_t t = tern_wheel_next_deadline(&s->wheel);
     if (tern_ipv4_loopback_pending(s))
         t = s->now;
-    for (int i = 0; i < TERN_MAX_IFACES; i++) {
+    for (int i = 0; i < s->nifaces; i++) {
         if (!s->ifaces[i].used)
             continue;
         tern_time_t lt = tern_link_next_deadline(s->ifaces[i].link, s->now);

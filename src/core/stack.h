@@ -64,6 +64,10 @@ struct tern_stack {
     struct tern_timer_wheel wheel;
 
     struct tern_iface ifaces[TERN_MAX_IFACES];
+    /* Interfaces are added in the first free slot and never removed, so
+     * those in use are ifaces[0..nifaces): the per-packet walks stop
+     * there instead of looking at every slot. */
+    int nifaces;
     struct tern_route_table routes;
     struct tern_arp_table arp;
     struct tern_reasm reasm;

@@ -19,7 +19,7 @@ struct tern_iface *tern_iface_get(struct tern_stack *s, int ifindex)
 
 struct tern_iface *tern_iface_by_addr(struct tern_stack *s, uint32_t addr)
 {
-    for (int i = 0; i < TERN_MAX_IFACES; i++) {
+    for (int i = 0; i < s->nifaces; i++) {
         struct tern_iface *ifp = &s->ifaces[i];
         if (!ifp->used)
             continue;
@@ -82,6 +82,7 @@ int tern_if_add(struct tern_stack *s, struct tern_link *link, const uint8_t *mac
             ifp->mac[0] = (uint8_t)((ifp->mac[0] & 0xfc) | 0x02); /* local, unicast */
         }
         tern_rt_watch_link(s, tern_link_pollfd(link)); /* threaded mode: wake on frames */
+        s->nifaces = i + 1;
         return tern_api_return(&g, ifp->index);
     }
     return tern_api_fail(&g, ENOSPC);

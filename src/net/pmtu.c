@@ -26,13 +26,15 @@ void tern_pmtu_learn(struct tern_stack *s, uint32_t dst, uint32_t mtu)
         mtu = slot->mtu; /* a larger report does not widen a known path */
     if (slot->dst != dst || !live(s, slot))
         tern_count(s, TERN_C_IP_PMTU_LEARNED);
+    if (slot->dst == 0)
+        c->filled++;
     *slot = (struct tern_pmtu_entry){.dst = dst, .mtu = mtu, .expires = s->now + TERN_PMTU_AGE_NS};
 }
 
 void tern_pmtu_each(const struct tern_stack *s,
                     void (*fn)(uint32_t dst, uint32_t mtu, uint64_t left_ns, void *arg), void *arg)
 {
-    for (unsigned i = 0; i < TERN_PMTU_ENTRIES; i++) {
+    for (unsigned i = 0; i < s->pmtu.filled; i++) {
         const struct tern_pmtu_entry *e = &s->pmtu.e[i];
         if (live(s, e))
             fn(e->dst, e->mtu, e->expires - s->now, arg);
@@ -41,7 +43,8 @@ void tern_pmtu_each(const struct tern_stack *s,
 
 uint32_t tern_pmtu_get(const struct tern_stack *s, uint32_t dst)
 {
-    for (unsigned i = 0; i < TERN_PMTU_ENTRIES; i++) {
+    /* Entries fill from the front and are reused, never freed. */
+    for (unsigned i = 0; i < s->pmtu.filled; i++) {
         const struct tern_pmtu_entry *e = &s->pmtu.e[i];
         if (e->dst == dst)
             return live(s, e) ? e->mtu : 0;

@@ -29,6 +29,7 @@ struct tern_pmtu_entry {
 };
 
 struct tern_pmtu_cache {
+    uint32_t filled; /* entries ever used (never free again): none, no look */
     struct tern_pmtu_entry e[TERN_PMTU_ENTRIES];
 };
 
