@@ -27,6 +27,17 @@ static struct sim_tcp open_conn(struct sim *sim)
     return c;
 }
 
+/* Two stacks 5 ms apart, the raw host known to stack 0 (it plays the
+ * router that sends the ICMP errors), and a connection from stack 0. */
+static struct sim_tcp start(struct sim *sim)
+{
+    static const struct tern_impair_config imp = {.delay_ns = 5 * MS};
+    struct sim_opts o = {.tx = &imp};
+    sim_init(sim, 2, &o);
+    sim_raw_arp_hello(sim, 0);
+    return open_conn(sim);
+}
+
 /* The last data segment stack 0 put on the wire: its IP datagram. */
 static size_t last_data_from_client(struct sim *sim, uint8_t *ip, size_t cap)
 {
@@ -79,12 +90,8 @@ static uint8_t pattern(uint64_t i) { return (uint8_t)(i * 29 + (i >> 8)); }
 static void test_fragmentation_needed_lowers_the_mss(void **state)
 {
     (void)state;
-    struct tern_impair_config imp = {.delay_ns = 5 * MS};
-    struct sim_opts o = {.tx = &imp};
     struct sim sim;
-    sim_init(&sim, 2, &o);
-    sim_raw_arp_hello(&sim, 0);
-    struct sim_tcp c = open_conn(&sim);
+    struct sim_tcp c = start(&sim);
     struct tern_socket *so = tern_sock_lookup(sim.st[0], c.client);
     assert_int_equal(so->tcb->mss, 1460);
     static uint8_t data[200000];
@@ -159,12 +166,8 @@ static void test_fragmentation_needed_lowers_the_mss(void **state)
 static void test_the_next_connection_starts_at_the_learned_path_mtu(void **state)
 {
     (void)state;
-    struct tern_impair_config imp = {.delay_ns = 5 * MS};
-    struct sim_opts o = {.tx = &imp};
     struct sim sim;
-    sim_init(&sim, 2, &o);
-    sim_raw_arp_hello(&sim, 0);
-    struct sim_tcp c = open_conn(&sim);
+    struct sim_tcp c = start(&sim);
     static uint8_t data[20000];
     assert_int_equal(tern_send(sim.st[0], c.client, data, sizeof(data), 0), (ssize_t)sizeof(data));
     sim_run(&sim, 6 * MS);
@@ -222,12 +225,8 @@ static void test_the_next_connection_starts_at_the_learned_path_mtu(void **state
 static void test_a_soft_error_is_reported_when_the_connection_times_out(void **state)
 {
     (void)state;
-    struct tern_impair_config imp = {.delay_ns = 5 * MS};
-    struct sim_opts o = {.tx = &imp};
     struct sim sim;
-    sim_init(&sim, 2, &o);
-    sim_raw_arp_hello(&sim, 0);
-    struct sim_tcp c = open_conn(&sim);
+    struct sim_tcp c = start(&sim);
     unsigned ut = 3000;
     assert_int_equal(tern_setsockopt(sim.st[0], c.client, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut,
                                      sizeof(ut)),
