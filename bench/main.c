@@ -123,6 +123,8 @@ static void run_bulk(const struct bench_opts *o, int reps, bool lwip)
                "thread of its own, over the bench's link of two SPSC rings (bench/qlink.c); an "
                "idle thread spins 100 us, then sleeps on a futex.");
     table_note(&t, "Tern: default stack config (CUBIC, 256 KiB socket buffers).");
+    table_note(&t, "Checksums: both links are memory, so TCP checksums are left unfilled "
+                   "and unverified (TERN_FRAME_CSUM_PENDING), as the kernel's lo does.");
     table_note(&t, "MTU 1500 row, %s. MTU 65535 row, %s. Default socket buffers, a sender and "
                "a receiver thread.", how[0], how[1]);
     if (lwip && bench_lwip_available())

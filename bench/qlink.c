@@ -16,6 +16,9 @@
 #include "bench.h"
 
 #define ETH_HDR 14
+/* A slot's frame came with TERN_FRAME_CSUM_PENDING: the ring is memory,
+ * like the wire, so checksums are left to the port (TX_CSUM). */
+#define SLOT_CSUM_PENDING (1u << 31)
 /* About this many bytes of frames per direction, in 64..1024 slots. */
 #define RING_BYTES (8u << 20)
 /* Sleep at most this long at once, so a lost wake-up costs little. */
@@ -29,7 +32,7 @@ struct qring {
     _Alignas(64) _Atomic uint32_t head;
     uint32_t tail_cache;
     _Alignas(64) uint32_t mask, slot_cap;
-    uint32_t *len;
+    uint32_t *len; /* frame length, SLOT_CSUM_PENDING or'ed in */
     uint8_t *data;
 };
 
@@ -108,7 +111,8 @@ static size_t q_send(struct tern_link *l, const struct tern_frame *frames, size_
         }
         uint32_t slot = tail & r->mask;
         memcpy(r->data + (size_t)slot * r->slot_cap, frames[i].data, frames[i].len);
-        r->len[slot] = (uint32_t)frames[i].len;
+        r->len[slot] = (uint32_t)frames[i].len |
+                       (frames[i].flags & TERN_FRAME_CSUM_PENDING ? SLOT_CSUM_PENDING : 0);
         tail++;
         l->stats.tx_frames++;
         l->stats.tx_bytes += frames[i].len;
@@ -135,13 +139,14 @@ static size_t q_recv(struct tern_link *l, struct tern_frame *frames, size_t n, t
                 break;
         }
         uint32_t slot = head & r->mask;
-        uint32_t len = r->len[slot];
+        uint32_t len = r->len[slot] & ~SLOT_CSUM_PENDING;
         struct tern_frame *out = &frames[filled];
         if (len > out->cap) {
             l->stats.rx_dropped++;
         } else {
             memcpy(out->data, r->data + (size_t)slot * r->slot_cap, len);
             out->len = len;
+            out->flags = r->len[slot] & SLOT_CSUM_PENDING ? TERN_FRAME_CSUM_PENDING : 0;
             l->stats.rx_frames++;
             l->stats.rx_bytes += len;
             filled++;
@@ -191,6 +196,7 @@ struct qlink *qlink_new(uint32_t mtu)
         p->link.ops.destroy = q_destroy;
         snprintf(p->link.info.name, sizeof(p->link.info.name), "qlink%d", i);
         p->link.info.mtu = mtu;
+        p->link.info.caps = TERN_LINK_CAP_TX_CSUM;
     }
     return q;
 }

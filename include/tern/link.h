@@ -20,18 +20,37 @@
 /* Largest frame any link carries: a 65535-byte MTU plus the header. */
 #define TERN_LINK_MAX_FRAME (65535 + 14)
 
-/* One frame. On send: data/len borrowed. On recv: data/cap given by the
- * caller, len set by the link. */
+/* One frame. On send: data/len/flags borrowed. On recv: data/cap given by
+ * the caller (flags zero), len and flags set by the link. */
 struct tern_frame {
     uint8_t *data;
     size_t len;
     size_t cap;
+    uint32_t flags; /* enum tern_frame_flags */
+};
+
+enum tern_frame_flags {
+    /* The TCP or UDP checksum of this IPv4 frame was left unfilled: the
+     * sender's link has TERN_LINK_CAP_TX_CSUM. A link passes the flag
+     * along only while the frame stays in the process's memory, where it
+     * cannot be damaged (as Linux's loopback and veth pass
+     * CHECKSUM_PARTIAL on); a receiving stack then skips verification.
+     * Whatever writes the frame anywhere else, or damages it on purpose,
+     * fills the checksum first (tern_frame_csum_fill). */
+    TERN_FRAME_CSUM_PENDING = 1u << 0,
 };
 
 enum tern_link_caps {
     TERN_LINK_CAP_RX_CSUM_OK = 1u << 0, /* received checksums already verified */
-    TERN_LINK_CAP_TX_CSUM = 1u << 1,    /* link fills transport checksums */
+    /* Frames may be sent with TERN_FRAME_CSUM_PENDING: the link fills the
+     * checksums or delivers the flag with the frame. */
+    TERN_LINK_CAP_TX_CSUM = 1u << 1,
 };
+
+/* Fills the checksum a frame with TERN_FRAME_CSUM_PENDING lacks and clears
+ * the flag; a frame without the flag is left alone. For links and tools
+ * that read frames as bytes (a pcap, a sniffer, a bit flip). */
+TERN_API void tern_frame_csum_fill(struct tern_frame *f);
 
 struct tern_link_info {
     char name[32];
@@ -91,7 +110,10 @@ TERN_API void tern_link_free(struct tern_link *l);
  * Every frame sent on one port is delivered, as a copy, to every other
  * port (a hub). Frames are delivered at once; put an impairment wrapper on
  * a port for delay, loss and the rest. Each port's receive queue is bounded
- * (queue_limit frames); overflow is counted in the port's rx_dropped. */
+ * (queue_limit frames); overflow is counted in the port's rx_dropped.
+ * Ports offer TERN_LINK_CAP_TX_CSUM: frames keep TERN_FRAME_CSUM_PENDING
+ * from sender to receivers, so a reader that is not a stack calls
+ * tern_frame_csum_fill() on what it receives. */
 struct tern_wire;
 struct tern_wire_config {
     uint32_t mtu;          /* default 1500 */

@@ -91,6 +91,7 @@ struct tern_pkt *tern_pkt_copy(struct tern_stack *s, const struct tern_pkt *p, s
     c->ip_ttl = p->ip_ttl;
     c->ip_tos = p->ip_tos;
     c->link_bcast = p->link_bcast;
+    c->csum = p->csum;
     c->src_port = p->src_port;
     c->stamp = p->stamp;
     return c;

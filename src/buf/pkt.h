@@ -48,11 +48,23 @@ struct tern_pkt {
     uint8_t ip_ttl;
     uint8_t ip_tos;
     uint8_t link_bcast; /* arrived as an Ethernet broadcast/multicast */
+    uint8_t csum;       /* enum tern_pkt_csum */
     /* Transport bookkeeping (e.g. the sender of a queued datagram). */
     uint16_t src_port;
     uint32_t frag_off; /* reassembly: this fragment's offset in bytes */
     uint32_t l3_off;  /* offset in buf of the IPv4 header, for ICMP quotes; 0: none */
     uint64_t stamp; /* time of arrival or of the event it belongs to */
+};
+
+/* What the transport checksum of a packet's bytes is known to be. */
+enum tern_pkt_csum {
+    TERN_PKT_CSUM_NONE = 0, /* outbound: filled; inbound: to be verified */
+    /* Outbound: the TCP/UDP header was written without its checksum;
+     * the IPv4 output path fills it unless the packet stays in memory
+     * (TERN_FRAME_CSUM_PENDING on a link with TERN_LINK_CAP_TX_CSUM, or
+     * the stack's own loopback). Inbound: such a packet, or one whose
+     * link verified it: nothing to verify. */
+    TERN_PKT_CSUM_PENDING,
 };
 
 /* A packet with `len` bytes of data after `headroom` bytes; data is not

@@ -200,6 +200,11 @@ static int receive_from(struct tern_stack *s, struct tern_iface *ifp)
         for (size_t i = 0; i < n; i++) {
             pkts[i]->len = (uint32_t)frames[i].len;
             if (s->capture)
+                tern_frame_csum_fill(&frames[i]); /* a pcap shows real checksums */
+            if ((frames[i].flags & TERN_FRAME_CSUM_PENDING) ||
+                (ifp->link->info.caps & TERN_LINK_CAP_RX_CSUM_OK))
+                pkts[i]->csum = TERN_PKT_CSUM_PENDING;
+            if (s->capture)
                 tern_capture_frame(s, frames[i].data, frames[i].len);
             tern_count(s, TERN_C_LINK_RX_FRAMES);
             tern_ether_input_take(s, ifp, pkts[i]);

@@ -7,6 +7,7 @@
 #include "link/arp.h"
 #include "net/ipv4.h"
 #include "wire/eth.h"
+#include "wire/ipv4.h"
 
 const uint8_t tern_eth_bcast_addr[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
@@ -51,6 +52,14 @@ void tern_ether_output_take(struct tern_stack *s, struct tern_iface *ifp, const 
     }
     tern_eth_emit(h, dst, ifp->mac, type);
     struct tern_frame f = {.data = tern_pkt_data(p), .len = p->len, .cap = p->len};
+    if (p->csum == TERN_PKT_CSUM_PENDING) {
+        /* The checksum is left to the link only where it can be (its
+         * caps) and nobody reads these bytes on the way (a capture). */
+        if ((ifp->link->info.caps & TERN_LINK_CAP_TX_CSUM) && !s->capture)
+            f.flags = TERN_FRAME_CSUM_PENDING;
+        else
+            tern_ipv4_fill_l4_csum(f.data + TERN_ETH_HLEN, f.len - TERN_ETH_HLEN);
+    }
     if (s->capture)
         tern_capture_frame(s, f.data, f.len);
     if (tern_link_send(ifp->link, &f, 1, s->now) == 1)

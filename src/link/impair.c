@@ -32,6 +32,7 @@ struct held_frame {
     uint64_t seq;
     uint8_t *data;
     size_t len;
+    uint32_t flags; /* the frame's, TERN_FRAME_CSUM_PENDING kept unless damaged */
 };
 
 struct impair_dir {
@@ -138,36 +139,42 @@ static tern_time_t delivery_time(struct impair_dir *d, size_t len, tern_time_t n
 }
 
 /* Queues one copy of a frame; false when there is no room for it. */
-static bool hold_copy(struct impair_dir *d, const uint8_t *data, size_t len, tern_time_t now)
+static bool hold_copy(struct impair_dir *d, const struct tern_frame *in, tern_time_t now)
 {
+    size_t len = in->len;
     if (d->count == d->cfg.queue_limit)
         return false;
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy)
         return false;
-    memcpy(copy, data, len);
+    memcpy(copy, in->data, len);
+    struct tern_frame f = {.data = copy, .len = len, .cap = len, .flags = in->flags};
     if (tern_rng_chance_ppm(&d->rng, d->cfg.corrupt_ppm) && len > ETH_HEADER_LEN) {
         /* Past the Ethernet header, so the frame still reaches its stack
-         * and the damage is for IP and transport checksums to find. */
+         * and the damage is for IP and transport checksums to find: a
+         * checksum left pending is filled first, or nobody would look. */
+        tern_frame_csum_fill(&f);
         uint64_t bit = tern_rng_below(&d->rng, (uint64_t)(len - ETH_HEADER_LEN) * 8);
         copy[ETH_HEADER_LEN + bit / 8] ^= (uint8_t)(1u << (bit % 8));
     }
-    struct held_frame f = {
+    struct held_frame h = {
         .due = delivery_time(d, len, now),
         .seq = d->next_seq++,
         .data = copy,
         .len = len,
+        .flags = f.flags,
     };
-    heap_push(d, f);
+    heap_push(d, h);
     return true;
 }
 
 /* Applies the direction's impairments to one frame. Returns false if the
  * frame was refused (too big, queue full); a frame lost to the loss rate
  * counts as taken, as a real network takes it and then loses it. */
-static bool impair_frame(struct impair_dir *d, const uint8_t *data, size_t len,
-                         tern_time_t now, uint64_t *dropped)
+static bool impair_frame(struct impair_dir *d, const struct tern_frame *f, tern_time_t now,
+                         uint64_t *dropped)
 {
+    size_t len = f->len;
     if (len > (size_t)d->cfg.mtu + ETH_HEADER_LEN || d->count == d->cfg.queue_limit) {
         (*dropped)++;
         return false;
@@ -177,11 +184,11 @@ static bool impair_frame(struct impair_dir *d, const uint8_t *data, size_t len,
         return true;
     }
     bool twice = tern_rng_chance_ppm(&d->rng, d->cfg.duplicate_ppm);
-    if (!hold_copy(d, data, len, now)) {
+    if (!hold_copy(d, f, now)) {
         (*dropped)++;
         return false;
     }
-    if (twice && !hold_copy(d, data, len, now))
+    if (twice && !hold_copy(d, f, now))
         (*dropped)++;
     return true;
 }
@@ -192,7 +199,7 @@ static void forward_due(struct impair_link *im, tern_time_t now)
 {
     while (heap_due(&im->tx, now)) {
         struct held_frame f = heap_pop(&im->tx);
-        struct tern_frame out = { .data = f.data, .len = f.len, .cap = f.len };
+        struct tern_frame out = { .data = f.data, .len = f.len, .cap = f.len, .flags = f.flags };
         if (tern_link_send(im->inner, &out, 1, now) != 1)
             im->link.stats.tx_dropped++;
         free(f.data);
@@ -204,7 +211,7 @@ static void forward_due(struct impair_link *im, tern_time_t now)
 static bool take_tx(struct impair_link *im, const struct tern_frame *f, tern_time_t now)
 {
     if (im->tx.heap)
-        return impair_frame(&im->tx, f->data, f->len, now, &im->link.stats.tx_dropped);
+        return impair_frame(&im->tx, f, now, &im->link.stats.tx_dropped);
     if (tern_link_send(im->inner, f, 1, now) == 1)
         return true;
     im->link.stats.tx_dropped++;
@@ -237,7 +244,7 @@ static void pull_inner(struct impair_link *im, tern_time_t now)
         struct tern_frame f = { .data = im->scratch, .cap = TERN_LINK_MAX_FRAME };
         if (tern_link_recv(im->inner, &f, 1, now) != 1)
             break;
-        impair_frame(&im->rx, f.data, f.len, now, &im->link.stats.rx_dropped);
+        impair_frame(&im->rx, &f, now, &im->link.stats.rx_dropped);
     }
 }
 
@@ -259,6 +266,7 @@ static size_t impair_recv(struct tern_link *l, struct tern_frame *frames, size_t
             } else {
                 memcpy(frames[filled].data, f.data, f.len);
                 frames[filled].len = f.len;
+                frames[filled].flags = f.flags;
                 filled++;
             }
             free(f.data);
@@ -352,11 +360,10 @@ struct tern_link *tern_impair_new(struct tern_link *inner, const struct tern_imp
     im->link.ops.pollfd = impair_pollfd;
     im->link.ops.destroy = impair_destroy;
     /* The stack sees the inner link's MTU even when a smaller one is
-     * configured: that is how a path MTU black hole looks. Offloads are
-     * withdrawn where corruption would hide behind them. */
+     * configured: that is how a path MTU black hole looks. A frame to be
+     * damaged has its pending checksum filled first (hold_copy); a link's
+     * promise that it verified what it hands over is withdrawn. */
     im->link.info = inner->info;
-    if (tx && tx->corrupt_ppm)
-        im->link.info.caps &= ~(uint32_t)TERN_LINK_CAP_TX_CSUM;
     if (rx && rx->corrupt_ppm)
         im->link.info.caps &= ~(uint32_t)TERN_LINK_CAP_RX_CSUM_OK;
     return &im->link;

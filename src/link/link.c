@@ -2,6 +2,10 @@
  * own stats; these wrappers only supply the defaults for optional ops. */
 #include <tern/link.h>
 
+#include "wire/bytes.h"
+#include "wire/eth.h"
+#include "wire/ipv4.h"
+
 size_t tern_link_send(struct tern_link *l, const struct tern_frame *frames, size_t n,
                       tern_time_t now)
 {
@@ -33,4 +37,15 @@ void tern_link_free(struct tern_link *l)
 {
     if (l)
         l->ops.destroy(l);
+}
+
+void tern_frame_csum_fill(struct tern_frame *f)
+{
+    if (!(f->flags & TERN_FRAME_CSUM_PENDING))
+        return;
+    /* Only IPv4 frames are ever sent pending; anything else has nothing
+     * to fill, and the flag goes either way. */
+    if (f->len > TERN_ETH_HLEN && tern_get16(f->data + 12) == TERN_ETHERTYPE_IPV4)
+        tern_ipv4_fill_l4_csum(f->data + TERN_ETH_HLEN, f->len - TERN_ETH_HLEN);
+    f->flags &= ~(uint32_t)TERN_FRAME_CSUM_PENDING;
 }

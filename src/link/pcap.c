@@ -44,8 +44,10 @@ static size_t tee_recv(struct tern_link *l, struct tern_frame *frames, size_t n,
 {
     struct pcap_tee *t = (struct pcap_tee *)l;
     size_t got = tern_link_recv(t->inner, frames, n, now);
-    for (size_t i = 0; i < got; i++)
+    for (size_t i = 0; i < got; i++) {
+        tern_frame_csum_fill(&frames[i]); /* the file shows the real checksum */
         record(t, &frames[i], now);
+    }
     l->stats = t->inner->stats;
     return got;
 }
@@ -93,6 +95,8 @@ struct tern_link *tern_pcap_tee_new(struct tern_link *inner, const char *path)
     t->link.ops.pollfd = tee_pollfd;
     t->link.ops.destroy = tee_destroy;
     t->link.info = inner->info;
+    /* Frames to record are sent with their checksums filled. */
+    t->link.info.caps &= ~(uint32_t)TERN_LINK_CAP_TX_CSUM;
     t->link.stats = inner->stats;
     return &t->link;
 }

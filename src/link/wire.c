@@ -3,7 +3,13 @@
  * Ownership: the wire keeps a list of its ports; each port points back at
  * its wire. A port freed first unlinks itself; tern_wire_free() frees the
  * ports still on the list, so neither pointer can dangle. Every port owns
- * a ring of frame copies bounded by queue_limit. */
+ * a ring of frame copies bounded by queue_limit.
+ *
+ * Buffers are all one size (the MTU's frame) and go back to a free list
+ * on the wire when delivered: a frame costs two copies and no malloc once
+ * the wire is warm (glibc's fast per-thread caches stop below a full
+ * frame). Frames keep their flags, TERN_FRAME_CSUM_PENDING among them:
+ * the bytes never leave memory between two ports. */
 #include <tern/link.h>
 
 #include <errno.h>
@@ -18,8 +24,17 @@
 
 struct wire_frame {
     uint8_t *data;
-    size_t len;
+    uint32_t len;
+    uint32_t flags;
 };
+
+/* A free buffer: its first bytes link the list. */
+struct wire_buf {
+    struct wire_buf *next;
+};
+/* Free buffers kept: enough for the bursts a window sends at once, little
+ * beside the queues themselves (at most 256 frames' worth). */
+#define WIRE_FREE_MAX 256
 
 struct wire_port {
     struct tern_link link; /* first: the link pointer is the port pointer */
@@ -31,6 +46,9 @@ struct wire_port {
 
 struct tern_wire {
     struct tern_wire_config cfg;
+    size_t buf_size; /* the largest frame the MTU allows */
+    struct wire_buf *free_bufs;
+    uint32_t free_count;
     struct wire_port *ports;
     uint32_t ports_made; /* names ports wire0, wire1, ... */
 };
@@ -59,21 +77,45 @@ struct tern_wire *tern_wire_new(const struct tern_wire_config *cfg)
     if (!w)
         return NULL;
     w->cfg = c;
+    w->buf_size = (size_t)c.mtu + ETH_HEADER_LEN;
     return w;
 }
 
-static bool port_enqueue(struct wire_port *p, const uint8_t *data, size_t len)
+static uint8_t *buf_get(struct tern_wire *w)
+{
+    struct wire_buf *b = w->free_bufs;
+    if (!b)
+        return malloc(w->buf_size);
+    w->free_bufs = b->next;
+    w->free_count--;
+    return (uint8_t *)b;
+}
+
+static void buf_put(struct tern_wire *w, uint8_t *data)
+{
+    if (w->free_count >= WIRE_FREE_MAX) {
+        free(data);
+        return;
+    }
+    struct wire_buf *b = (struct wire_buf *)(void *)data;
+    b->next = w->free_bufs;
+    w->free_bufs = b;
+    w->free_count++;
+}
+
+static bool port_enqueue(struct wire_port *p, const struct tern_frame *f)
 {
     uint32_t limit = p->wire->cfg.queue_limit;
     if (p->count == limit)
         return false;
-    uint8_t *copy = malloc(len ? len : 1);
+    uint8_t *copy = buf_get(p->wire);
     if (!copy)
         return false;
-    memcpy(copy, data, len);
+    memcpy(copy, f->data, f->len);
     struct wire_frame *slot = &p->ring[(p->head + p->count) % limit];
     slot->data = copy;
-    slot->len = len;
+    slot->len = (uint32_t)f->len;
+    slot->flags = f->flags;
     p->count++;
     return true;
 }
@@ -92,7 +134,7 @@ static size_t port_send(struct tern_link *l, const struct tern_frame *frames, si
             continue;
         }
         for (struct wire_port *p = self->wire->ports; p; p = p->next) {
-            if (p != self && !port_enqueue(p, frames[i].data, frames[i].len))
+            if (p != self && !port_enqueue(p, &frames[i]))
                 p->link.stats.rx_dropped++;
         }
         l->stats.tx_frames++;
@@ -125,11 +167,12 @@ static size_t port_recv(struct tern_link *l, struct tern_frame *frames, size_t n
         } else {
             memcpy(out->data, f.data, f.len);
             out->len = f.len;
+            out->flags = f.flags;
             l->stats.rx_frames++;
             l->stats.rx_bytes += f.len;
             filled++;
         }
-        free(f.data);
+        buf_put(p->wire, f.data);
     }
     return filled;
 }
@@ -144,7 +187,7 @@ static void port_destroy(struct tern_link *l)
     if (p->next)
         p->next->prev = p->prev;
     while (p->count > 0)
-        free(port_dequeue(p).data);
+        buf_put(p->wire, port_dequeue(p).data);
     free(p->ring);
     free(p);
 }
@@ -172,6 +215,7 @@ struct tern_link *tern_wire_port_new(struct tern_wire *w)
     p->link.ops.destroy = port_destroy;
     snprintf(p->link.info.name, sizeof(p->link.info.name), "wire%u", w->ports_made++);
     p->link.info.mtu = w->cfg.mtu;
+    p->link.info.caps = TERN_LINK_CAP_TX_CSUM;
     p->wire = w;
     p->next = w->ports;
     if (w->ports)
@@ -186,5 +230,10 @@ void tern_wire_free(struct tern_wire *w)
         return;
     while (w->ports)
         port_destroy(&w->ports->link);
+    while (w->free_bufs) {
+        struct wire_buf *b = w->free_bufs;
+        w->free_bufs = b->next;
+        free(b);
+    }
     free(w);
 }

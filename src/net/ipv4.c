@@ -185,6 +185,15 @@ static int fragment_take(struct tern_stack *s, struct tern_iface *ifp, struct te
 {
     size_t chunk = ((ifp->mtu - TERN_IPV4_HLEN) / 8) * 8;
     size_t total = p->len;
+    if (p->csum == TERN_PKT_CSUM_PENDING) {
+        /* The fragments carry pieces of the datagram's checksum, so it
+         * is filled now, against the header it will have whole. */
+        h->total_len = (uint16_t)(TERN_IPV4_HLEN + total);
+        uint8_t *hdr = tern_pkt_push(p, TERN_IPV4_HLEN);
+        tern_ipv4_emit(hdr, h);
+        tern_ipv4_fill_l4_csum(hdr, p->len);
+        tern_pkt_pull(p, TERN_IPV4_HLEN);
+    }
     for (size_t off = 0; off < total; off += chunk) {
         size_t n = total - off < chunk ? total - off : chunk;
         struct tern_pkt *f = tern_pkt_alloc(s, TERN_PKT_HEADROOM, TERN_IPV4_HLEN + n);

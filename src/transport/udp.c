@@ -45,7 +45,8 @@ void tern_udp_input_take(struct tern_stack *s, struct tern_pkt *p)
     struct tern_udp_hdr uh;
     tern_count(s, TERN_C_UDP_RX);
     uint32_t src = p->ip_src.s_addr, dst = p->ip_dst.s_addr;
-    switch (tern_udp_parse(tern_pkt_data(p), p->len, src, dst, &uh)) {
+    switch (tern_udp_parse(tern_pkt_data(p), p->len, src, dst,
+                           p->csum != TERN_PKT_CSUM_PENDING, &uh)) {
     case TERN_UDP_OK:
         break;
     case TERN_UDP_TOO_SHORT:
@@ -93,7 +94,8 @@ int tern_udp_output(struct tern_stack *s, struct tern_socket *so, const struct i
         return -ENOBUFS;
     uint8_t *d = tern_pkt_data(p);
     tern_iov_gather(d + TERN_UDP_HLEN, iov, iovcnt, len);
-    tern_udp_emit(d, TERN_UDP_HLEN + len, src, dst, so->pcb.lport, dport);
+    tern_udp_emit_nocsum(d, TERN_UDP_HLEN + len, so->pcb.lport, dport);
+    p->csum = TERN_PKT_CSUM_PENDING;
     tern_count(s, TERN_C_UDP_TX);
     struct tern_ipv4_out o = {.src = src, .dst = dst, .proto = TERN_IPPROTO_UDP,
                               .ttl = so->ttl, .tos = so->tos, .ifindex = ifindex};

@@ -45,3 +45,32 @@ void tern_ipv4_emit(uint8_t *buf, const struct tern_ipv4_hdr *h)
     tern_put32(buf + 16, h->dst);
     tern_put16(buf + 10, tern_csum_fold(tern_csum_add(0, buf, TERN_IPV4_HLEN)));
 }
+
+bool tern_ipv4_fill_l4_csum(uint8_t *buf, size_t len)
+{
+    if (len < TERN_IPV4_HLEN || (buf[0] >> 4) != 4)
+        return false;
+    size_t hlen = (size_t)(buf[0] & 0xf) * 4;
+    size_t total = tern_get16(buf + 2);
+    if (hlen < TERN_IPV4_HLEN || total < hlen || total > len)
+        return false;
+    if (tern_get16(buf + 6) & 0x3fff)
+        return false; /* a fragment: its datagram was summed whole */
+    uint8_t proto = buf[9];
+    size_t l4len = total - hlen, field;
+    if (proto == TERN_IPPROTO_TCP && l4len >= 20)
+        field = 16;
+    else if (proto == TERN_IPPROTO_UDP && l4len >= 8)
+        field = 6;
+    else
+        return false;
+    uint8_t *l4 = buf + hlen;
+    tern_put16(l4 + field, 0);
+    uint32_t sum = tern_csum_pseudo4(tern_get32(buf + 12), tern_get32(buf + 16), proto,
+                                     (uint16_t)l4len);
+    uint16_t c = tern_csum_fold(tern_csum_add(sum, l4, l4len));
+    /* RFC 768: a UDP checksum that computes to zero is sent as all ones,
+     * zero meaning none was computed. */
+    tern_put16(l4 + field, proto == TERN_IPPROTO_UDP && c == 0 ? 0xffff : c);
+    return true;
+}

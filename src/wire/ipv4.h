@@ -37,6 +37,10 @@ enum tern_ipv4_parse_err tern_ipv4_parse(const uint8_t *buf, size_t len,
                                          struct tern_ipv4_hdr *h);
 /* Write a 20-byte header (no options) with its checksum. */
 void tern_ipv4_emit(uint8_t *buf, const struct tern_ipv4_hdr *h);
+/* Fill the TCP or UDP checksum of the whole (unfragmented) datagram at
+ * buf, whose transport header was written without one. False, and buf
+ * untouched, for anything else or a datagram longer than len. */
+bool tern_ipv4_fill_l4_csum(uint8_t *buf, size_t len);
 
 static inline bool tern_ipv4_is_multicast(uint32_t a) { return (a >> 28) == 0xe; }
 static inline bool tern_ipv4_is_loopback(uint32_t a) { return (a >> 24) == 127; }

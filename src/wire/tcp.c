@@ -75,7 +75,7 @@ static bool parse_options(const uint8_t *p, size_t len, struct tern_tcp_opts *o)
 }
 
 enum tern_tcp_parse_err tern_tcp_parse(const uint8_t *buf, size_t len, uint32_t src, uint32_t dst,
-                                       struct tern_tcp_hdr *h)
+                                       bool verify_csum, struct tern_tcp_hdr *h)
 {
     if (len < TERN_TCP_HLEN)
         return TERN_TCP_TOO_SHORT;
@@ -84,9 +84,11 @@ enum tern_tcp_parse_err tern_tcp_parse(const uint8_t *buf, size_t len, uint32_t 
         return TERN_TCP_BAD_HLEN;
     if (len > 0xffff)
         return TERN_TCP_TOO_SHORT;
-    uint32_t sum = tern_csum_pseudo4(src, dst, TERN_IPPROTO_TCP, (uint16_t)len);
-    if (tern_csum_fold(tern_csum_add(sum, buf, len)) != 0)
-        return TERN_TCP_BAD_CHECKSUM;
+    if (verify_csum) {
+        uint32_t sum = tern_csum_pseudo4(src, dst, TERN_IPPROTO_TCP, (uint16_t)len);
+        if (tern_csum_fold(tern_csum_add(sum, buf, len)) != 0)
+            return TERN_TCP_BAD_CHECKSUM;
+    }
     h->sport = tern_get16(buf);
     h->dport = tern_get16(buf + 2);
     h->seq = tern_get32(buf + 4);
@@ -118,6 +120,13 @@ size_t tern_tcp_opts_len(const struct tern_tcp_opts *o)
 
 void tern_tcp_emit(uint8_t *buf, size_t len, uint32_t src, uint32_t dst,
                    const struct tern_tcp_hdr *h)
+{
+    tern_tcp_emit_nocsum(buf, h);
+    uint32_t sum = tern_csum_pseudo4(src, dst, TERN_IPPROTO_TCP, (uint16_t)len);
+    tern_put16(buf + 16, tern_csum_fold(tern_csum_add(sum, buf, len)));
+}
+
+void tern_tcp_emit_nocsum(uint8_t *buf, const struct tern_tcp_hdr *h)
 {
     const struct tern_tcp_opts *o = &h->opt;
     tern_put16(buf, h->sport);
@@ -173,6 +182,4 @@ void tern_tcp_emit(uint8_t *buf, size_t len, uint32_t src, uint32_t dst,
             p += 8;
         }
     }
-    uint32_t sum = tern_csum_pseudo4(src, dst, TERN_IPPROTO_TCP, (uint16_t)len);
-    tern_put16(buf + 16, tern_csum_fold(tern_csum_add(sum, buf, len)));
 }

@@ -54,11 +54,12 @@ enum tern_tcp_parse_err {
 };
 
 /* buf/len is the whole segment (IP payload); src/dst in host order for
- * the pseudo header. Malformed options (a length running past the header,
+ * the pseudo header, whose checksum is verified when verify_csum (false:
+ * the bytes never left memory). Malformed options (a length running past the header,
  * a wrong fixed length) are refused: RFC 9293 section 3.1 lets a receiver
  * treat them as it likes, and Linux drops the segment too. */
 enum tern_tcp_parse_err tern_tcp_parse(const uint8_t *buf, size_t len, uint32_t src, uint32_t dst,
-                                       struct tern_tcp_hdr *h);
+                                       bool verify_csum, struct tern_tcp_hdr *h);
 /* Bytes the options in `o` take on the wire, padded to 4. The caller keeps
  * it within 40: with timestamps, at most 3 SACK blocks fit. */
 size_t tern_tcp_opts_len(const struct tern_tcp_opts *o);
@@ -66,6 +67,9 @@ size_t tern_tcp_opts_len(const struct tern_tcp_opts *o);
  * buf, with the checksum. h->hlen must be 20 + tern_tcp_opts_len(). */
 void tern_tcp_emit(uint8_t *buf, size_t len, uint32_t src, uint32_t dst,
                    const struct tern_tcp_hdr *h);
+/* The same with the checksum field zero, for the IPv4 output path to fill
+ * (TERN_PKT_CSUM_PENDING). */
+void tern_tcp_emit_nocsum(uint8_t *buf, const struct tern_tcp_hdr *h);
 
 /* Sequence numbers compare modulo 2^32 (RFC 9293 section 3.4). */
 static inline bool tern_seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }

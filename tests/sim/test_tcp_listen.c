@@ -73,7 +73,7 @@ static bool raw_next(struct sim *sim, uint16_t dport, struct tern_tcp_hdr *h)
         if (ntohl(dst) != SIM_RAW_IP)
             continue;
         assert_int_equal(tern_tcp_parse(f + 14 + ihl, n - 14 - ihl, ntohl(sim_addr(0).s_addr),
-                                        SIM_RAW_IP, h),
+                                        SIM_RAW_IP, true, h),
                          TERN_TCP_OK);
         if (h->dport == dport)
             return true;

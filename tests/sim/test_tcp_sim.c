@@ -83,7 +83,7 @@ static int raw_next_tcp(struct sim *sim, int from, struct tern_tcp_hdr *h)
         uint32_t dst = (uint32_t)ip[16] << 24 | (uint32_t)ip[17] << 16 | (uint32_t)ip[18] << 8 |
                        ip[19];
         if (src == ntohl(sim_addr(from).s_addr))
-            return (int)tern_tcp_parse(ip + ihl, len - 14 - ihl, src, dst, h);
+            return (int)tern_tcp_parse(ip + ihl, len - 14 - ihl, src, dst, true, h);
     }
     return -1;
 }

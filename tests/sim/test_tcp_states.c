@@ -358,7 +358,7 @@ static int host_collect(struct host *H, struct got *out, int max)
         const uint8_t *ip = buf + 14;
         size_t ihl = (size_t)(ip[0] & 0xf) * 4, total = (size_t)(ip[2] << 8 | ip[3]);
         struct tern_tcp_hdr h;
-        assert_int_equal(tern_tcp_parse(ip + ihl, total - ihl, tern_ip(), SIM_RAW_IP, &h),
+        assert_int_equal(tern_tcp_parse(ip + ihl, total - ihl, tern_ip(), SIM_RAW_IP, true, &h),
                          TERN_TCP_OK);
         assert_int_equal(h.dport, HOST_PORT);
         if (!(h.flags & TERN_TCP_RST))

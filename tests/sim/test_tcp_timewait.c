@@ -98,7 +98,7 @@ static bool next_from_client(struct sim *sim, struct tern_tcp_hdr *h)
             continue;
         size_t ihl = (size_t)(f[14] & 0xf) * 4;
         assert_int_equal(tern_tcp_parse(f + 14 + ihl, n - 14 - ihl, ntohl(sim_addr(0).s_addr),
-                                        ntohl(sim_addr(1).s_addr), h),
+                                        ntohl(sim_addr(1).s_addr), true, h),
                          TERN_TCP_OK);
         return true;
     }

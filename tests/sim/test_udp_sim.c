@@ -1,14 +1,17 @@
 /* Two and three stacks on the in-memory wire, in virtual time: ARP,
  * ping, UDP, fragmentation and reassembly (clean and impaired),
- * broadcast, reuseport, ICMP errors, and bind/close/rebind. Every test
+ * broadcast, reuseport, ICMP errors, bind/close/rebind, and checksums
+ * left to the wire (TERN_FRAME_CSUM_PENDING). Every test
  * ends with zero live objects (sim_finish). */
 #include "testing.h"
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pcapcheck.h"
 #include "sim.h"
+#include "wire/udp.h"
 
 #define MS TERN_NS_PER_MS
 #define SEC TERN_NS_PER_SEC
@@ -464,6 +467,124 @@ static void test_bind_close_rebind_sequences(void **state)
     sim_finish(&sim);
 }
 
+/* The next frame on the raw port as the wire delivers it (no checksum
+ * filled by the test), or 0. */
+static size_t raw_recv_as_is(struct sim *sim, uint8_t *buf, size_t cap, uint32_t *flags)
+{
+    struct tern_frame f = {.data = buf, .cap = cap};
+    if (tern_link_recv(sim->raw, &f, 1, sim->now) != 1)
+        return 0;
+    *flags = f.flags;
+    return f.len;
+}
+
+/* A UDP datagram from stack 0 as the raw port reads it: its flags, and
+ * whether its checksum verifies once filled. */
+static uint32_t udp_from_stack0(struct sim *sim, int fd, uint8_t *udp_csum, bool *verifies)
+{
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9),
+                             .sin_addr.s_addr = htonl(SIM_RAW_IP)};
+    assert_int_equal(tern_sendto(sim->st[0], fd, "odd!!", 5, 0, (struct sockaddr *)&to,
+                                 sizeof(to)), 5);
+    sim_run(sim, 10 * MS);
+    static uint8_t buf[2048];
+    uint32_t flags = 0;
+    size_t len;
+    while ((len = raw_recv_as_is(sim, buf, sizeof(buf), &flags)) > 0)
+        if (len >= 14 + 28 && buf[12] == 0x08 && buf[14 + 9] == 17)
+            break;
+    assert_true(len > 0);
+    memcpy(udp_csum, buf + 14 + 20 + 6, 2);
+    struct tern_frame f = {.data = buf, .len = len, .cap = sizeof(buf), .flags = flags};
+    tern_frame_csum_fill(&f);
+    assert_int_equal(f.flags, 0);
+    uint32_t src = ntohl(sim_addr(0).s_addr);
+    struct tern_udp_hdr h;
+    *verifies = tern_udp_parse(buf + 34, len - 34, src, SIM_RAW_IP, true, &h) == TERN_UDP_OK &&
+                h.csum != 0;
+    return flags;
+}
+
+static void test_checksums_left_to_the_wire_only_while_in_memory(void **state)
+{
+    (void)state;
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    sim_raw_arp_hello(&sim, 0);
+    sim_run(&sim, 10 * MS);
+    uint8_t skip[2048];
+    while (sim_raw_recv(&sim, -1, skip, sizeof(skip)) > 0)
+        ;
+    int fd = sim_udp(&sim, 0, 4000);
+
+    /* Wire ports offer the offload: the datagram leaves unsummed and
+     * flagged, and a reader filling it gets a checksum that verifies. */
+    assert_true(sim.link[0]->info.caps & TERN_LINK_CAP_TX_CSUM);
+    uint8_t field[2];
+    bool verifies;
+    assert_int_equal(udp_from_stack0(&sim, fd, field, &verifies), TERN_FRAME_CSUM_PENDING);
+    assert_int_equal(field[0] | field[1], 0);
+    assert_true(verifies);
+
+    /* A capture reads the bytes on the way: then the stack fills them. */
+    char pcap[256];
+    sim_tmp_path(pcap, sizeof(pcap), "csum-capture.pcap");
+    assert_int_equal(tern_capture_start(sim.st[0], pcap), 0);
+    assert_int_equal(udp_from_stack0(&sim, fd, field, &verifies), 0);
+    assert_int_not_equal(field[0] | field[1], 0);
+    assert_true(verifies);
+    assert_int_equal(tern_capture_stop(sim.st[0]), 0);
+    unlink(pcap);
+
+    /* Receiving: a frame flagged pending is taken on trust, even with a
+     * wrong checksum; the same frame unflagged is dropped for it. */
+    int srv = sim_udp(&sim, 0, 5000);
+    uint8_t udp[8 + 4] = {0x30, 0x39, 5000 >> 8, 5000 & 0xff, 0, 12, 0x12, 0x34, 'd', 'a', 't', 'a'};
+    uint8_t frame[128];
+    size_t fl = sim_raw_ipv4(&sim, 0, frame, 17, 1, 0, false, udp, sizeof(udp));
+    struct tern_frame trusted = {.data = frame, .len = fl, .cap = fl,
+                                 .flags = TERN_FRAME_CSUM_PENDING};
+    assert_int_equal(tern_link_send(sim.raw, &trusted, 1, sim.now), 1);
+    char got[16];
+    assert_int_equal(sim_recv(&sim, 0, srv, got, sizeof(got), NULL, SEC), 4);
+    assert_memory_equal(got, "data", 4);
+    assert_int_equal(sim_counter(&sim, 0, "drop.udp.bad_checksum"), 0);
+    sim_raw_send(&sim, frame, fl);
+    sim_run(&sim, 10 * MS);
+    assert_int_equal(sim_counter(&sim, 0, "drop.udp.bad_checksum"), 1);
+    assert_int_equal(tern_recv(sim.st[0], srv, got, sizeof(got), MSG_DONTWAIT), -1);
+    assert_int_equal(errno, EAGAIN);
+
+    tern_close(sim.st[0], fd);
+    tern_close(sim.st[0], srv);
+    sim_finish(&sim);
+}
+
+static void test_checksums_filled_behind_a_pcap_tee(void **state)
+{
+    (void)state;
+    char pcap[256];
+    sim_tmp_path(pcap, sizeof(pcap), "csum-tee.pcap");
+    struct sim_opts o = {.pcap = pcap};
+    struct sim sim;
+    sim_init(&sim, 2, &o);
+    assert_false(sim.link[0]->info.caps & TERN_LINK_CAP_TX_CSUM);
+    sim_raw_arp_hello(&sim, 0);
+    sim_run(&sim, 10 * MS);
+    uint8_t skip[2048];
+    while (sim_raw_recv(&sim, -1, skip, sizeof(skip)) > 0)
+        ;
+    int fd = sim_udp(&sim, 0, 4000);
+    uint8_t field[2];
+    bool verifies;
+    assert_int_equal(udp_from_stack0(&sim, fd, field, &verifies), 0);
+    assert_int_not_equal(field[0] | field[1], 0);
+    assert_true(verifies);
+    tern_close(sim.st[0], fd);
+    sim_finish(&sim);
+    unlink(pcap);
+}
+
 static void test_same_seed_same_bytes(void **state)
 {
     (void)state;
@@ -511,6 +632,8 @@ int main(void)
         cmocka_unit_test(test_peek_trunc_and_zero_length),
         cmocka_unit_test(test_receive_buffer_bounds_the_queue),
         cmocka_unit_test(test_bind_close_rebind_sequences),
+        cmocka_unit_test(test_checksums_left_to_the_wire_only_while_in_memory),
+        cmocka_unit_test(test_checksums_filled_behind_a_pcap_tee),
         cmocka_unit_test(test_same_seed_same_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "wire/bytes.h"
+#include "wire/eth.h"
+#include "wire/ipv4.h"
+#include "wire/tcp.h"
+#include "wire/udp.h"
+
 #define MS TERN_NS_PER_MS
 #define SEC TERN_NS_PER_SEC
 #define FRAME_CAP 2048
@@ -822,6 +828,210 @@ static void test_pcap_write_error_later_keeps_traffic_flowing(void **state)
     tern_wire_free(w);
 }
 
+/* ---- checksums left pending (TERN_FRAME_CSUM_PENDING) ---- */
+
+#define CSUM_SRC 0xc0000201u
+#define CSUM_DST 0xc0000202u
+
+/* An Ethernet + IPv4 + TCP (proto 6) or UDP (17) frame with `payload`
+ * pattern bytes: with its transport checksum when `filled`, else with a
+ * zero field as a stack leaves it for the link. Returns the length. */
+static size_t make_l4_frame(uint8_t *buf, uint8_t proto, size_t payload, bool filled)
+{
+    size_t l4h = proto == TERN_IPPROTO_TCP ? 32 : 8, l4len = l4h + payload;
+    memset(buf, 0, 14);
+    buf[0] = 2;
+    buf[6] = 4;
+    tern_put16(buf + 12, TERN_ETHERTYPE_IPV4);
+    struct tern_ipv4_hdr ih = {.hlen = 20, .total_len = (uint16_t)(20 + l4len), .id = 7,
+                               .ttl = 64, .proto = proto, .src = CSUM_SRC, .dst = CSUM_DST};
+    tern_ipv4_emit(buf + 14, &ih);
+    uint8_t *l4 = buf + 34;
+    for (size_t i = 0; i < payload; i++)
+        l4[l4h + i] = (uint8_t)(i * 31 + proto);
+    if (proto == TERN_IPPROTO_TCP) {
+        struct tern_tcp_hdr th = {.sport = 1, .dport = 2, .seq = 1000, .ack = 5, .hlen = 32,
+                                  .flags = TERN_TCP_ACK, .wnd = 100};
+        th.opt.has_ts = true;
+        th.opt.ts_val = 77;
+        if (filled)
+            tern_tcp_emit(l4, l4len, CSUM_SRC, CSUM_DST, &th);
+        else
+            tern_tcp_emit_nocsum(l4, &th);
+    } else if (filled) {
+        tern_udp_emit(l4, l4len, CSUM_SRC, CSUM_DST, 1, 2);
+    } else {
+        tern_udp_emit_nocsum(l4, l4len, 1, 2);
+    }
+    return 34 + l4len;
+}
+
+static void test_frame_csum_fill_gives_the_checksum_emit_gives(void **state)
+{
+    (void)state;
+    const uint8_t protos[] = {TERN_IPPROTO_TCP, TERN_IPPROTO_UDP};
+    const size_t sizes[] = {0, 1, 7, 8, 63, 64, 1001, 1460};
+    for (size_t i = 0; i < 2; i++) {
+        for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+            uint8_t want[FRAME_CAP], got[FRAME_CAP];
+            size_t len = make_l4_frame(want, protos[i], sizes[k], true);
+            assert_int_equal(make_l4_frame(got, protos[i], sizes[k], false), len);
+            assert_memory_not_equal(got, want, len);
+            struct tern_frame f = {.data = got, .len = len, .cap = sizeof(got),
+                                   .flags = TERN_FRAME_CSUM_PENDING};
+            tern_frame_csum_fill(&f);
+            assert_int_equal(f.flags, 0);
+            assert_memory_equal(got, want, len);
+            /* Filled, it is left alone: the flag is what asks. */
+            got[34 + (protos[i] == TERN_IPPROTO_TCP ? 16 : 6)] ^= 0xff;
+            uint8_t before[FRAME_CAP];
+            memcpy(before, got, len);
+            tern_frame_csum_fill(&f);
+            assert_memory_equal(got, before, len);
+        }
+    }
+}
+
+static void test_frame_csum_fill_leaves_what_it_cannot_sum(void **state)
+{
+    (void)state;
+    uint8_t buf[FRAME_CAP], before[FRAME_CAP];
+    size_t len = make_l4_frame(buf, TERN_IPPROTO_UDP, 100, false);
+    struct {
+        const char *what;
+        size_t off;
+        uint8_t val;
+        size_t len;
+    } cases[] = {
+        {"ARP, not IPv4", 13, 0x06, len},
+        {"a fragment", 14 + 6, 0x20, len},
+        {"IPv4 total length past the frame", 14 + 3, (uint8_t)(len - 14 + 1), len},
+        {"ICMP", 14 + 9, 1, len},
+        {"IPv6 version nibble", 14, 0x65, len},
+        {"frame shorter than an IPv4 header", 0, 2, 20},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        make_l4_frame(buf, TERN_IPPROTO_UDP, 100, false);
+        buf[cases[i].off] = cases[i].val;
+        memcpy(before, buf, len);
+        struct tern_frame f = {.data = buf, .len = cases[i].len, .cap = sizeof(buf),
+                               .flags = TERN_FRAME_CSUM_PENDING};
+        tern_frame_csum_fill(&f);
+        if (f.flags != 0 || memcmp(buf, before, len) != 0)
+            fail_msg("%s: flags %#x, bytes %s", cases[i].what, f.flags,
+                     memcmp(buf, before, len) ? "changed" : "kept");
+    }
+}
+
+static void test_wire_ports_offer_tx_csum_and_carry_the_flag(void **state)
+{
+    (void)state;
+    struct tern_wire *w = tern_wire_new(NULL);
+    struct tern_link *a = tern_wire_port_new(w);
+    struct tern_link *b = tern_wire_port_new(w);
+    assert_true(a->info.caps & TERN_LINK_CAP_TX_CSUM);
+    uint8_t buf[FRAME_CAP], got[FRAME_CAP];
+    size_t len = make_l4_frame(buf, TERN_IPPROTO_TCP, 500, false);
+    struct tern_frame out[2] = {
+        {.data = buf, .len = len, .flags = TERN_FRAME_CSUM_PENDING},
+        {.data = buf, .len = len},
+    };
+    assert_int_equal(tern_link_send(a, out, 2, 0), 2);
+    for (int i = 0; i < 2; i++) {
+        struct tern_frame in = {.data = got, .cap = sizeof(got), .flags = 0xdead0000u};
+        assert_int_equal(tern_link_recv(b, &in, 1, 0), 1);
+        assert_int_equal(in.len, len);
+        assert_int_equal(in.flags, i == 0 ? TERN_FRAME_CSUM_PENDING : 0);
+        assert_memory_equal(got, buf, len);
+    }
+    tern_wire_free(w);
+}
+
+static void test_impair_fills_a_pending_checksum_before_damaging(void **state)
+{
+    (void)state;
+    struct tern_impair_config corrupt = {.corrupt_ppm = 1000000};
+    struct tern_impair_config delay = {.delay_ns = 5 * MS};
+    for (int rx = 0; rx < 2; rx++) {
+        struct pair p;
+        /* Corruption on a's sends, or on what a receives. */
+        pair_open(&p, rx ? &delay : &corrupt, rx ? &corrupt : NULL, 11);
+        struct tern_link *from = rx ? p.b : p.a, *to = rx ? p.a : p.b;
+        assert_true(p.a->info.caps & TERN_LINK_CAP_TX_CSUM);
+        for (uint32_t i = 0; i < 200; i++) {
+            uint8_t buf[FRAME_CAP], want[FRAME_CAP], got[FRAME_CAP];
+            size_t len = make_l4_frame(buf, TERN_IPPROTO_TCP, 100 + i, false);
+            make_l4_frame(want, TERN_IPPROTO_TCP, 100 + i, true);
+            struct tern_frame f = {.data = buf, .len = len, .flags = TERN_FRAME_CSUM_PENDING};
+            assert_int_equal(tern_link_send(from, &f, 1, i * SEC), 1);
+            struct tern_frame in = {.data = got, .cap = sizeof(got)};
+            pump(from, i * SEC + 10 * MS);
+            assert_int_equal(tern_link_recv(to, &in, 1, i * SEC + 10 * MS), 1);
+            /* Damaged frames carry a real checksum for the receiver to
+             * find the damage with. */
+            assert_int_equal(in.flags, 0);
+            int flipped = 0;
+            for (size_t k = 0; k < len; k++)
+                flipped += bits_set(got[k] ^ want[k]);
+            assert_int_equal(flipped, 1);
+        }
+        pair_close(&p);
+    }
+    /* Undamaged frames keep the flag through the holding queue. */
+    struct pair p;
+    pair_open(&p, &delay, &delay, 12);
+    uint8_t buf[FRAME_CAP], got[FRAME_CAP];
+    size_t len = make_l4_frame(buf, TERN_IPPROTO_UDP, 99, false);
+    struct tern_frame f = {.data = buf, .len = len, .flags = TERN_FRAME_CSUM_PENDING};
+    assert_int_equal(tern_link_send(p.a, &f, 1, 0), 1);
+    pump(p.a, 5 * MS);
+    struct tern_frame in = {.data = got, .cap = sizeof(got)};
+    assert_int_equal(tern_link_recv(p.b, &in, 1, 5 * MS), 1);
+    assert_int_equal(in.flags, TERN_FRAME_CSUM_PENDING);
+    assert_int_equal(tern_link_send(p.b, &f, 1, 5 * MS), 1);
+    in.flags = 0;
+    /* Pulled from the wire at 5 ms, due 5 ms later. */
+    assert_int_equal(tern_link_recv(p.a, &in, 1, 5 * MS), 0);
+    assert_int_equal(tern_link_recv(p.a, &in, 1, 10 * MS), 1);
+    assert_int_equal(in.flags, TERN_FRAME_CSUM_PENDING);
+    assert_memory_equal(got, buf, len);
+    pair_close(&p);
+}
+
+static void test_pcap_tee_records_and_hands_over_filled_checksums(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof(path), "tee-csum");
+    struct tern_wire *w = tern_wire_new(NULL);
+    struct tern_link *a = tern_pcap_tee_new(tern_wire_port_new(w), path);
+    struct tern_link *b = tern_wire_port_new(w);
+    assert_non_null(a);
+    /* What a stack sends through the tee is recorded as sent: filled. */
+    assert_false(a->info.caps & TERN_LINK_CAP_TX_CSUM);
+    uint8_t buf[FRAME_CAP], want[FRAME_CAP], got[FRAME_CAP];
+    size_t len = make_l4_frame(buf, TERN_IPPROTO_UDP, 333, false);
+    make_l4_frame(want, TERN_IPPROTO_UDP, 333, true);
+    struct tern_frame f = {.data = buf, .len = len, .flags = TERN_FRAME_CSUM_PENDING};
+    assert_int_equal(tern_link_send(b, &f, 1, 0), 1);
+    struct tern_frame in = {.data = got, .cap = sizeof(got)};
+    assert_int_equal(tern_link_recv(a, &in, 1, 0), 1);
+    assert_int_equal(in.flags, 0);
+    assert_memory_equal(got, want, len);
+    tern_link_free(a);
+    tern_wire_free(w);
+
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    uint8_t file[24 + 16 + FRAME_CAP];
+    size_t size = fread(file, 1, sizeof(file), fp);
+    fclose(fp);
+    unlink(path);
+    assert_int_equal(size, 24 + 16 + len);
+    const uint8_t *pos = file + 24;
+    check_record(&pos, 0, want, len);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -852,6 +1062,11 @@ int main(void)
         cmocka_unit_test(test_pcap_unwritable_path_fails_and_frees_inner),
         cmocka_unit_test(test_pcap_unwritable_file_fails_at_open),
         cmocka_unit_test(test_pcap_write_error_later_keeps_traffic_flowing),
+        cmocka_unit_test(test_frame_csum_fill_gives_the_checksum_emit_gives),
+        cmocka_unit_test(test_frame_csum_fill_leaves_what_it_cannot_sum),
+        cmocka_unit_test(test_wire_ports_offer_tx_csum_and_carry_the_flag),
+        cmocka_unit_test(test_impair_fills_a_pending_checksum_before_damaging),
+        cmocka_unit_test(test_pcap_tee_records_and_hands_over_filled_checksums),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,7 +29,7 @@ static void test_syn_options_match_linux_layout(void **state)
     assert_memory_equal(buf + 20, want, 20);
     assert_int_equal(buf[12], 10 << 4);
     struct tern_tcp_hdr p;
-    assert_int_equal(tern_tcp_parse(buf, h.hlen, SRC, DST, &p), TERN_TCP_OK);
+    assert_int_equal(tern_tcp_parse(buf, h.hlen, SRC, DST, true, &p), TERN_TCP_OK);
     assert_int_equal(p.sport, 40000);
     assert_int_equal(p.dport, 80);
     assert_int_equal(p.seq, 0x01020304);
@@ -40,7 +40,7 @@ static void test_syn_options_match_linux_layout(void **state)
     assert_true(p.opt.has_ts && p.opt.ts_val == 0x11223344 && p.opt.ts_ecr == 0);
     assert_true(p.opt.has_wscale && p.opt.wscale == 7);
     /* Checksum covers the pseudo header. */
-    assert_int_equal(tern_tcp_parse(buf, h.hlen, SRC, DST + 1, &p), TERN_TCP_BAD_CHECKSUM);
+    assert_int_equal(tern_tcp_parse(buf, h.hlen, SRC, DST + 1, true, &p), TERN_TCP_BAD_CHECKSUM);
 }
 
 static void test_data_segment_with_sack_blocks(void **state)
@@ -61,7 +61,7 @@ static void test_data_segment_with_sack_blocks(void **state)
     memcpy(buf + h.hlen, "hello", 5);
     tern_tcp_emit(buf, h.hlen + 5u, SRC, DST, &h);
     struct tern_tcp_hdr p;
-    assert_int_equal(tern_tcp_parse(buf, h.hlen + 5u, SRC, DST, &p), TERN_TCP_OK);
+    assert_int_equal(tern_tcp_parse(buf, h.hlen + 5u, SRC, DST, true, &p), TERN_TCP_OK);
     assert_int_equal(p.hlen, h.hlen);
     assert_int_equal(p.opt.nsack, 2);
     assert_int_equal(p.opt.sack[1].start, 300);
@@ -69,7 +69,7 @@ static void test_data_segment_with_sack_blocks(void **state)
     assert_int_equal(p.opt.ts_ecr, 6);
     assert_false(p.opt.has_mss);
     buf[h.hlen + 2] ^= 1; /* payload is checksummed too */
-    assert_int_equal(tern_tcp_parse(buf, h.hlen + 5u, SRC, DST, &p), TERN_TCP_BAD_CHECKSUM);
+    assert_int_equal(tern_tcp_parse(buf, h.hlen + 5u, SRC, DST, true, &p), TERN_TCP_BAD_CHECKSUM);
 }
 
 /* Build a header with raw option bytes and a right checksum. */
@@ -111,15 +111,15 @@ static void test_malformed_options_are_refused(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t len = with_options(buf, cases[i].opts, 8);
-        assert_int_equal(tern_tcp_parse(buf, len, SRC, DST, &p), cases[i].want);
+        assert_int_equal(tern_tcp_parse(buf, len, SRC, DST, true, &p), cases[i].want);
     }
     /* Data offset below 5 words or past the segment. */
     size_t len = with_options(buf, cases[0].opts, 8);
     buf[12] = 4 << 4;
-    assert_int_equal(tern_tcp_parse(buf, len, SRC, DST, &p), TERN_TCP_BAD_HLEN);
+    assert_int_equal(tern_tcp_parse(buf, len, SRC, DST, true, &p), TERN_TCP_BAD_HLEN);
     buf[12] = 15 << 4;
-    assert_int_equal(tern_tcp_parse(buf, len, SRC, DST, &p), TERN_TCP_BAD_HLEN);
-    assert_int_equal(tern_tcp_parse(buf, 19, SRC, DST, &p), TERN_TCP_TOO_SHORT);
+    assert_int_equal(tern_tcp_parse(buf, len, SRC, DST, true, &p), TERN_TCP_BAD_HLEN);
+    assert_int_equal(tern_tcp_parse(buf, 19, SRC, DST, true, &p), TERN_TCP_TOO_SHORT);
 }
 
 static void test_sequence_arithmetic_wraps(void **state)

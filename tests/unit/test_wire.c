@@ -117,25 +117,25 @@ static void test_udp_checksum_and_zero_checksum(void **state)
     memcpy(buf + 8, "hello", 5);
     tern_udp_emit(buf, sizeof(buf), 0xc0000201, 0xc0000202, 1234, 7);
     struct tern_udp_hdr h;
-    assert_int_equal(tern_udp_parse(buf, sizeof(buf), 0xc0000201, 0xc0000202, &h), TERN_UDP_OK);
+    assert_int_equal(tern_udp_parse(buf, sizeof(buf), 0xc0000201, 0xc0000202, true, &h), TERN_UDP_OK);
     assert_int_equal(h.sport, 1234);
     assert_int_equal(h.dport, 7);
     assert_int_equal(h.len, 13);
     /* The pseudo header counts: another destination fails. */
-    assert_int_equal(tern_udp_parse(buf, sizeof(buf), 0xc0000201, 0xc0000203, &h),
+    assert_int_equal(tern_udp_parse(buf, sizeof(buf), 0xc0000201, 0xc0000203, true, &h),
                      TERN_UDP_BAD_CHECKSUM);
     buf[9] ^= 0x40;
-    assert_int_equal(tern_udp_parse(buf, sizeof(buf), 0xc0000201, 0xc0000202, &h),
+    assert_int_equal(tern_udp_parse(buf, sizeof(buf), 0xc0000201, 0xc0000202, true, &h),
                      TERN_UDP_BAD_CHECKSUM);
     /* RFC 768: zero means no checksum, and is accepted. */
     buf[6] = buf[7] = 0;
-    assert_int_equal(tern_udp_parse(buf, sizeof(buf), 0xc0000201, 0xc0000202, &h), TERN_UDP_OK);
+    assert_int_equal(tern_udp_parse(buf, sizeof(buf), 0xc0000201, 0xc0000202, true, &h), TERN_UDP_OK);
     /* Length field beyond the payload, or below the header. */
     tern_put16(buf + 4, 14);
-    assert_int_equal(tern_udp_parse(buf, sizeof(buf), 1, 2, &h), TERN_UDP_TOO_SHORT);
+    assert_int_equal(tern_udp_parse(buf, sizeof(buf), 1, 2, true, &h), TERN_UDP_TOO_SHORT);
     tern_put16(buf + 4, 7);
-    assert_int_equal(tern_udp_parse(buf, sizeof(buf), 1, 2, &h), TERN_UDP_TOO_SHORT);
-    assert_int_equal(tern_udp_parse(buf, 7, 1, 2, &h), TERN_UDP_TOO_SHORT);
+    assert_int_equal(tern_udp_parse(buf, sizeof(buf), 1, 2, true, &h), TERN_UDP_TOO_SHORT);
+    assert_int_equal(tern_udp_parse(buf, 7, 1, 2, true, &h), TERN_UDP_TOO_SHORT);
 }
 
 static void test_udp_checksum_never_zero_on_wire(void **state)
@@ -151,7 +151,7 @@ static void test_udp_checksum_never_zero_on_wire(void **state)
         assert_int_not_equal(c, 0);
         if (c == 0xffff) {
             struct tern_udp_hdr h;
-            assert_int_equal(tern_udp_parse(buf, sizeof(buf), 0x01020304, 0x05060708, &h),
+            assert_int_equal(tern_udp_parse(buf, sizeof(buf), 0x01020304, 0x05060708, true, &h),
                              TERN_UDP_OK);
             return;
         }

@@ -960,7 +960,8 @@ void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
     struct tern_tcp_hdr h;
     tern_count(s, TERN_C_TCP_RX);
     uint32_t src = p->ip_src.s_addr, dst = p->ip_dst.s_addr;
-    switch (tern_tcp_parse(tern_pkt_data(p), p->len, src, dst, &h)) {
+    switch (tern_tcp_parse(tern_pkt_data(p), p->len, src, dst,
+                           p->csum != TERN_PKT_CSUM_PENDING, &h)) {
     case TERN_TCP_OK:
         break;
     case TERN_TCP_TOO_SHORT:

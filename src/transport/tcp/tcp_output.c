@@ -88,7 +88,8 @@ static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t s
         return; /* counted by the pool; the retransmission timer recovers */
     if (len)
         tern_ring_peek_at(&tp->snd, off, tern_pkt_data(p) + h.hlen, len);
-    tern_tcp_emit(tern_pkt_data(p), p->len, so->pcb.laddr, so->pcb.faddr, &h);
+    tern_tcp_emit_nocsum(tern_pkt_data(p), &h);
+    p->csum = TERN_PKT_CSUM_PENDING;
     if (flags & TERN_TCP_ACK) {
         uint32_t edge = tp->rcv_nxt + ((uint32_t)h.wnd << (syn ? 0 : tp->rcv_wscale));
         if (tern_seq_gt(edge, tp->rcv_adv))
@@ -123,7 +124,8 @@ void tern_tcp_emit_ctl(struct tern_stack *s, uint32_t laddr, uint32_t faddr,
     struct tern_pkt *p = tern_pkt_alloc(s, TERN_PKT_HEADROOM, h->hlen);
     if (!p)
         return; /* counted by the pool; the peer will retransmit */
-    tern_tcp_emit(tern_pkt_data(p), p->len, laddr, faddr, h);
+    tern_tcp_emit_nocsum(tern_pkt_data(p), h);
+    p->csum = TERN_PKT_CSUM_PENDING;
     tern_count(s, TERN_C_TCP_TX);
     if (h->flags & TERN_TCP_RST)
         tern_count(s, TERN_C_TCP_TX_RST);
