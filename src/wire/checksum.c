@@ -96,18 +96,11 @@ static uint32_t sum_words(const uint8_t *p, size_t words)
     return sum_words_scalar(p, words);
 }
 
-/* The bytes around the whole words: each summed as a big-endian 16-bit
- * value, the odd last byte as its high half (RFC 1071). */
-static inline uint32_t csum_add_with(uint32_t sum, const void *data, size_t len,
-                                     uint32_t (*words_sum)(const uint8_t *, size_t))
+/* The bytes after the whole words (fewer than 8): each pair summed as a
+ * big-endian 16-bit value, the odd last byte as its high half (RFC 1071);
+ * then the 32-bit running sum the callers keep. */
+static inline uint32_t add_tail(uint64_t acc, const uint8_t *p, size_t len)
 {
-    const uint8_t *p = data;
-    uint64_t acc = sum;
-    if (len >= 8) {
-        acc += words_sum(p, len / 8);
-        p += len / 8 * 8;
-        len %= 8;
-    }
     while (len >= 2) {
         acc += (uint32_t)((p[0] << 8) | p[1]);
         p += 2;
@@ -120,8 +113,37 @@ static inline uint32_t csum_add_with(uint32_t sum, const void *data, size_t len,
     return (uint32_t)acc;
 }
 
+static inline uint32_t csum_add_with(uint32_t sum, const void *data, size_t len,
+                                     uint32_t (*words_sum)(const uint8_t *, size_t))
+{
+    const uint8_t *p = data;
+    uint64_t acc = sum;
+    if (len >= 8) {
+        acc += words_sum(p, len / 8);
+        p += len / 8 * 8;
+        len %= 8;
+    }
+    return add_tail(acc, p, len);
+}
+
+/* Headers (an IPv4 header, a pure ACK's TCP header): 32-bit native words
+ * into a 64-bit sum, which cannot overflow below 2^32 words, folded as
+ * sum_words_scalar's; no call, no CPU check. */
+static inline uint32_t csum_add_short(uint32_t sum, const uint8_t *p, size_t len)
+{
+    uint64_t words = 0;
+    for (; len >= 4; len -= 4, p += 4) {
+        uint32_t x;
+        memcpy(&x, p, 4);
+        words += x;
+    }
+    return add_tail((uint64_t)sum + fold_words_sum(words), p, len);
+}
+
 uint32_t tern_csum_add(uint32_t sum, const void *data, size_t len)
 {
+    if (len < 64)
+        return csum_add_short(sum, data, len);
     return csum_add_with(sum, data, len, sum_words);
 }
 

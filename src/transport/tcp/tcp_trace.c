@@ -23,7 +23,11 @@ void tern_tcp_trace(struct tern_stack *s, struct tern_tcpcb *tp, enum tern_tcp_e
 {
     if (!tp->events_cap)
         return;
-    struct tern_tcp_event *e = &tp->events[tp->events_next % tp->events_cap];
+    /* A division per segment shows in a bulk profile: the default ring
+     * (8) and any power of two take a mask instead. */
+    uint32_t cap = tp->events_cap;
+    uint32_t slot = (cap & (cap - 1)) == 0 ? tp->events_next & (cap - 1) : tp->events_next % cap;
+    struct tern_tcp_event *e = &tp->events[slot];
     tp->events_next++;
     bool segment = ev == TERN_TCPE_RX || ev == TERN_TCPE_TX;
     *e = (struct tern_tcp_event){.t_us = (uint32_t)(s->now / 1000), .seq = seq, .ack = ack,
