@@ -93,6 +93,9 @@ bool pair_run_until(struct tern_pair *p, bool (*cond)(struct tern_pair *, void *
                     uint64_t max_ns);
 /* Poll both at the real clock until a round moves no frame (bounded). */
 void pair_settle(struct tern_pair *p);
+/* Each stack's nonzero counters on stderr, under the names given (stack
+ * 0's last): what BENCH_DEBUG=1 in the environment asks of a Tern run. */
+void pair_debug_counters(const struct tern_pair *p, const char *name1, const char *name0);
 
 /* An established connection: client on stack 0, server (accepted) on
  * stack 1, listener on stack 1 port `port`. Returns 0 or -1. */

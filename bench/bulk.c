@@ -54,16 +54,6 @@ static void close_conn(struct tern_pair *p, struct tern_conn *c)
     pair_settle(p);
 }
 
-/* BENCH_DEBUG=1 in the environment: each stack's nonzero counters after
- * a Tern run (retransmissions, drops) on stderr. */
-static void debug_counters(const struct tern_pair *p)
-{
-    for (int i = 0; i < 2; i++) {
-        fprintf(stderr, "stack %d (%s):\n", i, i ? "receiver" : "sender");
-        tern_counters_dump(p->st[i], stderr, true);
-    }
-}
-
 static void report(struct bench_val *out, uint64_t got, uint64_t want, uint64_t ns)
 {
     if (got == 0 || ns == 0) {
@@ -116,7 +106,7 @@ void bench_bulk_tern_1t(const struct bench_opts *o, uint32_t mtu, struct bench_v
     report(out, got, total, now - t0);
     if (getenv("BENCH_DEBUG")) {
         fprintf(stderr, "tern one thread, MTU %u: %.3f s\n", mtu, (double)(now - t0) / 1e9);
-        debug_counters(&p);
+        pair_debug_counters(&p, "receiver", "sender");
     }
 done:
     close_conn(&p, &c);
@@ -234,7 +224,7 @@ void bench_bulk_tern_2t(const struct bench_opts *o, uint32_t mtu, struct bench_v
                 "%llu frames refused\n", mtu, (double)(b->t1 - b->t0) / 1e9,
                 (unsigned long long)qlink_wakeups(b->p.qlink),
                 (unsigned long long)qlink_refused(b->p.qlink));
-        debug_counters(&b->p);
+        pair_debug_counters(&b->p, "receiver", "sender");
     }
     if (b->err)
         bval_fail(out, "recv: %s", strerror(b->err));

@@ -15,6 +15,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -154,6 +155,10 @@ void bench_conn_tern(const struct bench_opts *o, enum conn_close how, struct ben
     }
     uint64_t ns = bench_now_ns() - t0;
     pair_settle(&p);
+    if (getenv("BENCH_DEBUG")) {
+        fprintf(stderr, "tern conn/s, %u connections:\n", done);
+        pair_debug_counters(&p, "server", "client");
+    }
     if (fail && done == 0) {
         bval_fail(out, "%s: %s", fail, strerror(errno));
     } else {

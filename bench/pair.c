@@ -135,3 +135,11 @@ int pair_connect(struct tern_pair *p, uint16_t port, struct tern_conn *c)
     pair_settle(p);
     return 0;
 }
+
+void pair_debug_counters(const struct tern_pair *p, const char *name1, const char *name0)
+{
+    for (int i = 0; i < 2; i++) {
+        fprintf(stderr, "stack %d (%s):\n", i, i ? name1 : name0);
+        tern_counters_dump(p->st[i], stderr, true);
+    }
+}
