@@ -412,6 +412,55 @@ static void test_zero_window_survives_a_slow_reader(void **state)
     close_conn_and_finish(&sim, &c);
 }
 
+static void test_window_updates_go_when_reading_opens_the_window(void **state)
+{
+    (void)state;
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct sim_tcp c = open_conn(&sim);
+    sim_run(&sim, 100 * MS);
+    char b[1];
+
+    /* A request read at once: the window its SYN could not offer is no
+     * reason for an ACK of its own; the delayed ACK or the reply tells. */
+    assert_int_equal(tern_send(sim.st[0], c.client, "q", 1, 0), 1);
+    sim_run(&sim, 1 * MS);
+    uint64_t tx = sim_counter(&sim, 1, "tcp.tx");
+    assert_int_equal(tern_recv(sim.st[1], c.server, b, 1, 0), 1);
+    sim_run(&sim, 1 * MS);
+    assert_int_equal(sim_counter(&sim, 1, "tcp.tx"), tx);
+    assert_int_equal(tern_send(sim.st[1], c.server, "r", 1, 0), 1);
+    sim_run(&sim, 1 * MS);
+    assert_int_equal(sim_counter(&sim, 1, "tcp.tx"), tx + 1);
+    assert_int_equal(tern_recv(sim.st[0], c.client, b, 1, 0), 1);
+    /* Unanswered, the delayed ACK carries the window in its time. */
+    assert_int_equal(tern_send(sim.st[0], c.client, "q", 1, 0), 1);
+    sim_run(&sim, 1 * MS);
+    assert_int_equal(tern_recv(sim.st[1], c.server, b, 1, 0), 1);
+    sim_run(&sim, 100 * MS);
+    assert_int_equal(sim_counter(&sim, 1, "tcp.tx"), tx + 2);
+
+    /* A full buffer: the read that opens it is told at once, before any
+     * delayed ACK could, and the sender goes on. */
+    static uint8_t buf[65536];
+    memset(buf, 'x', sizeof(buf));
+    for (int i = 0; i < 100; i++) {
+        tern_send(sim.st[0], c.client, buf, sizeof(buf), 0);
+        sim_run(&sim, 10 * MS);
+    }
+    assert_true(sim_counter(&sim, 0, "tcp.window_probe") > 0); /* the window is shut */
+    uint64_t before = sim_counter(&sim, 1, "tcp.tx");
+    size_t got = 0;
+    ssize_t r;
+    while (got < 128 * 1024 && (r = tern_recv(sim.st[1], c.server, buf, sizeof(buf), 0)) > 0)
+        got += (size_t)r;
+    assert_true(sim_counter(&sim, 1, "tcp.tx") > before);
+    uint64_t rx = sim_counter(&sim, 1, "tcp.rx");
+    sim_run(&sim, 1 * MS);
+    assert_true(sim_counter(&sim, 1, "tcp.rx") > rx); /* data flows again */
+    close_conn_and_finish(&sim, &c);
+}
+
 static void test_connect_and_send_errno_as_linux(void **state)
 {
     (void)state;
@@ -901,6 +950,7 @@ int main(void)
         cmocka_unit_test(test_half_close_and_simultaneous_close),
         cmocka_unit_test(test_blind_resets_get_rate_limited_challenge_acks),
         cmocka_unit_test(test_zero_window_survives_a_slow_reader),
+        cmocka_unit_test(test_window_updates_go_when_reading_opens_the_window),
         cmocka_unit_test(test_connect_and_send_errno_as_linux),
         cmocka_unit_test(test_new_syn_ends_time_wait),
         cmocka_unit_test(test_keepalive_keeps_live_peers_and_drops_dead_ones),

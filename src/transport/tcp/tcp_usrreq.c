@@ -104,6 +104,14 @@ long tern_tcp_send(struct tern_stack *s, struct tern_socket *so, const struct io
     return took;
 }
 
+/* Whether a receive window of `wnd` bytes past RCV.NXT is news enough
+ * for an ACK of its own (RFC 9293 3.8.6.2.2): past the edge last told by
+ * two segments or by half the buffer. */
+static bool window_news(uint32_t wnd, uint32_t advertised, uint32_t mss, uint32_t limit)
+{
+    return wnd > advertised && (wnd - advertised >= 2u * mss || wnd - advertised >= limit / 2);
+}
+
 long tern_tcp_recv(struct tern_stack *s, struct tern_socket *so, const struct iovec *iov,
                    size_t iovcnt, size_t len, int flags)
 {
@@ -135,13 +143,21 @@ long tern_tcp_recv(struct tern_stack *s, struct tern_socket *so, const struct io
     tern_tcp_reclaim_later(s, tp); /* an idle connection holds no buffer */
     /* Tell the peer when reading opened the window a lot (RFC 9293
      * 3.8.6.2.2: by an MSS or half the buffer) past what it was last
-     * told; a buffer smaller than an MSS only ever opens by half itself. */
+     * told; a buffer smaller than an MSS only ever opens by half itself.
+     * When the window was worth telling before this read too, the read
+     * did not open it: something else held the edge back (a SYN offers
+     * 65535 bytes unscaled), and the delayed ACK already due carries
+     * the news within TERN_TCP_DELACK_NS, a reply sooner. A request and
+     * its response then cost no extra segment. */
     uint32_t after = tern_tcp_rcv_window(tp);
     if (!(flags & MSG_PEEK) && after > before &&
         (tp->state == TCPS_ESTABLISHED || tp->state == TCPS_FIN_WAIT_1 ||
          tp->state == TCPS_FIN_WAIT_2)) {
         uint32_t advertised = tern_seq_gt(tp->rcv_adv, tp->rcv_nxt) ? tp->rcv_adv - tp->rcv_nxt : 0;
-        if (after - advertised >= 2u * tp->mss || after - advertised >= tern_ring_limit(&tp->rcv) / 2) {
+        uint32_t limit = tern_ring_limit(&tp->rcv);
+        if (window_news(after, advertised, tp->mss, limit) &&
+            !(window_news(before, advertised, tp->mss, limit) &&
+              tern_tcp_timer_on(tp, TERN_TCPT_DELACK))) {
             tp->ack_now = true;
             tern_tcp_output(s, tp);
         }
