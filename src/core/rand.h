@@ -26,4 +26,16 @@ struct tern_siphash_key {
 };
 uint64_t tern_siphash(const struct tern_siphash_key *key, const void *data, size_t len);
 
+/* The last hash of up to three words taken under one key, and its input:
+ * a value that depends only on the endpoints (a timestamp offset, a port
+ * offset) is asked for again and again while connections to one peer
+ * come and go. Values only; `words` 0 means empty. */
+struct tern_siphash_memo {
+    uint32_t in[3];
+    uint32_t words;
+    uint64_t out;
+};
+uint64_t tern_siphash_memo(struct tern_siphash_memo *m, const struct tern_siphash_key *key,
+                           const uint32_t *in, uint32_t words);
+
 #endif

@@ -84,6 +84,7 @@ struct tern_stack *tern_stack_new(const struct tern_stack_config *cfg)
     }
     s->magic = TERN_STACK_MAGIC;
     s->control_fd = -1;
+    s->route_gen = 1; /* the route cache's empty slots have generation 0 */
     s->cfg = *cfg;
     tern_rng_seed(&s->rng, cfg->seed);
     derive_key(s, &s->key_port);

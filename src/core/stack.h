@@ -69,6 +69,10 @@ struct tern_stack {
      * there instead of looking at every slot. */
     int nifaces;
     struct tern_route_table routes;
+    /* Bumped on every change to interfaces, addresses or routes: what
+     * route_cache holds from an older generation is not used. */
+    uint32_t route_gen;
+    struct tern_route_cache route_cache;
     struct tern_arp_table arp;
     struct tern_reasm reasm;
     struct tern_pmtu_cache pmtu;
@@ -88,6 +92,10 @@ struct tern_stack {
     uint32_t flow_last_key[3];
     uint32_t flow_last_hash;
     bool flow_last_valid;
+    /* Likewise the endpoints' timestamp offset and ephemeral port offset
+     * (RFC 6056 algorithm 4's first hash), for connections to one peer
+     * one after another. */
+    struct tern_siphash_memo ts_off_memo, port_memo;
 
     /* ICMP error rate limit: a token bucket (RFC 1812 section 4.3.2.8). */
     uint64_t icmp_tokens_ns;  /* accumulated credit in ns of rate */

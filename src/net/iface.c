@@ -17,6 +17,15 @@ struct tern_iface *tern_iface_get(struct tern_stack *s, int ifindex)
     return &s->ifaces[ifindex - 1];
 }
 
+void tern_route_changed(struct tern_stack *s)
+{
+    if (++s->route_gen == 0) {
+        /* Wrapped: an entry as old as 2^32 changes must not pass. */
+        memset(&s->route_cache, 0, sizeof(s->route_cache));
+        s->route_gen = 1;
+    }
+}
+
 struct tern_iface *tern_iface_by_addr(struct tern_stack *s, uint32_t addr)
 {
     for (int i = 0; i < s->nifaces; i++) {
@@ -83,6 +92,7 @@ int tern_if_add(struct tern_stack *s, struct tern_link *link, const uint8_t *mac
         }
         tern_rt_watch_link(s, tern_link_pollfd(link)); /* threaded mode: wake on frames */
         s->nifaces = i + 1;
+        tern_route_changed(s);
         return tern_api_return(&g, ifp->index);
     }
     return tern_api_fail(&g, ENOSPC);
@@ -121,6 +131,7 @@ int tern_if_addr_add(struct tern_stack *s, int ifindex, struct in_addr in, unsig
     }
     ifp->addrs[ifp->naddrs++] = (struct tern_ifaddr){
         .addr = addr, .mask = mask, .bcast = addr | ~mask, .prefixlen = (uint8_t)prefixlen};
+    tern_route_changed(s);
     tern_arp_announce(s, ifp, addr);
     return tern_api_return(&g, 0);
 }
@@ -144,6 +155,7 @@ int tern_if_addr_del(struct tern_stack *s, int ifindex, struct in_addr in)
                       (ifp->addrs[o].addr & gone.mask) == (gone.addr & gone.mask);
         if (!shared)
             tern_route_remove_ifaddr(&s->routes, gone.addr, gone.prefixlen, ifindex);
+        tern_route_changed(s);
         return tern_api_return(&g, 0);
     }
     return tern_api_fail(&g, EADDRNOTAVAIL);
@@ -157,12 +169,18 @@ int tern_route_add(struct tern_stack *s, struct in_addr dst, unsigned prefixlen,
         return tern_api_fail(&g, ENODEV);
     int rc = tern_route_insert(&s->routes, ntohl(dst.s_addr), prefixlen, ntohl(gw.s_addr),
                                ifindex);
-    return rc < 0 ? tern_api_fail(&g, -rc) : tern_api_return(&g, 0);
+    if (rc < 0)
+        return tern_api_fail(&g, -rc);
+    tern_route_changed(s);
+    return tern_api_return(&g, 0);
 }
 
 int tern_route_del(struct tern_stack *s, struct in_addr dst, unsigned prefixlen)
 {
     struct tern_api_guard g = tern_api_enter(s);
     int rc = tern_route_remove(&s->routes, ntohl(dst.s_addr), prefixlen);
-    return rc < 0 ? tern_api_fail(&g, -rc) : tern_api_return(&g, 0);
+    if (rc < 0)
+        return tern_api_fail(&g, -rc);
+    tern_route_changed(s);
+    return tern_api_return(&g, 0);
 }

@@ -35,6 +35,9 @@ struct tern_iface *tern_iface_get(struct tern_stack *s, int ifindex);
 struct tern_iface *tern_iface_by_addr(struct tern_stack *s, uint32_t addr);
 /* Is addr (host order) one of ours, or a broadcast we accept on ifp? */
 bool tern_iface_is_local(struct tern_stack *s, uint32_t addr);
+/* Interfaces, addresses or routes changed: cached output decisions are
+ * stale (s->route_gen). */
+void tern_route_changed(struct tern_stack *s);
 bool tern_iface_is_bcast(const struct tern_iface *ifp, uint32_t addr);
 /* The address to send from on ifp towards dst (host order), 0 if none. */
 uint32_t tern_iface_src_for(const struct tern_iface *ifp, uint32_t dst);

@@ -13,6 +13,9 @@
 #include "wire/eth.h"
 #include "wire/ipv4.h"
 
+static int route_cached(struct tern_stack *s, uint32_t dst,
+                        const struct tern_route_cache_entry **out);
+
 void tern_ipv4_init(struct tern_stack *s) { tern_list_init(&s->loopback_q); }
 
 void tern_ipv4_destroy(struct tern_stack *s)
@@ -146,8 +149,15 @@ uint32_t tern_ipv4_mtu_to(struct tern_stack *s, uint32_t dst)
 {
     uint32_t src = 0;
     int ifindex = 0;
-    if (tern_ipv4_route_src(s, dst, &src, &ifindex) < 0)
-        return 0;
+    const struct tern_route_cache_entry *e;
+    if (dst == TERN_IPV4_BROADCAST) {
+        if (tern_ipv4_route_src(s, dst, &src, &ifindex) < 0)
+            return 0;
+    } else {
+        if (route_cached(s, dst, &e) < 0)
+            return 0;
+        ifindex = e->ifindex;
+    }
     return tern_iface_get(s, ifindex)->mtu;
 }
 
@@ -162,26 +172,64 @@ static uint16_t next_ip_id(struct tern_stack *s, uint32_t dst)
     return s->ipid_table[s->ipid_last_slot]++;
 }
 
+/* Where a datagram leaving by ifp for dst goes on the link. */
+struct link_dst {
+    uint32_t hop; /* the neighbour to resolve */
+    bool bcast;   /* to the link's broadcast address instead */
+};
+
+static struct link_dst link_dst_for(struct tern_stack *s, struct tern_iface *ifp, uint32_t dst)
+{
+    struct link_dst ld = {.hop = dst, .bcast = tern_iface_is_bcast(ifp, dst)};
+    struct tern_nexthop nh;
+    if (!ld.bcast && tern_route_lookup(&s->routes, dst, &nh) == 0 && nh.ifindex == ifp->index)
+        ld.hop = nh.hop;
+    return ld;
+}
+
 /* Hand one finished datagram (data = IP header) to the neighbour layer. */
-static void send_datagram_take(struct tern_stack *s, struct tern_iface *ifp, uint32_t dst,
+static void send_datagram_take(struct tern_stack *s, struct tern_iface *ifp, struct link_dst ld,
                                struct tern_pkt *p)
 {
     tern_count(s, TERN_C_IP_TX);
-    if (tern_iface_is_bcast(ifp, dst)) {
+    if (ld.bcast) {
         tern_ether_output_take(s, ifp, tern_eth_bcast_addr, TERN_ETHERTYPE_IPV4, p);
         return;
     }
-    struct tern_nexthop nh = {.ifindex = ifp->index, .hop = dst};
-    if (tern_route_lookup(&s->routes, dst, &nh) < 0 || nh.ifindex != ifp->index)
-        nh.hop = dst;
-    tern_arp_output_take(s, ifp, nh.hop, p);
+    tern_arp_output_take(s, ifp, ld.hop, p);
+}
+
+/* The output decision for a unicast dst with no interface asked for:
+ * from the cache when the routes have not changed since, else made and
+ * remembered. A negative errno when there is no route (nothing is cached
+ * then, so a route added later is found). */
+static int route_cached(struct tern_stack *s, uint32_t dst,
+                        const struct tern_route_cache_entry **out)
+{
+    struct tern_route_cache_entry *e =
+        &s->route_cache.e[(dst * 0x9e3779b1u) >> (32 - 6)]; /* 64 slots */
+    _Static_assert(TERN_ROUTE_CACHE_SLOTS == 64, "the slot hash takes 6 bits");
+    *out = e;
+    if (e->gen == s->route_gen && e->dst == dst)
+        return 0;
+    uint32_t src = 0;
+    int ifindex = 0;
+    int rc = tern_ipv4_route_src(s, dst, &src, &ifindex);
+    if (rc < 0)
+        return rc;
+    struct tern_iface *ifp = tern_iface_get(s, ifindex);
+    struct link_dst ld = link_dst_for(s, ifp, dst);
+    *e = (struct tern_route_cache_entry){.dst = dst, .gen = s->route_gen, .src = src,
+                                         .hop = ld.hop, .ifindex = (uint16_t)ifindex,
+                                         .local = tern_iface_is_local(s, dst), .bcast = ld.bcast};
+    return 0;
 }
 
 /* RFC 791 section 3.2 "Fragmentation": every fragment but the last
  * carries a multiple of 8 data bytes. Options are never sent, so every
  * fragment has the same 20-byte header. */
-static int fragment_take(struct tern_stack *s, struct tern_iface *ifp, struct tern_pkt *p,
-                         struct tern_ipv4_hdr *h)
+static int fragment_take(struct tern_stack *s, struct tern_iface *ifp, struct link_dst ld,
+                         struct tern_pkt *p, struct tern_ipv4_hdr *h)
 {
     size_t chunk = ((ifp->mtu - TERN_IPV4_HLEN) / 8) * 8;
     size_t total = p->len;
@@ -207,7 +255,7 @@ static int fragment_take(struct tern_stack *s, struct tern_iface *ifp, struct te
         tern_ipv4_emit(tern_pkt_data(f), h);
         memcpy(tern_pkt_data(f) + TERN_IPV4_HLEN, tern_pkt_data(p) + off, n);
         tern_count(s, TERN_C_IP_FRAG_CREATED);
-        send_datagram_take(s, ifp, h->dst, f);
+        send_datagram_take(s, ifp, ld, f);
     }
     tern_pkt_free_take(s, p);
     return 0;
@@ -218,17 +266,36 @@ int tern_ipv4_output_take(struct tern_stack *s, struct tern_pkt *p, const struct
     uint32_t src = o->src;
     int ifindex = o->ifindex;
     int rc = 0;
-    if (ifindex == 0)
-        rc = tern_ipv4_route_src(s, o->dst, &src, &ifindex);
-    struct tern_iface *ifp = tern_iface_get(s, ifindex);
-    if (rc == 0 && (o->dst == 0 || tern_ipv4_is_loopback(o->dst)))
-        rc = -ENETUNREACH; /* an explicit ifindex does not make them sendable */
-    if (rc < 0 || !ifp) {
-        tern_drop_take(s, p, TERN_C_DROP_IP_NO_ROUTE);
-        return rc < 0 ? rc : -ENETUNREACH;
+    struct tern_iface *ifp;
+    struct link_dst ld;
+    bool local;
+    if (ifindex == 0 && o->dst != TERN_IPV4_BROADCAST) {
+        const struct tern_route_cache_entry *e;
+        rc = route_cached(s, o->dst, &e);
+        if (rc < 0) {
+            tern_drop_take(s, p, TERN_C_DROP_IP_NO_ROUTE);
+            return rc;
+        }
+        ifp = tern_iface_get(s, e->ifindex);
+        if (src == 0)
+            src = e->src;
+        ld = (struct link_dst){.hop = e->hop, .bcast = e->bcast};
+        local = e->local;
+    } else {
+        if (ifindex == 0)
+            rc = tern_ipv4_route_src(s, o->dst, &src, &ifindex);
+        ifp = tern_iface_get(s, ifindex);
+        if (rc == 0 && (o->dst == 0 || tern_ipv4_is_loopback(o->dst)))
+            rc = -ENETUNREACH; /* an explicit ifindex does not make them sendable */
+        if (rc < 0 || !ifp) {
+            tern_drop_take(s, p, TERN_C_DROP_IP_NO_ROUTE);
+            return rc < 0 ? rc : -ENETUNREACH;
+        }
+        if (src == 0)
+            src = tern_iface_src_for(ifp, o->dst);
+        ld = link_dst_for(s, ifp, o->dst);
+        local = tern_iface_is_local(s, o->dst);
     }
-    if (src == 0)
-        src = tern_iface_src_for(ifp, o->dst);
     if (p->len + TERN_IPV4_HLEN > 65535) {
         tern_pkt_free_take(s, p);
         return -EMSGSIZE;
@@ -237,7 +304,7 @@ int tern_ipv4_output_take(struct tern_stack *s, struct tern_pkt *p, const struct
         .hlen = TERN_IPV4_HLEN, .tos = o->tos, .total_len = (uint16_t)(p->len + TERN_IPV4_HLEN),
         .id = next_ip_id(s, o->dst), .df = o->df, .ttl = o->ttl, .proto = o->proto,
         .src = src, .dst = o->dst};
-    if (tern_iface_is_local(s, o->dst)) {
+    if (local) {
         /* To ourselves: no link involved, no MTU; queued for the next
          * poll so that input never runs inside the sender's call. */
         uint32_t charge = p->cap + (uint32_t)sizeof(*p);
@@ -257,14 +324,14 @@ int tern_ipv4_output_take(struct tern_stack *s, struct tern_pkt *p, const struct
     if (p->len + TERN_IPV4_HLEN <= ifp->mtu) {
         uint8_t *hdr = tern_pkt_push(p, TERN_IPV4_HLEN);
         tern_ipv4_emit(hdr, &h);
-        send_datagram_take(s, ifp, o->dst, p);
+        send_datagram_take(s, ifp, ld, p);
         return 0;
     }
     if (o->df) {
         tern_drop_take(s, p, TERN_C_DROP_IP_DF_TOO_BIG);
         return -EMSGSIZE;
     }
-    return fragment_take(s, ifp, p, &h);
+    return fragment_take(s, ifp, ld, p, &h);
 }
 
 bool tern_ipv4_loopback_pending(const struct tern_stack *s) { return !tern_list_empty(&s->loopback_q); }

@@ -27,6 +27,24 @@ struct tern_nexthop {
     uint32_t hop;  /* the neighbour to resolve: gw or dst itself */
 };
 
+/* What IPv4 output decided for a destination, remembered until the
+ * routes or addresses change (the stack's route_gen): a connection sends
+ * to one destination over and over. Values only, like the IP ID cache: no
+ * pointer that could outlive what it names. Direct-mapped by destination;
+ * a collision only costs the full decision again. */
+#define TERN_ROUTE_CACHE_SLOTS 64
+struct tern_route_cache_entry {
+    uint32_t dst, gen; /* gen 0 is never current: an empty slot */
+    uint32_t src;      /* the source address chosen for it */
+    uint32_t hop;      /* the neighbour to resolve */
+    uint16_t ifindex;
+    uint8_t local;     /* one of our addresses: the stack's own loopback */
+    uint8_t bcast;     /* a broadcast address of the interface */
+};
+struct tern_route_cache {
+    struct tern_route_cache_entry e[TERN_ROUTE_CACHE_SLOTS];
+};
+
 int tern_route_insert(struct tern_route_table *t, uint32_t dst, unsigned prefixlen,
                       uint32_t gw, int ifindex);
 int tern_route_remove(struct tern_route_table *t, uint32_t dst, unsigned prefixlen);

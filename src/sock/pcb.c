@@ -268,7 +268,7 @@ uint16_t tern_pcb_ephemeral(struct tern_stack *s, const struct tern_pcb_table *t
      * so ports are hard to guess from another flow yet not reused at once
      * for the same peer. */
     uint32_t key[3] = {laddr, faddr, fport};
-    uint64_t h = tern_siphash(&s->key_port, key, sizeof(key));
+    uint64_t h = tern_siphash_memo(&s->port_memo, &s->key_port, key, 3);
     uint32_t offset = (uint32_t)h;
     unsigned index = (unsigned)(h >> 56);
     for (uint32_t tries = 0; tries < num; tries++) {

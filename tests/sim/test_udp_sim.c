@@ -1,7 +1,8 @@
 /* Two and three stacks on the in-memory wire, in virtual time: ARP,
  * ping, UDP, fragmentation and reassembly (clean and impaired),
- * broadcast, reuseport, ICMP errors, bind/close/rebind, and checksums
- * left to the wire (TERN_FRAME_CSUM_PENDING). Every test
+ * broadcast, reuseport, ICMP errors, bind/close/rebind, checksums left
+ * to the wire (TERN_FRAME_CSUM_PENDING), and route changes against the
+ * output decisions IPv4 caches. Every test
  * ends with zero live objects (sim_finish). */
 #include "testing.h"
 
@@ -585,6 +586,70 @@ static void test_checksums_filled_behind_a_pcap_tee(void **state)
     unlink(pcap);
 }
 
+/* The Ethernet destination of the next TCP segment the raw port sees
+ * for dst; false when none came. */
+static bool next_segment_mac(struct sim *sim, uint32_t dst, uint8_t mac[6])
+{
+    uint8_t buf[2048];
+    uint32_t want = htonl(dst);
+    size_t len;
+    while ((len = sim_raw_recv(sim, 6, buf, sizeof(buf))) > 0)
+        if (len >= 34 && memcmp(buf + 30, &want, 4) == 0) {
+            memcpy(mac, buf, 6);
+            return true;
+        }
+    return false;
+}
+
+static void test_route_changes_reach_the_next_segment(void **state)
+{
+    (void)state;
+    /* Output decisions are cached per destination: every change to the
+     * routes or addresses must show in the very next segment, here the
+     * SYN's retransmissions (1 s, then 2 s, 4 s). */
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    sim_raw_arp_hello(&sim, 0);
+    sim_run(&sim, 10 * MS);
+    uint8_t mac[6], mac1[6];
+    assert_int_equal(tern_if_get_mac(sim.st[1], sim.ifindex[1], mac1), 0);
+    struct in_addr net = {htonl(0xcb007100u)}, raw = {htonl(SIM_RAW_IP)};
+    const uint32_t far = 0xcb007105u; /* 203.0.113.5 */
+    assert_int_equal(tern_route_add(sim.st[0], net, 24, raw, sim.ifindex[0]), 0);
+    int fd = tern_socket(sim.st[0], AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(80),
+                             .sin_addr.s_addr = htonl(far)};
+    assert_int_equal(tern_connect(sim.st[0], fd, (struct sockaddr *)&to, sizeof(to)), -1);
+    assert_int_equal(errno, EINPROGRESS);
+    sim_run(&sim, 10 * MS);
+    assert_true(next_segment_mac(&sim, far, mac));
+    assert_memory_equal(mac, SIM_RAW_MAC, 6);
+
+    /* The gateway changes: the retransmission goes to the new one. */
+    assert_int_equal(tern_route_del(sim.st[0], net, 24), 0);
+    assert_int_equal(tern_route_add(sim.st[0], net, 24, sim_addr(1), sim.ifindex[0]), 0);
+    sim_run(&sim, 1500 * MS);
+    assert_true(next_segment_mac(&sim, far, mac));
+    assert_memory_equal(mac, mac1, 6);
+
+    /* A more specific route beside it wins at once. */
+    struct in_addr host = {htonl(far)};
+    assert_int_equal(tern_route_add(sim.st[0], host, 32, raw, sim.ifindex[0]), 0);
+    sim_run(&sim, 2500 * MS);
+    assert_true(next_segment_mac(&sim, far, mac));
+    assert_memory_equal(mac, SIM_RAW_MAC, 6);
+
+    /* No route at all: the next one is dropped for it, not sent. */
+    uint64_t no_route = sim_counter(&sim, 0, "drop.ip.no_route");
+    assert_int_equal(tern_route_del(sim.st[0], host, 32), 0);
+    assert_int_equal(tern_route_del(sim.st[0], net, 24), 0);
+    sim_run(&sim, 4500 * MS);
+    assert_false(next_segment_mac(&sim, far, mac));
+    assert_int_equal(sim_counter(&sim, 0, "drop.ip.no_route"), no_route + 1);
+    tern_close(sim.st[0], fd);
+    sim_finish(&sim);
+}
+
 static void test_same_seed_same_bytes(void **state)
 {
     (void)state;
@@ -634,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_bind_close_rebind_sequences),
         cmocka_unit_test(test_checksums_left_to_the_wire_only_while_in_memory),
         cmocka_unit_test(test_checksums_filled_behind_a_pcap_tee),
+        cmocka_unit_test(test_route_changes_reach_the_next_segment),
         cmocka_unit_test(test_same_seed_same_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,10 +67,28 @@ static void test_rng_below_stays_in_range_and_covers_it(void **state)
     assert_false(tern_rng_chance_ppm(&r, 0));
 }
 
+static void test_siphash_memo_answers_as_siphash_for_any_sequence(void **state)
+{
+    (void)state;
+    struct tern_siphash_key k = {0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull};
+    struct tern_siphash_memo m = {0};
+    /* Repeats, changes in any word, and a shorter key with the same
+     * leading words: every answer is the plain hash's. */
+    const uint32_t inputs[][3] = {{1, 2, 3}, {1, 2, 3}, {1, 2, 4}, {1, 2, 4}, {9, 2, 4},
+                                  {1, 2, 3}, {0, 0, 0}, {0, 0, 0}};
+    for (unsigned words = 1; words <= 3; words++)
+        for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+            unsigned w = (i % 2) ? words : 4 - words;
+            assert_int_equal(tern_siphash_memo(&m, &k, inputs[i], w),
+                             tern_siphash(&k, inputs[i], w * sizeof(uint32_t)));
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_siphash_reference_vectors),
+        cmocka_unit_test(test_siphash_memo_answers_as_siphash_for_any_sequence),
         cmocka_unit_test(test_rng_is_reproducible_and_seed_sensitive),
         cmocka_unit_test(test_rng_below_stays_in_range_and_covers_it),
     };

@@ -232,7 +232,7 @@ uint32_t tern_tcp_ts_offset(struct tern_stack *s, uint32_t laddr, uint32_t faddr
      * keeps in TIME_WAIT must carry newer timestamps, or the peer's PAWS
      * refuses its SYN (RFC 6191). */
     uint32_t key[2] = {laddr, faddr};
-    return (uint32_t)tern_siphash(&s->key_isn, key, sizeof(key));
+    return (uint32_t)tern_siphash_memo(&s->ts_off_memo, &s->key_isn, key, 2);
 }
 
 void tern_tcp_establish_passive(struct tern_stack *s, struct tern_tcpcb *tp,
