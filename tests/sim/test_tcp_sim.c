@@ -461,6 +461,92 @@ static void test_window_updates_go_when_reading_opens_the_window(void **state)
     close_conn_and_finish(&sim, &c);
 }
 
+/* Bytes the server has read by now (reading all there is). */
+static size_t server_read_all(struct sim *sim, struct sim_tcp *c, size_t *got)
+{
+    uint8_t buf[8192];
+    ssize_t r;
+    while ((r = tern_recv(sim->st[1], c->server, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        *got += (size_t)r;
+    return *got;
+}
+
+static void test_nagle_lets_a_writes_tail_follow_full_segments(void **state)
+{
+    (void)state;
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct sim_tcp c = open_conn(&sim);
+    sim_run(&sim, 100 * MS);
+    static uint8_t buf[4 * 1460];
+    memset(buf, 'n', sizeof(buf));
+    size_t got = 0;
+    /* One full segment and a tail: the tail does not wait for the
+     * delayed ACK of one segment (40 ms) behind Nagle (Minshall). */
+    uint64_t t0 = sim.now;
+    assert_int_equal(tern_send(sim.st[0], c.client, buf, 1448 + 100, 0), 1548);
+    while (server_read_all(&sim, &c, &got) < 1548 && sim.now - t0 < 100 * MS)
+        sim_run(&sim, MS);
+    assert_int_equal(got, 1548);
+    assert_true(sim.now - t0 <= 5 * MS);
+    sim_run(&sim, 100 * MS);
+
+    /* Two short writes: the second still waits for the first's ACK,
+     * which the receiver delays. */
+    got = 0;
+    t0 = sim.now;
+    assert_int_equal(tern_send(sim.st[0], c.client, buf, 100, 0), 100);
+    sim_run(&sim, MS);
+    assert_int_equal(tern_send(sim.st[0], c.client, buf, 100, 0), 100);
+    sim_run(&sim, 10 * MS);
+    assert_int_equal(server_read_all(&sim, &c, &got), 100);
+    sim_run(&sim, 60 * MS);
+    assert_int_equal(server_read_all(&sim, &c, &got), 200);
+
+    /* TCP_NODELAY sends both at once. */
+    int one = 1;
+    assert_int_equal(tern_setsockopt(sim.st[0], c.client, IPPROTO_TCP, TCP_NODELAY, &one,
+                                     sizeof(one)), 0);
+    got = 0;
+    assert_int_equal(tern_send(sim.st[0], c.client, buf, 100, 0), 100);
+    sim_run(&sim, MS);
+    assert_int_equal(tern_send(sim.st[0], c.client, buf, 100, 0), 100);
+    sim_run(&sim, 10 * MS);
+    assert_int_equal(server_read_all(&sim, &c, &got), 200);
+    close_conn_and_finish(&sim, &c);
+}
+
+static void test_a_bare_fin_waits_for_window_room(void **state)
+{
+    (void)state;
+    /* The server's 4 KiB window fills; the client's FIN then has no room
+     * for its sequence number: it waits (a probe asks for the window)
+     * instead of being sent to be refused and resent after an RTO. */
+    struct tern_stack_config cfg;
+    tern_stack_config_default(&cfg);
+    cfg.tcp_rcvbuf = 4096;
+    struct sim_opts o = {.cfg = &cfg};
+    struct sim sim;
+    sim_init(&sim, 2, &o);
+    struct sim_tcp c = open_conn(&sim);
+    sim_run(&sim, 100 * MS);
+    static uint8_t buf[4096];
+    memset(buf, 'f', sizeof(buf));
+    assert_int_equal(tern_send(sim.st[0], c.client, buf, sizeof(buf), 0), 4096);
+    sim_run(&sim, 50 * MS);
+    assert_int_equal(tern_shutdown(sim.st[0], c.client, SHUT_WR), 0);
+    sim_run(&sim, 2 * SEC); /* nobody reads: the window stays shut */
+    assert_int_equal(sim_counter(&sim, 0, "tcp.retransmit_timeout"), 0);
+    assert_true(sim_counter(&sim, 0, "tcp.window_probe") > 0);
+    /* Reading opens it; the FIN follows within a round trip or two. */
+    size_t got = 0;
+    assert_int_equal(server_read_all(&sim, &c, &got), 4096);
+    sim_run(&sim, 10 * MS);
+    assert_int_equal(tern_recv(sim.st[1], c.server, buf, sizeof(buf), MSG_DONTWAIT), 0);
+    assert_int_equal(sim_counter(&sim, 0, "tcp.retransmit_timeout"), 0);
+    close_conn_and_finish(&sim, &c);
+}
+
 static void test_connect_and_send_errno_as_linux(void **state)
 {
     (void)state;
@@ -951,6 +1037,8 @@ int main(void)
         cmocka_unit_test(test_blind_resets_get_rate_limited_challenge_acks),
         cmocka_unit_test(test_zero_window_survives_a_slow_reader),
         cmocka_unit_test(test_window_updates_go_when_reading_opens_the_window),
+        cmocka_unit_test(test_nagle_lets_a_writes_tail_follow_full_segments),
+        cmocka_unit_test(test_a_bare_fin_waits_for_window_room),
         cmocka_unit_test(test_connect_and_send_errno_as_linux),
         cmocka_unit_test(test_new_syn_ends_time_wait),
         cmocka_unit_test(test_keepalive_keeps_live_peers_and_drops_dead_ones),

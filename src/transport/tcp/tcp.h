@@ -116,6 +116,10 @@ struct tern_tcpcb {
     bool tlp_armed : 1;
     bool tlp_out : 1;
     bool tlp_retrans : 1;
+    /* A short segment of new data went out since the connection was
+     * last idle (all sent data acked): Nagle holds the next short one
+     * (Minshall's variant, conservatively: until idle). */
+    bool short_sent : 1;
     uint8_t cc : 4;    /* enum tern_tcp_cc: an index into the stack's tables */
 
     uint8_t retransmits;   /* consecutive timeouts (at most TERN_TCP_MAX_RETRIES + 1) */
@@ -262,6 +266,8 @@ static inline uint32_t tern_tcp_fin_seq(const struct tern_tcpcb *tp)
 {
     return tp->snd_buf_seq + tern_ring_len(&tp->snd);
 }
+/* The user shut down writing and the FIN has not been sent yet. */
+bool tern_tcp_fin_unsent(const struct tern_tcpcb *tp);
 /* Move to CLOSED with an error for the user (0: none), cancel timers,
  * leave the table: the protocol's last word. */
 void tern_tcp_drop(struct tern_stack *s, struct tern_tcpcb *tp, int err);

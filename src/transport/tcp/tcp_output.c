@@ -158,6 +158,11 @@ static bool fin_state(enum tern_tcp_state st)
     return st == TCPS_FIN_WAIT_1 || st == TCPS_CLOSING || st == TCPS_LAST_ACK;
 }
 
+bool tern_tcp_fin_unsent(const struct tern_tcpcb *tp)
+{
+    return tp->fin_queued && fin_state(tp->state) && tp->snd_max == tern_tcp_fin_seq(tp);
+}
+
 uint32_t tern_tcp_send_data(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t seq,
                             uint32_t len)
 {
@@ -217,8 +222,8 @@ static void sack_output(struct tern_stack *s, struct tern_tcpcb *tp)
         len = avail < usable ? avail : usable;
         if (len > smss)
             len = smss;
-        bool fin_due = tp->fin_queued && fin_state(tp->state) && tp->snd_nxt == data_end &&
-                       tp->snd_max == data_end;
+        /* A bare FIN needs room for its sequence number, as data does. */
+        bool fin_due = tern_tcp_fin_unsent(tp) && tp->snd_nxt == data_end && usable > 0;
         if (len > 0 || fin_due) {
             tp->snd_nxt += tern_tcp_send_data(s, tp, tp->snd_nxt, len);
             continue;
@@ -272,15 +277,26 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
                 len = seg_size;
             bool fin = tp->fin_queued && fin_state(tp->state) && tp->snd_nxt + len == data_end &&
                        tern_seq_le(tp->snd_nxt, data_end);
+            /* A bare FIN beyond the window would be refused (RFC 9293
+             * 3.10.7.4 counts it in SEG.LEN): it waits for room, as
+             * Linux's does, and the persist timer below asks for it. */
+            if (fin && len == 0 && usable == 0)
+                fin = false;
+            bool idle = tp->snd_nxt == tp->snd_una;
             if (len > 0 && len < seg_size && !fin) {
                 /* Nagle (RFC 896) and silly window avoidance (RFC 9293
                  * 3.8.6.2.1): a short segment goes only when it is all we
                  * have and nothing is in flight (or TCP_NODELAY), or when
                  * the window alone holds us to it and nothing is in
-                 * flight. */
+                 * flight. As Linux, with Minshall's change: all we have
+                 * goes also when only full segments are in flight, so
+                 * the tail of a write does not wait for the delayed ACK
+                 * of the segments before it (a 40 ms stall when their
+                 * number is odd); the next short one then waits. */
                 bool all_we_have = len == avail;
-                bool idle = tp->snd_nxt == tp->snd_una;
-                if (!((all_we_have && (tp->nodelay || idle)) || (!all_we_have && idle)))
+                bool short_in_flight = tp->short_sent && !idle;
+                if (!((all_we_have && (tp->nodelay || idle || !short_in_flight)) ||
+                      (!all_we_have && idle)))
                     len = 0;
             }
             if (len == 0 && !fin)
@@ -288,6 +304,10 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
             if (cwnd > tp->cwnd && tern_seq_ge(tp->snd_nxt, tp->snd_max) &&
                 inflight + len > tp->cwnd)
                 tern_count(s, TERN_C_TCP_LIMITED_TRANSMIT);
+            if (idle)
+                tp->short_sent = false;
+            if (len < seg_size && tern_seq_ge(tp->snd_nxt, tp->snd_max))
+                tp->short_sent = true;
             tp->snd_nxt += tern_tcp_send_data(s, tp, tp->snd_nxt, len);
             if (fin)
                 break;
@@ -303,7 +323,7 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
     /* A zero window with data waiting and nothing in flight: probe it
      * (RFC 9293 3.8.6.1) instead of waiting for an update that may be
      * lost. */
-    if (tp->snd_wnd == 0 && tern_seq_lt(tp->snd_nxt, tern_tcp_fin_seq(tp)) &&
+    if (tp->snd_wnd == 0 && (tern_seq_lt(tp->snd_nxt, tern_tcp_fin_seq(tp)) || tern_tcp_fin_unsent(tp)) &&
         tp->snd_nxt == tp->snd_una && !tern_tcp_timer_on(tp, TERN_TCPT_PERSIST)) {
         tern_tcp_timer_stop(tp, TERN_TCPT_REXMT);
         tern_tcp_timer_set(s, tp, TERN_TCPT_PERSIST, s->now + tp->rto);

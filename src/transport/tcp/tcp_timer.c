@@ -128,7 +128,8 @@ static void persist_fire(struct tern_stack *s, struct tern_tcpcb *tp)
      * live peer with a closed window is not a dead one. */
     tern_count(s, TERN_C_TCP_WINDOW_PROBE);
     tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_una - 1);
-    if (tp->snd_wnd == 0 && tern_ring_len(&tp->snd) > 0 && tp->state != TCPS_CLOSED) {
+    if (tp->snd_wnd == 0 && (tern_ring_len(&tp->snd) > 0 || tern_tcp_fin_unsent(tp)) &&
+        tp->state != TCPS_CLOSED) {
         uint64_t wait = tp->rto << (tp->backoff < 6 ? tp->backoff : 6);
         if (tp->backoff < 6)
             tp->backoff++;

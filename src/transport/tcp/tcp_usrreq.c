@@ -146,17 +146,20 @@ long tern_tcp_recv(struct tern_stack *s, struct tern_socket *so, const struct io
      * told; a buffer smaller than an MSS only ever opens by half itself.
      * When the window was worth telling before this read too, the read
      * did not open it: something else held the edge back (a SYN offers
-     * 65535 bytes unscaled), and the delayed ACK already due carries
-     * the news within TERN_TCP_DELACK_NS, a reply sooner. A request and
-     * its response then cost no extra segment. */
+     * 65535 bytes unscaled). If the peer can still send two segments
+     * into what it was told, and a delayed ACK is due, that ACK (within
+     * TERN_TCP_DELACK_NS) or a reply sooner carries the news: a request
+     * and its response cost no extra segment. A peer held up by the old
+     * edge is told at once. */
     uint32_t after = tern_tcp_rcv_window(tp);
     if (!(flags & MSG_PEEK) && after > before &&
         (tp->state == TCPS_ESTABLISHED || tp->state == TCPS_FIN_WAIT_1 ||
          tp->state == TCPS_FIN_WAIT_2)) {
         uint32_t advertised = tern_seq_gt(tp->rcv_adv, tp->rcv_nxt) ? tp->rcv_adv - tp->rcv_nxt : 0;
         uint32_t limit = tern_ring_limit(&tp->rcv);
+        bool peer_goes_on = advertised >= 2u * tp->mss;
         if (window_news(after, advertised, tp->mss, limit) &&
-            !(window_news(before, advertised, tp->mss, limit) &&
+            !(window_news(before, advertised, tp->mss, limit) && peer_goes_on &&
               tern_tcp_timer_on(tp, TERN_TCPT_DELACK))) {
             tp->ack_now = true;
             tern_tcp_output(s, tp);
