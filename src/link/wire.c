@@ -32,9 +32,10 @@ struct wire_frame {
 struct wire_buf {
     struct wire_buf *next;
 };
-/* Free buffers kept: enough for the bursts a window sends at once, little
- * beside the queues themselves (at most 256 frames' worth). */
-#define WIRE_FREE_MAX 256
+/* Free buffers kept, in bytes: about a 128 KiB window's worth of full
+ * frames (86 at MTU 1500, 1 at 65535), so a warm wire holds little more
+ * than its queues. */
+#define WIRE_FREE_BYTES (128u << 10)
 
 struct wire_port {
     struct tern_link link; /* first: the link pointer is the port pointer */
@@ -48,7 +49,7 @@ struct tern_wire {
     struct tern_wire_config cfg;
     size_t buf_size; /* the largest frame the MTU allows */
     struct wire_buf *free_bufs;
-    uint32_t free_count;
+    uint32_t free_count, free_max;
     struct wire_port *ports;
     uint32_t ports_made; /* names ports wire0, wire1, ... */
 };
@@ -78,6 +79,7 @@ struct tern_wire *tern_wire_new(const struct tern_wire_config *cfg)
         return NULL;
     w->cfg = c;
     w->buf_size = (size_t)c.mtu + ETH_HEADER_LEN;
+    w->free_max = (uint32_t)(WIRE_FREE_BYTES / w->buf_size);
     return w;
 }
 
@@ -93,7 +95,7 @@ static uint8_t *buf_get(struct tern_wire *w)
 
 static void buf_put(struct tern_wire *w, uint8_t *data)
 {
-    if (w->free_count >= WIRE_FREE_MAX) {
+    if (w->free_count >= w->free_max) {
         free(data);
         return;
     }
