@@ -1,6 +1,6 @@
 /* Loss recovery and congestion control: SACK recovery (RFC 6675) against
- * NewReno (RFC 6582) on the same chosen losses, limited transmit (RFC
- * 3042), and the shapes of the NewReno and CUBIC (RFC 9438) windows. */
+ * NewReno (RFC 6582) on the same chosen losses, early retransmit (RFC
+ * 5827), limited transmit (RFC 3042), and the shapes of the NewReno and CUBIC (RFC 9438) windows. */
 #include "testing.h"
 
 #include <errno.h>
@@ -168,7 +168,7 @@ static bool all_acked(struct sim *sim, void *arg)
 struct run {
     uint64_t tlp_probe, tlp_recovered;
     uint64_t acked; /* from the start until the sender holds nothing unacknowledged */
-    uint64_t retransmit, timeouts, fast, sack_rec, newreno_rec, limited;
+    uint64_t retransmit, timeouts, fast, early, sack_rec, newreno_rec, limited;
     uint64_t duration;
     uint64_t recovery; /* how long the first recovery lasted */
 };
@@ -207,6 +207,7 @@ static struct run transfer_with(const struct tern_stack_config *cfg, uint64_t to
         .retransmit = sim_counter(sim, 0, "tcp.retransmit"),
         .timeouts = sim_counter(sim, 0, "tcp.retransmit_timeout"),
         .fast = sim_counter(sim, 0, "tcp.fast_retransmit"),
+        .early = sim_counter(sim, 0, "tcp.early_retransmit"),
         .sack_rec = sim_counter(sim, 0, "tcp.sack_recovery"),
         .newreno_rec = sim_counter(sim, 0, "tcp.newreno_recovery"),
         .limited = sim_counter(sim, 0, "tcp.limited_transmit"),
@@ -279,6 +280,38 @@ static void test_sack_repairs_many_losses_in_one_round_trip(void **state)
  * for segment 3; by the second duplicate ACK three segments are SACKed
  * above the hole, so IsLost (RFC 6675 section 4) starts recovery there,
  * after a single limited transmit. */
+/* Three segments in all, the first lost: two duplicate ACKs are all the
+ * receiver can send, and nothing new is left to make more. With SACK the
+ * sender retransmits on those two (RFC 5827 early retransmit) within a
+ * round trip, neither probing nor waiting for its timer; without SACK
+ * (left to the standard threshold) a timer has to find the loss. */
+static void test_early_retransmit_when_three_segments_are_all(void **state)
+{
+    (void)state;
+    struct dropper ds = {.stack = 0, .drop = {1}, .ndrop = 1};
+    struct run sack = transfer(3 * 1448, true, TERN_TCP_CC_CUBIC, 20 * MS, &ds);
+    assert_int_equal(ds.dropped, 1);
+    assert_int_equal(sack.early, 1);
+    assert_int_equal(sack.fast, 1);
+    assert_int_equal(sack.timeouts, 0);
+    assert_int_equal(sack.tlp_probe, 0);
+    assert_int_equal(sack.retransmit, 1);
+    assert_true(sack.duration < 100 * MS); /* two round trips and a bit */
+
+    struct dropper dn = {.stack = 0, .drop = {1}, .ndrop = 1};
+    struct run plain = transfer(3 * 1448, false, TERN_TCP_CC_CUBIC, 20 * MS, &dn);
+    assert_int_equal(plain.early, 0);
+    assert_int_equal(plain.fast, 0);
+    assert_true(plain.duration > sack.duration);
+
+    /* Four segments or more out: the standard three duplicate ACKs. */
+    struct dropper d4 = {.stack = 0, .drop = {1}, .ndrop = 1};
+    struct run four = transfer(5 * 1448, true, TERN_TCP_CC_CUBIC, 20 * MS, &d4);
+    assert_int_equal(four.early, 0);
+    assert_int_equal(four.fast, 1);
+    assert_int_equal(four.timeouts, 0);
+}
+
 static void test_limited_transmit_sends_on_the_first_dupacks(void **state)
 {
     (void)state;
@@ -523,6 +556,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sack_repairs_many_losses_in_one_round_trip),
+        cmocka_unit_test(test_early_retransmit_when_three_segments_are_all),
         cmocka_unit_test(test_limited_transmit_sends_on_the_first_dupacks),
         cmocka_unit_test(test_a_lost_tail_costs_a_probe_timeout_not_an_rto),
         cmocka_unit_test(test_a_probe_answered_with_dsack_cuts_nothing),
