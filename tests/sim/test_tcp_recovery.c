@@ -28,7 +28,20 @@ struct dropper {
     uint32_t drop[DROP_MAX]; /* 1-based indexes among them */
     int ndrop;
     uint32_t dropped;
+    /* And this many copies more of the first dropped segment (its
+     * retransmissions), found by its sequence number. */
+    uint32_t again;
+    bool seq_known;
+    uint32_t seq;
 };
+
+static uint32_t tcp_seq_of(const struct tern_frame *f)
+{
+    const uint8_t *p = f->data;
+    size_t ihl = (size_t)(p[14] & 0xf) * 4;
+    const uint8_t *t = p + 14 + ihl + 4;
+    return (uint32_t)t[0] << 24 | (uint32_t)t[1] << 16 | (uint32_t)t[2] << 8 | t[3];
+}
 
 static bool is_tcp_data(const struct tern_frame *f)
 {
@@ -62,6 +75,14 @@ static size_t dropper_send(struct tern_link *l, const struct tern_frame *frames,
             d->data_frames++;
             for (int k = 0; k < d->ndrop; k++)
                 drop |= d->drop[k] == d->data_frames;
+            if (!d->acks && d->ndrop > 0 && d->drop[0] == d->data_frames) {
+                d->seq = tcp_seq_of(&frames[i]);
+                d->seq_known = true;
+            } else if (!drop && d->again > 0 && d->seq_known &&
+                       tcp_seq_of(&frames[i]) == d->seq) {
+                d->again--;
+                drop = true;
+            }
         }
         if (drop)
             d->dropped++;
@@ -168,7 +189,7 @@ static bool all_acked(struct sim *sim, void *arg)
 struct run {
     uint64_t tlp_probe, tlp_recovered;
     uint64_t acked; /* from the start until the sender holds nothing unacknowledged */
-    uint64_t retransmit, timeouts, fast, early, sack_rec, newreno_rec, limited;
+    uint64_t retransmit, timeouts, fast, early, lost_rxt, sack_rec, newreno_rec, limited;
     uint64_t duration;
     uint64_t recovery; /* how long the first recovery lasted */
 };
@@ -208,6 +229,7 @@ static struct run transfer_with(const struct tern_stack_config *cfg, uint64_t to
         .timeouts = sim_counter(sim, 0, "tcp.retransmit_timeout"),
         .fast = sim_counter(sim, 0, "tcp.fast_retransmit"),
         .early = sim_counter(sim, 0, "tcp.early_retransmit"),
+        .lost_rxt = sim_counter(sim, 0, "tcp.lost_retransmit"),
         .sack_rec = sim_counter(sim, 0, "tcp.sack_recovery"),
         .newreno_rec = sim_counter(sim, 0, "tcp.newreno_recovery"),
         .limited = sim_counter(sim, 0, "tcp.limited_transmit"),
@@ -310,6 +332,29 @@ static void test_early_retransmit_when_three_segments_are_all(void **state)
     assert_int_equal(four.early, 0);
     assert_int_equal(four.fast, 1);
     assert_int_equal(four.timeouts, 0);
+}
+
+/* A segment lost, then its retransmission too: the SACKs for what was
+ * sent after the retransmission show it lost, and it goes a third time
+ * within the recovery, without the RTO that alone found it before. */
+static void test_a_lost_retransmission_is_resent_without_a_timeout(void **state)
+{
+    (void)state;
+    struct dropper d = {.stack = 0, .drop = {30}, .ndrop = 1, .again = 1};
+    struct run r = transfer(400000, true, TERN_TCP_CC_CUBIC, 20 * MS, &d);
+    assert_int_equal(d.dropped, 2);
+    assert_int_equal(d.again, 0);
+    assert_int_equal(r.lost_rxt, 1);
+    assert_int_equal(r.timeouts, 0);
+    assert_int_equal(r.fast, 1);
+    assert_int_equal(r.retransmit, 2);
+
+    /* Its copy lost twice more: found and sent again each time. */
+    struct dropper d3 = {.stack = 0, .drop = {30}, .ndrop = 1, .again = 3};
+    struct run r3 = transfer(400000, true, TERN_TCP_CC_CUBIC, 20 * MS, &d3);
+    assert_int_equal(d3.again, 0);
+    assert_int_equal(r3.timeouts, 0);
+    assert_int_equal(r3.lost_rxt, 3);
 }
 
 static void test_limited_transmit_sends_on_the_first_dupacks(void **state)
@@ -557,6 +602,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sack_repairs_many_losses_in_one_round_trip),
         cmocka_unit_test(test_early_retransmit_when_three_segments_are_all),
+        cmocka_unit_test(test_a_lost_retransmission_is_resent_without_a_timeout),
         cmocka_unit_test(test_limited_transmit_sends_on_the_first_dupacks),
         cmocka_unit_test(test_a_lost_tail_costs_a_probe_timeout_not_an_rto),
         cmocka_unit_test(test_a_probe_answered_with_dsack_cuts_nothing),

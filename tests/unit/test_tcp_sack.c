@@ -145,6 +145,54 @@ static void test_islost_pipe_and_nextseg(void **state)
     tern_tcp_sack_clear(&b);
 }
 
+static void test_a_watched_retransmission_is_lost_only_behind_later_data(void **state)
+{
+    (void)state;
+    /* SMSS 100. Sent 0..1000; 0..100 lost, SACKs for 100..400; the hole
+     * goes again when SND.MAX is 1000, and [0, 100) is watched. */
+    struct tern_tcp_sackboard b;
+    tern_tcp_sack_init(&b);
+    uint32_t seq = 7, len = 7;
+    tern_tcp_sack_rxt_note(&b, 0, 100, 1000); /* no board yet: nothing to judge by */
+    assert_false(tern_tcp_sack_rxt_lost(&b, 0, 100, &seq, &len));
+    struct tern_tcp_sack_block in1[] = {B(100, 400)};
+    tern_tcp_sack_update(&b, 0, 1000, in1, 1);
+    tern_tcp_sack_rxt_note(&b, 0, 100, 1000);
+    tern_tcp_sack_rxt_note(&b, 400, 500, 1000); /* one at a time: ignored */
+    assert_false(tern_tcp_sack_rxt_lost(&b, 0, 100, &seq, &len));
+    /* Data sent before the retransmission, SACKed: no verdict. */
+    struct tern_tcp_sack_block in2[] = {B(400, 1000)};
+    tern_tcp_sack_update(&b, 0, 1300, in2, 1);
+    assert_false(tern_tcp_sack_rxt_lost(&b, 0, 100, &seq, &len));
+    /* Two segments sent after it: not yet (IsLost wants more than 2). */
+    struct tern_tcp_sack_block in3[] = {B(1000, 1200)};
+    tern_tcp_sack_update(&b, 0, 1300, in3, 1);
+    assert_false(tern_tcp_sack_rxt_lost(&b, 0, 100, &seq, &len));
+    /* The third: lost; what to resend; then no longer watched. */
+    struct tern_tcp_sack_block in4[] = {B(1200, 1300)};
+    tern_tcp_sack_update(&b, 0, 1300, in4, 1);
+    assert_true(tern_tcp_sack_rxt_lost(&b, 0, 100, &seq, &len));
+    assert_int_equal(seq, 0);
+    assert_int_equal(len, 100);
+    assert_false(tern_tcp_sack_rxt_lost(&b, 0, 100, &seq, &len));
+
+    /* Watched again, then acked: forgotten, never lost. */
+    tern_tcp_sack_rxt_note(&b, 0, 100, 1300);
+    tern_tcp_sack_advance(&b, 50);
+    struct tern_tcp_sack_block in5[] = {B(1300, 1700)};
+    tern_tcp_sack_update(&b, 50, 1700, in5, 1);
+    assert_true(tern_tcp_sack_rxt_lost(&b, 50, 100, &seq, &len)); /* its rest, [50, 100) */
+    assert_int_equal(seq, 50);
+    assert_int_equal(len, 50);
+    tern_tcp_sack_rxt_note(&b, 50, 100, 1700);
+    tern_tcp_sack_advance(&b, 100);
+    assert_false(tern_tcp_sack_rxt_lost(&b, 100, 100, &seq, &len));
+    tern_tcp_sack_rxt_note(&b, 1700, 1800, 1800);
+    tern_tcp_sack_rxt_forget(&b);
+    assert_false(tern_tcp_sack_rxt_lost(&b, 100, 100, &seq, &len));
+    tern_tcp_sack_clear(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_dsack_and_invalid_blocks_are_ignored),
         cmocka_unit_test(test_a_full_board_refuses_new_ranges_but_merges),
         cmocka_unit_test(test_islost_pipe_and_nextseg),
+        cmocka_unit_test(test_a_watched_retransmission_is_lost_only_behind_later_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

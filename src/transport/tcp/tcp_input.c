@@ -483,6 +483,8 @@ static void enter_recovery(struct tern_stack *s, struct tern_tcpcb *tp)
         tp->cwnd = tp->ssthresh;
         /* Step (4.3): the first unacknowledged segment goes at once,
          * whatever pipe says; then NextSeg fills cwnd. */
+        tern_tcp_sack_rxt_forget(&tp->sackb);
+        tern_tcp_sack_rxt_note(&tp->sackb, tp->snd_una, tp->snd_una + len, tp->snd_max);
         tern_tcp_send_data(s, tp, tp->snd_una, len);
         tp->high_rxt = tp->snd_una + len;
         tern_tcp_output(s, tp);
@@ -491,6 +493,21 @@ static void enter_recovery(struct tern_stack *s, struct tern_tcpcb *tp)
         tern_tcp_send_data(s, tp, tp->snd_una, len);
         tp->cwnd = tp->ssthresh + TERN_TCP_DUPTHRESH * tp->mss;
     }
+}
+
+/* In SACK recovery, after an ACK: a retransmission the SACKs show lost
+ * goes again at once (tcp_sack.h), as the first copy went when recovery
+ * began; the pipe still counts it below HighRxt, so nothing else is sent
+ * for it. Without this only the RTO would find it. */
+static void resend_lost_retransmission(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    uint32_t seq, len;
+    if (!tp->sack_recovery ||
+        !tern_tcp_sack_rxt_lost(&tp->sackb, tp->snd_una, tern_tcp_seg_size(tp), &seq, &len))
+        return;
+    tern_count(s, TERN_C_TCP_LOST_RETRANSMIT);
+    tern_tcp_sack_rxt_note(&tp->sackb, seq, seq + len, tp->snd_max);
+    tern_tcp_send_data(s, tp, seq, len);
 }
 
 /* RFC 9293 3.10.7.4, fifth check: the ACK field. Returns false if the
@@ -601,7 +618,9 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
             TERN_TCP_CC(s, tp)->ack(tp, acked, s->now);
         }
         /* In SACK recovery a partial ACK needs nothing special: the
-         * scoreboard and pipe decide what goes next (RFC 6675). */
+         * scoreboard and pipe decide what goes next (RFC 6675), but for
+         * a retransmission lost again. */
+        resend_lost_retransmission(s, tp);
         if (tp->snd_una == tp->snd_max) {
             tern_tcp_timer_stop(tp, TERN_TCPT_REXMT);
             tp->tlp_armed = false;
@@ -630,9 +649,11 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
                        tp->dupacks >= dup_threshold(tp)) {
                 tern_count(s, TERN_C_TCP_EARLY_RETRANSMIT);
                 enter_recovery(s, tp);
-            }
-            else if (tp->in_recovery && !tp->sack_recovery)
+            } else if (tp->in_recovery && !tp->sack_recovery) {
                 tp->cwnd += tp->mss; /* RFC 6582: each dupack, a segment left */
+            } else {
+                resend_lost_retransmission(s, tp);
+            }
         }
     }
     /* Window update (RFC 9293 3.10.7.4, SND.WL1/WL2 rule). */

@@ -211,6 +211,7 @@ static void sack_output(struct tern_stack *s, struct tern_tcpcb *tp)
         uint32_t seq, len;
         if (tern_tcp_sack_next_hole(&tp->sackb, tp->snd_una, tp->high_rxt, smss, true, &seq,
                                     &len)) {
+            tern_tcp_sack_rxt_note(&tp->sackb, seq, seq + len, tp->snd_max);
             tern_tcp_send_data(s, tp, seq, len);
             tp->high_rxt = seq + len;
             continue;
@@ -230,6 +231,7 @@ static void sack_output(struct tern_stack *s, struct tern_tcpcb *tp)
         }
         if (tern_tcp_sack_next_hole(&tp->sackb, tp->snd_una, tp->high_rxt, smss, false, &seq,
                                     &len)) {
+            tern_tcp_sack_rxt_note(&tp->sackb, seq, seq + len, tp->snd_max);
             tern_tcp_send_data(s, tp, seq, len);
             tp->high_rxt = seq + len;
             continue;

@@ -204,3 +204,44 @@ bool tern_tcp_sack_holds(const struct tern_tcp_sackboard *b, uint32_t seq)
             return true;
     return false;
 }
+
+void tern_tcp_sack_rxt_note(struct tern_tcp_sackboard *b, uint32_t seq, uint32_t end,
+                            uint32_t max)
+{
+    struct tern_tcp_sack_ranges *rs = b->rs;
+    if (!rs || rs->rxt_on || !tern_seq_lt(seq, end))
+        return; /* no board: no SACKed data above, nothing to judge by */
+    rs->rxt_on = true;
+    rs->rxt_seq = seq;
+    rs->rxt_end = end;
+    rs->rxt_max = max;
+}
+
+void tern_tcp_sack_rxt_forget(struct tern_tcp_sackboard *b)
+{
+    if (b->rs)
+        b->rs->rxt_on = false;
+}
+
+bool tern_tcp_sack_rxt_lost(struct tern_tcp_sackboard *b, uint32_t una, uint32_t smss,
+                            uint32_t *seq, uint32_t *len)
+{
+    struct tern_tcp_sack_ranges *rs = b->rs;
+    if (!rs || !rs->rxt_on)
+        return false;
+    if (tern_seq_ge(una, rs->rxt_end) || tern_tcp_sack_holds(b, rs->rxt_seq) ||
+        tern_tcp_sack_holds(b, rs->rxt_end - 1)) {
+        rs->rxt_on = false; /* it arrived, or part of it: not lost */
+        return false;
+    }
+    if (tern_seq_lt(rs->rxt_seq, una))
+        rs->rxt_seq = una;
+    /* What lies above rxt_max was first sent after the retransmission. */
+    if (!tern_tcp_sack_is_lost(b, rs->rxt_max, smss))
+        return false;
+    *seq = rs->rxt_seq;
+    uint32_t n = rs->rxt_end - rs->rxt_seq;
+    *len = n < smss ? n : smss;
+    rs->rxt_on = false;
+    return true;
+}

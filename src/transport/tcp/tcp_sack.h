@@ -29,7 +29,11 @@
 
 struct tern_tcp_sack_ranges {
     uint8_t n;
+    bool rxt_on;           /* a retransmission is being watched */
     uint32_t sacked_bytes;
+    /* The oldest retransmission of this recovery not known to have
+     * arrived: [rxt_seq, rxt_end), sent when SND.MAX was rxt_max. */
+    uint32_t rxt_seq, rxt_end, rxt_max;
     struct tern_tcp_sack_block r[TERN_TCP_SACKBOARD_MAX];
 };
 
@@ -74,5 +78,24 @@ bool tern_tcp_sack_next_hole(const struct tern_tcp_sackboard *b, uint32_t una, u
                              uint32_t smss, bool lost_only, uint32_t *seq, uint32_t *len);
 /* Is seq inside a SACKed range? */
 bool tern_tcp_sack_holds(const struct tern_tcp_sackboard *b, uint32_t seq);
+
+/* Lost retransmissions. RFC 6675 retransmits each hole once; if that
+ * copy is lost too, only the retransmission timer finds out. The board
+ * watches one retransmission at a time, the oldest not known to have
+ * arrived: when data sent after it is SACKed as IsLost would count it
+ * (DupThresh segments' worth) while it is still missing, it is lost as
+ * surely as a first copy would be (the idea of Linux's lost-retransmit
+ * marking and of RACK, RFC 8985 section 6.2, in a sequence-number form
+ * that needs no time per segment). */
+/* Watch [seq, end), sent when SND.MAX was max, unless one is watched. */
+void tern_tcp_sack_rxt_note(struct tern_tcp_sackboard *b, uint32_t seq, uint32_t end,
+                            uint32_t max);
+/* Forget the watched retransmission (a new recovery, a timeout). */
+void tern_tcp_sack_rxt_forget(struct tern_tcp_sackboard *b);
+/* After an ACK: true, with what to send again in *seq and *len (at most
+ * smss), when the watched retransmission is lost; it is forgotten, to be
+ * noted again when resent. A watched one acked or SACKed is forgotten. */
+bool tern_tcp_sack_rxt_lost(struct tern_tcp_sackboard *b, uint32_t una, uint32_t smss,
+                            uint32_t *seq, uint32_t *len);
 
 #endif
