@@ -339,8 +339,12 @@ int tern_error_detail(struct tern_stack *s, char *buf, size_t len)
 
 void tern_api_leave(struct tern_stack *s)
 {
-    tern_events_run(s);
-    tern_sock_reap(s);
+    /* Every call and poll comes here; most leave nothing to deliver or
+     * free, and the two checks are all they pay. */
+    if (s->dirty_n || s->dirty_all)
+        tern_events_run(s);
+    if (!tern_list_empty(&s->socks.reap))
+        tern_sock_reap(s);
     if (s->rt)
         tern_rt_leave(s);
 }

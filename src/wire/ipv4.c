@@ -15,7 +15,9 @@ enum tern_ipv4_parse_err tern_ipv4_parse(const uint8_t *buf, size_t len, struct 
     h->total_len = tern_get16(buf + 2);
     if (h->total_len < h->hlen || h->total_len > len)
         return TERN_IPV4_TOO_SHORT;
-    if (tern_csum_fold(tern_csum_add(0, buf, h->hlen)) != 0)
+    uint16_t sum = h->hlen == TERN_IPV4_HLEN ? tern_csum_hdr20(buf)
+                                             : tern_csum_fold(tern_csum_add(0, buf, h->hlen));
+    if (sum != 0)
         return TERN_IPV4_BAD_CHECKSUM;
     h->tos = buf[1];
     h->id = tern_get16(buf + 4);
@@ -43,7 +45,7 @@ void tern_ipv4_emit(uint8_t *buf, const struct tern_ipv4_hdr *h)
     tern_put16(buf + 10, 0);
     tern_put32(buf + 12, h->src);
     tern_put32(buf + 16, h->dst);
-    tern_put16(buf + 10, tern_csum_fold(tern_csum_add(0, buf, TERN_IPV4_HLEN)));
+    tern_put16(buf + 10, tern_csum_hdr20(buf));
 }
 
 bool tern_ipv4_fill_l4_csum(uint8_t *buf, size_t len)

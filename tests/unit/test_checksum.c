@@ -84,10 +84,24 @@ static void test_pieces_at_even_offsets_equal_whole(void **state)
     }
 }
 
+static void test_hdr20_matches_the_general_sum(void **state)
+{
+    (void)state;
+    uint8_t h[20];
+    for (int round = 0; round < 20000; round++) {
+        for (int i = 0; i < 20; i++)
+            h[i] = round < 3 ? (uint8_t)(round == 1 ? 0xff : 0) : next_byte();
+        uint16_t want = tern_csum_fold(tern_csum_add(0, h, 20));
+        assert_int_equal(tern_csum_hdr20(h), want);
+        assert_int_equal(reference(0, h, 20), want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_reference),
+        cmocka_unit_test(test_hdr20_matches_the_general_sum),
         cmocka_unit_test(test_zero_and_all_ones_stay_apart),
         cmocka_unit_test(test_pieces_at_even_offsets_equal_whole),
     };
