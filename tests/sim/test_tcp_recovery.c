@@ -1,6 +1,7 @@
 /* Loss recovery and congestion control: SACK recovery (RFC 6675) against
  * NewReno (RFC 6582) on the same chosen losses, early retransmit (RFC
- * 5827), limited transmit (RFC 3042), and the shapes of the NewReno and CUBIC (RFC 9438) windows. */
+ * 5827), lost retransmissions, limited transmit (RFC 3042), and the
+ * shapes of the NewReno and CUBIC (RFC 9438) windows. */
 #include "testing.h"
 
 #include <errno.h>

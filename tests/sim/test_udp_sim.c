@@ -540,7 +540,9 @@ static void test_checksums_left_to_the_wire_only_while_in_memory(void **state)
     /* Receiving: a frame flagged pending is taken on trust, even with a
      * wrong checksum; the same frame unflagged is dropped for it. */
     int srv = sim_udp(&sim, 0, 5000);
-    uint8_t udp[8 + 4] = {0x30, 0x39, 5000 >> 8, 5000 & 0xff, 0, 12, 0x12, 0x34, 'd', 'a', 't', 'a'};
+    /* To port 5000, with a checksum (0x1234) that is wrong. */
+    uint8_t udp[8 + 4] = {0x30, 0x39, 5000 >> 8, 5000 & 0xff, 0, 12, 0x12, 0x34,
+                          'd',  'a',  't',       'a'};
     uint8_t frame[128];
     size_t fl = sim_raw_ipv4(&sim, 0, frame, 17, 1, 0, false, udp, sizeof(udp));
     struct tern_frame trusted = {.data = frame, .len = fl, .cap = fl,

@@ -325,8 +325,8 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
     /* A zero window with data waiting and nothing in flight: probe it
      * (RFC 9293 3.8.6.1) instead of waiting for an update that may be
      * lost. */
-    if (tp->snd_wnd == 0 && (tern_seq_lt(tp->snd_nxt, tern_tcp_fin_seq(tp)) || tern_tcp_fin_unsent(tp)) &&
-        tp->snd_nxt == tp->snd_una && !tern_tcp_timer_on(tp, TERN_TCPT_PERSIST)) {
+    bool waiting = tern_seq_lt(tp->snd_nxt, tern_tcp_fin_seq(tp)) || tern_tcp_fin_unsent(tp);
+    if (tp->snd_wnd == 0 && waiting && tp->snd_nxt == tp->snd_una && !tern_tcp_timer_on(tp, TERN_TCPT_PERSIST)) {
         tern_tcp_timer_stop(tp, TERN_TCPT_REXMT);
         tern_tcp_timer_set(s, tp, TERN_TCPT_PERSIST, s->now + tp->rto);
     }
