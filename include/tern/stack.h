@@ -49,6 +49,19 @@ struct tern_stack_config {
                                    * allocated as data arrives, so an idle connection
                                    * costs none of it */
     uint32_t tcp_sndbuf;          /* TCP's default SO_SNDBUF (default 262144) */
+    uint32_t tcp_rcvbuf_max;      /* receive buffer autotuning: a connection whose reader
+                                   * keeps up with a window-limited sender doubles its
+                                   * buffer each round trip up to this (Linux's tcp_rmem
+                                   * goes to 6 MiB); SO_RCVBUF, or a value not above
+                                   * tcp_rcvbuf, turns it off (default 0: off). Worth it
+                                   * on long paths (a 256 KiB window moves 2.6 MB/s over
+                                   * 100 ms); off by default because Tern does not pace:
+                                   * a window of megabytes leaves in one burst, and a
+                                   * link with a short queue (the wire's 1024 frames)
+                                   * drops the rest */
+    uint32_t tcp_sndbuf_max;      /* send buffer autotuning: grown to twice the
+                                   * congestion window up to this (Linux's tcp_wmem:
+                                   * 4 MiB); SO_SNDBUF turns it off (default 0: off) */
     tern_time_t tcp_timewait_ns;  /* TIME_WAIT duration, 2MSL (default 60 s, Linux's;
                                    * RFC 9293 asks 4 min); 1 ms..10 min */
     uint32_t tcp_timewait_max;    /* TIME_WAIT records kept at once; past it a closing

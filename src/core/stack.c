@@ -37,6 +37,8 @@ void tern_stack_config_default(struct tern_stack_config *cfg)
         .udp_sndbuf = 212992,
         .tcp_rcvbuf = 262144,
         .tcp_sndbuf = 262144,
+        .tcp_rcvbuf_max = 0, /* autotuning off: see stack.h */
+        .tcp_sndbuf_max = 0,
         .tcp_timewait_ns = 60 * TERN_NS_PER_SEC,
         .tcp_timewait_max = 65536,
         .tcp_syncookies = 1,
@@ -55,7 +57,8 @@ static int config_valid(const struct tern_stack_config *c)
            c->reasm_timeout_ns > 0 && c->ephemeral_lo >= 1 &&
            c->ephemeral_lo <= c->ephemeral_hi && c->ip_default_ttl >= 1 &&
            c->udp_rcvbuf >= 256 && c->udp_sndbuf >= 256 && c->tcp_rcvbuf >= 2048 &&
-           c->tcp_sndbuf >= 2048 && c->tcp_timewait_ns >= TERN_NS_PER_MS &&
+           c->tcp_sndbuf >= 2048 && c->tcp_rcvbuf_max <= (1u << 30) &&
+           c->tcp_sndbuf_max <= (1u << 30) && c->tcp_timewait_ns >= TERN_NS_PER_MS &&
            c->tcp_timewait_ns <= 600 * TERN_NS_PER_SEC && c->tcp_syncookies <= 2 && c->tcp_event_ring <= 64 &&
            c->tcp_congestion <= TERN_TCP_CC_NEWRENO;
 }

@@ -69,6 +69,8 @@
     X(TCP_FAST_RETRANSMIT, "tcp.fast_retransmit", "fast retransmits: loss recoveries begun by duplicate ACKs or SACK") \
     X(TCP_EARLY_RETRANSMIT, "tcp.early_retransmit", "of which early: under 4 segments out, fewer dupacks (RFC 5827)") \
     X(TCP_LOST_RETRANSMIT, "tcp.lost_retransmit", "retransmissions found lost by SACKs of later data, resent") \
+    X(TCP_RCVBUF_GROWN, "tcp.rcvbuf_grown", "receive buffers grown by autotuning (tcp_rcvbuf_max)") \
+    X(TCP_SNDBUF_GROWN, "tcp.sndbuf_grown", "send buffers grown by autotuning (tcp_sndbuf_max)") \
     X(TCP_KEEPALIVE_PROBE, "tcp.keepalive_probe", "keepalive probes sent") \
     X(TCP_KEEPALIVE_DROP, "tcp.keepalive_drop", "connections dropped: keepalive unanswered") \
     X(TCP_WINDOW_PROBE, "tcp.window_probe", "zero-window probes sent") \

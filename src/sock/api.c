@@ -801,6 +801,7 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
             break;
         case SO_RCVBUF:
             so->rcvbuf = clamp_buf(v);
+            so->rcvbuf_set = true; /* as Linux's SOCK_RCVBUF_LOCK */
             if (so->tcb) {
                 tern_ring_set_limit(&so->tcb->rcv, so->rcvbuf);
                 if (so->tcb->ooo)
@@ -809,6 +810,7 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
             break;
         case SO_SNDBUF:
             so->sndbuf = clamp_buf(v);
+            so->sndbuf_set = true;
             if (so->tcb)
                 tern_ring_set_limit(&so->tcb->snd, so->sndbuf);
             break;

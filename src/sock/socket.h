@@ -61,6 +61,7 @@ struct tern_socket {
     bool dirty : 1;             /* on the stack's list of sockets to deliver (events.h) */
     bool shut_rd : 1, shut_wr : 1;
     bool linger_on : 1;
+    bool rcvbuf_set : 1, sndbuf_set : 1; /* by SO_RCVBUF/SO_SNDBUF: no autotuning */
     int so_error;               /* pending asynchronous error */
     uint32_t rcvbuf, sndbuf;
     uint32_t linger_s;          /* SO_LINGER's time when on (threaded close waits) */

@@ -547,6 +547,103 @@ static void test_a_bare_fin_waits_for_window_room(void **state)
     close_conn_and_finish(&sim, &c);
 }
 
+/* A 16 MB transfer over a 100 ms round trip; returns its virtual time
+ * and what the two ends' buffers came to. `rcvbuf` > 0: the server's
+ * listener sets SO_RCVBUF to it; `slow`: the reader takes 64 KiB every
+ * 100 ms instead of all there is. */
+struct long_path {
+    uint64_t ns;
+    uint32_t server_rcvbuf, client_sndbuf;
+    uint8_t rcv_wscale;
+    uint64_t rcv_grown, snd_grown;
+};
+
+static struct long_path long_path_transfer(bool autotune, int rcvbuf, bool slow)
+{
+    struct tern_stack_config cfg;
+    tern_stack_config_default(&cfg);
+    if (autotune) {
+        cfg.tcp_rcvbuf_max = 4u << 20;
+        cfg.tcp_sndbuf_max = 4u << 20;
+    }
+    struct tern_impair_config delay = {.delay_ns = 50 * MS};
+    struct sim_opts o = {.cfg = &cfg, .tx = &delay};
+    struct sim sim;
+    sim_init(&sim, 2, &o);
+    struct sim_tcp c = {.cstack = 0, .sstack = 1, .server = -1};
+    c.listener = tern_socket(sim.st[1], AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0)
+        assert_int_equal(tern_setsockopt(sim.st[1], c.listener, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+                                         sizeof(rcvbuf)), 0);
+    struct sockaddr_in a = sim_sin(1, 4242);
+    assert_int_equal(tern_bind(sim.st[1], c.listener, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(tern_listen(sim.st[1], c.listener, 4), 0);
+    c.client = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(tern_connect(sim.st[0], c.client, (struct sockaddr *)&a, sizeof(a)), -1);
+    while (c.server < 0 && sim.now < 5 * SEC) {
+        sim_run(&sim, MS);
+        c.server = tern_accept(sim.st[1], c.listener, NULL, NULL);
+    }
+    assert_true(c.server >= 0);
+    struct long_path r = {0};
+    struct sim_flow t = {.from_stack = 0, .from_fd = c.client, .to_stack = 1, .to_fd = c.server,
+                         .total = 16u << 20};
+    uint64_t t0 = sim.now;
+    if (slow) {
+        /* The reader's pace, not the window, sets the speed: 640 KB/s. */
+        static uint8_t buf[65536];
+        for (int i = 0; i < 20; i++) {
+            sim_flow_pump(&sim, &(struct sim_flow){.from_stack = 0, .from_fd = c.client,
+                                                    .to_stack = 1, .to_fd = -1, .total = 1u << 30});
+            tern_recv(sim.st[1], c.server, buf, sizeof(buf), MSG_DONTWAIT);
+            sim_run(&sim, 100 * MS);
+        }
+    } else {
+        assert_true(sim_run_until(&sim, sim_flow_pump, &t, 120 * SEC));
+        assert_int_equal(t.error, 0);
+        assert_int_equal(t.received, t.total);
+    }
+    r.ns = sim.now - t0;
+    struct tern_socket *srv = tern_sock_lookup(sim.st[1], c.server);
+    struct tern_socket *cli = tern_sock_lookup(sim.st[0], c.client);
+    r.server_rcvbuf = srv->rcvbuf;
+    r.client_sndbuf = cli->sndbuf;
+    r.rcv_wscale = srv->tcb->rcv_wscale;
+    r.rcv_grown = sim_counter(&sim, 1, "tcp.rcvbuf_grown");
+    r.snd_grown = sim_counter(&sim, 0, "tcp.sndbuf_grown");
+    close_conn_and_finish(&sim, &c);
+    return r;
+}
+
+static void test_autotuning_opens_the_window_on_a_long_path(void **state)
+{
+    (void)state;
+    /* Off (the default): 256 KiB a round trip, about 6.5 s. */
+    struct long_path fixed = long_path_transfer(false, 0, false);
+    assert_int_equal(fixed.rcv_grown + fixed.snd_grown, 0);
+    assert_int_equal(fixed.server_rcvbuf, 262144);
+    assert_int_equal(fixed.rcv_wscale, 3);
+    /* On: both buffers grow as the round trips show the window is the
+     * limit, the window scale was chosen for the ceiling, and the same
+     * transfer takes well under half the time. */
+    struct long_path tuned = long_path_transfer(true, 0, false);
+    assert_true(tuned.rcv_grown > 0);
+    assert_true(tuned.snd_grown > 0);
+    assert_true(tuned.server_rcvbuf > 262144 && tuned.server_rcvbuf <= (4u << 20));
+    assert_true(tuned.client_sndbuf > 262144 && tuned.client_sndbuf <= (4u << 20));
+    assert_int_equal(tuned.rcv_wscale, 7);
+    assert_true(tuned.ns * 2 < fixed.ns);
+    /* SO_RCVBUF fixes the receive side, as Linux's lock does. */
+    struct long_path locked = long_path_transfer(true, 131072, false);
+    assert_int_equal(locked.rcv_grown, 0);
+    assert_int_equal(locked.server_rcvbuf, 262144); /* doubled, as Linux */
+    assert_int_equal(locked.rcv_wscale, 3);
+    /* A slow reader: the window was never the limit. */
+    struct long_path slow = long_path_transfer(true, 0, true);
+    assert_int_equal(slow.rcv_grown, 0);
+    assert_int_equal(slow.server_rcvbuf, 262144);
+}
+
 static void test_connect_and_send_errno_as_linux(void **state)
 {
     (void)state;
@@ -1037,6 +1134,7 @@ int main(void)
         cmocka_unit_test(test_blind_resets_get_rate_limited_challenge_acks),
         cmocka_unit_test(test_zero_window_survives_a_slow_reader),
         cmocka_unit_test(test_window_updates_go_when_reading_opens_the_window),
+        cmocka_unit_test(test_autotuning_opens_the_window_on_a_long_path),
         cmocka_unit_test(test_nagle_lets_a_writes_tail_follow_full_segments),
         cmocka_unit_test(test_a_bare_fin_waits_for_window_room),
         cmocka_unit_test(test_connect_and_send_errno_as_linux),

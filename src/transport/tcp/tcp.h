@@ -72,7 +72,14 @@ struct tern_tcpcb {
 
     /* Receive sequence space. */
     uint32_t irs, rcv_nxt, rcv_adv;
-    uint32_t rcv_fin_seq; /* where the peer's FIN is, once seen out of order */
+    union {
+        uint32_t rcv_fin_seq; /* where the peer's FIN is, once seen out of order
+                               * (rcv_fin_pending) */
+        /* Otherwise, receive autotuning's round: the sequence number the
+         * reader had reached when it began (tern_tcp_rcvbuf_autotune).
+         * After the peer's FIN nothing more comes to tune for. */
+        uint32_t drs_seq;
+    };
 
     uint16_t mss;      /* what we send per segment (RFC 9293 3.7.1) */
     uint16_t our_mss;  /* what we announced */
@@ -126,9 +133,12 @@ struct tern_tcpcb {
     uint8_t soft_error;    /* the last soft ICMP error, an errno (all are below 256):
                             * reported if the connection times out (Linux's sk_err_soft) */
 
-    /* RFC 6298 estimator, in ns; rtt_start is when the timed segment left. */
+    /* RFC 6298 estimator, in ns. */
     uint64_t srtt, rttvar, rto;
-    uint64_t rtt_start;
+    uint32_t rtt_start_us; /* when the timed segment left: the stack's clock in us,
+                            * modulo 2^32 (a round trip is far shorter) */
+    uint32_t drs_time_ms;  /* when receive autotuning's round began, in ms, modulo
+                            * 2^32 */
 
     uint32_t ts_recent;     /* the peer's TSval to echo (RFC 7323 4.3) */
     uint32_t ts_offset;     /* per address pair TSval offset: no uptime leak */
@@ -266,6 +276,8 @@ static inline uint32_t tern_tcp_fin_seq(const struct tern_tcpcb *tp)
 {
     return tp->snd_buf_seq + tern_ring_len(&tp->snd);
 }
+/* The round trip of the timed segment, from rtt_start_us to now, in ns. */
+uint64_t tern_tcp_rtt_since(const struct tern_stack *s, const struct tern_tcpcb *tp);
 /* The user shut down writing and the FIN has not been sent yet. */
 bool tern_tcp_fin_unsent(const struct tern_tcpcb *tp);
 /* Move to CLOSED with an error for the user (0: none), cancel timers,
@@ -318,6 +330,14 @@ uint16_t tern_tcp_our_mss(struct tern_stack *s, uint32_t faddr, uint16_t user_ms
 uint16_t tern_tcp_send_mss(struct tern_stack *s, const struct tern_tcpcb *tp, uint16_t peer_mss);
 /* The window scale a receive buffer needs (RFC 7323 2.2). */
 uint8_t tern_tcp_wscale_for(uint32_t rcvbuf);
+/* The largest receive buffer the socket may come to: its own, or
+ * autotuning's ceiling (tcp_rcvbuf_max) unless SO_RCVBUF fixed it. The
+ * window scale is chosen for it, once, in the SYN (RFC 7323 2.2). */
+uint32_t tern_tcp_rcvbuf_ceiling(const struct tern_stack *s, const struct tern_socket *so);
+/* Autotuning (tcp_rcvbuf_max, tcp_sndbuf_max): after a read, and after
+ * an ACK that grew the congestion window. */
+void tern_tcp_rcvbuf_autotune(struct tern_stack *s, struct tern_tcpcb *tp);
+void tern_tcp_sndbuf_autotune(struct tern_stack *s, struct tern_tcpcb *tp);
 /* The timestamp offset between two addresses, so TSvals do not leak
  * uptime yet grow across connections. */
 uint32_t tern_tcp_ts_offset(struct tern_stack *s, uint32_t laddr, uint32_t faddr);

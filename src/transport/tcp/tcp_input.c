@@ -68,7 +68,7 @@ void tern_tcp_prepare(struct tern_stack *s, struct tern_tcpcb *tp)
 {
     const struct tern_inpcb *pcb = &tp->so->pcb;
     tp->our_mss = tern_tcp_our_mss(s, pcb->faddr, tp->user_mss);
-    tp->rcv_wscale = tern_tcp_wscale_for(tern_ring_limit(&tp->rcv));
+    tp->rcv_wscale = tern_tcp_wscale_for(tern_tcp_rcvbuf_ceiling(s, tp->so));
     tp->iss = tern_tcp_isn(s, pcb->laddr, pcb->lport, pcb->faddr, pcb->fport);
     tp->snd_una = tp->snd_nxt = tp->snd_max = tp->iss;
     tp->snd_buf_seq = tp->iss + 1;
@@ -276,7 +276,7 @@ static void syn_sent_input(struct tern_stack *s, struct tern_tcpcb *tp, const st
         if (tp->rtt_timing)
             tp->rtt_timing = false;
         if (tp->total_retransmits == 0)
-            tern_tcp_rtt_sample(s, tp, s->now - tp->rtt_start);
+            tern_tcp_rtt_sample(s, tp, tern_tcp_rtt_since(s, tp));
         tern_tcp_set_state(s, tp, TCPS_ESTABLISHED);
         tern_count(s, TERN_C_TCP_CONN_ESTABLISHED);
         tp->last_rx = s->now;
@@ -555,7 +555,7 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         }
         if (tp->rtt_timing && tern_seq_gt(sg->ack, tp->rtt_seq)) {
             tp->rtt_timing = false;
-            tern_tcp_rtt_sample(s, tp, s->now - tp->rtt_start);
+            tern_tcp_rtt_sample(s, tp, tern_tcp_rtt_since(s, tp));
         } else if (!tp->rtt_timing && (tp->retransmits || tp->rto_recovery || tp->in_recovery) &&
                    tp->ts_ok && sg->opt.has_ts && sg->opt.ts_ecr) {
             /* Karn's rule leaves nothing timed while what this ACK covers
@@ -616,6 +616,7 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
             tern_tcp_send_data(s, tp, tp->snd_una, len < seg ? len : seg);
         } else if (!tp->in_recovery) {
             TERN_TCP_CC(s, tp)->ack(tp, acked, s->now);
+            tern_tcp_sndbuf_autotune(s, tp);
         }
         /* In SACK recovery a partial ACK needs nothing special: the
          * scoreboard and pipe decide what goes next (RFC 6675), but for

@@ -27,7 +27,7 @@ void tern_tcp_syn_params(struct tern_stack *s, const struct tern_tcpcb *ltp,
     p->ts_offset = tern_tcp_ts_offset(s, laddr, faddr);
     p->wscale_ok = opt->has_wscale;
     p->snd_wscale = opt->has_wscale ? (opt->wscale > 14 ? 14 : opt->wscale) : 0;
-    p->rcv_wscale = opt->has_wscale ? tern_tcp_wscale_for(ltp->so->rcvbuf) : 0;
+    p->rcv_wscale = opt->has_wscale ? tern_tcp_wscale_for(tern_tcp_rcvbuf_ceiling(s, ltp->so)) : 0;
 }
 
 static void send_synack(struct tern_stack *s, const struct tern_tcp_synparams *p,
@@ -204,7 +204,7 @@ bool tern_tcp_cookie_check(struct tern_stack *s, const struct tern_tcpcb *ltp,
         if ((bits & 0xfu) != TS_NO_WSCALE) {
             p->wscale_ok = true;
             p->snd_wscale = (uint8_t)((bits & 0xfu) > 14 ? 14 : (bits & 0xfu));
-            p->rcv_wscale = tern_tcp_wscale_for(ltp->so->rcvbuf);
+            p->rcv_wscale = tern_tcp_wscale_for(tern_tcp_rcvbuf_ceiling(s, ltp->so));
         }
     }
     /* The SYN's window is lost; the ACK's own window, scaled, replaces
@@ -230,6 +230,8 @@ struct tern_tcpcb *tern_tcp_child_new(struct tern_stack *s, struct tern_tcpcb *l
     }
     so->rcvbuf = lso->rcvbuf;
     so->sndbuf = lso->sndbuf;
+    so->rcvbuf_set = lso->rcvbuf_set; /* as Linux's sk_userlocks */
+    so->sndbuf_set = lso->sndbuf_set;
     so->ttl = lso->ttl;
     so->tos = lso->tos;
     if (tern_tcp_attach(s, so) != 0) {

@@ -183,7 +183,7 @@ uint32_t tern_tcp_send_data(struct tern_stack *s, struct tern_tcpcb *tp, uint32_
     } else if (!tp->rtt_timing && len) {
         tp->rtt_timing = true;
         tp->rtt_seq = seq;
-        tp->rtt_start = s->now;
+        tp->rtt_start_us = (uint32_t)(s->now / 1000);
     }
     if (tp->snd_una == tp->snd_max)
         tp->unacked_since_ms = (uint32_t)(s->now / TERN_NS_PER_MS);

@@ -123,6 +123,11 @@ void tern_tcp_set_state(struct tern_stack *s, struct tern_tcpcb *tp, enum tern_t
     if (old == st)
         return;
     tp->state = st;
+    if (st == TCPS_ESTABLISHED && !tp->rcv_fin_pending) {
+        /* Receive autotuning's first round starts with the data. */
+        tp->drs_seq = tp->rcv_nxt;
+        tp->drs_time_ms = (uint32_t)(s->now / TERN_NS_PER_MS);
+    }
     TERN_PROBE4(tcp_state, s, tp->so->id, old, st);
     tern_tcp_trace(s, tp, TERN_TCPE_STATE, tp->snd_una, tp->rcv_nxt, 0, 0, 0, (uint16_t)old);
 }
@@ -310,4 +315,69 @@ uint32_t tern_tcp_rcv_window(const struct tern_tcpcb *tp)
     /* Never move the right edge left (RFC 9293 3.8.6.2.2 "shrinking"). */
     uint32_t promised = tern_seq_gt(tp->rcv_adv, tp->rcv_nxt) ? tp->rcv_adv - tp->rcv_nxt : 0;
     return space > promised ? space : promised;
+}
+
+uint64_t tern_tcp_rtt_since(const struct tern_stack *s, const struct tern_tcpcb *tp)
+{
+    return (uint64_t)((uint32_t)(s->now / 1000) - tp->rtt_start_us) * 1000;
+}
+
+uint32_t tern_tcp_rcvbuf_ceiling(const struct tern_stack *s, const struct tern_socket *so)
+{
+    if (so->rcvbuf_set || s->cfg.tcp_rcvbuf_max <= so->rcvbuf)
+        return so->rcvbuf;
+    return s->cfg.tcp_rcvbuf_max;
+}
+
+/* Linux's dynamic right-sizing (tcp_rcv_space_adjust), in its simplest
+ * form: once a round trip (srtt, at least 1 ms), see how much the reader
+ * took. Half the buffer or more in one round trip means the window, not
+ * the reader, set the pace (a sender held to the window sends about one
+ * window per round trip): the buffer grows to twice that, up to the
+ * ceiling. A slow reader, or a sender with less to say, never gets there.
+ * The buffer's memory still comes as data waits in it and goes back when
+ * the connection is idle; only the limit and the window grow. */
+void tern_tcp_rcvbuf_autotune(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    struct tern_socket *so = tp->so;
+    uint32_t ceiling = tern_tcp_rcvbuf_ceiling(s, so);
+    if (so->rcvbuf >= ceiling || tp->rcv_fin_pending || tp->fin_received || tp->srtt == 0 ||
+        tp->state != TCPS_ESTABLISHED)
+        return;
+    uint32_t now_ms = (uint32_t)(s->now / TERN_NS_PER_MS);
+    uint64_t rtt_ms = tp->srtt / TERN_NS_PER_MS;
+    if (now_ms - tp->drs_time_ms < (rtt_ms ? rtt_ms : 1))
+        return;
+    uint32_t read_seq = tp->rcv_nxt - tern_ring_len(&tp->rcv);
+    uint32_t copied = read_seq - tp->drs_seq;
+    tp->drs_seq = read_seq;
+    tp->drs_time_ms = now_ms;
+    if (copied < so->rcvbuf / 2)
+        return;
+    uint64_t want = 2 * (uint64_t)copied;
+    if (want < 2 * (uint64_t)so->rcvbuf)
+        want = 2 * (uint64_t)so->rcvbuf;
+    so->rcvbuf = want > ceiling ? ceiling : (uint32_t)want;
+    tern_ring_set_limit(&tp->rcv, so->rcvbuf);
+    if (tp->ooo)
+        tern_tcp_reass_set_limit(tp->ooo, tern_tcp_ooo_limit(so->rcvbuf));
+    tern_count(s, TERN_C_TCP_RCVBUF_GROWN);
+}
+
+/* Linux's tcp_sndbuf_expand: room for twice the congestion window (what
+ * is in flight and as much again to send), bounded by what the peer's
+ * window lets out and by the ceiling. */
+void tern_tcp_sndbuf_autotune(struct tern_stack *s, struct tern_tcpcb *tp)
+{
+    struct tern_socket *so = tp->so;
+    uint32_t ceiling = s->cfg.tcp_sndbuf_max;
+    if (so->sndbuf_set || so->sndbuf >= ceiling)
+        return;
+    uint32_t flight = tp->cwnd < tp->snd_wnd ? tp->cwnd : tp->snd_wnd;
+    uint64_t want = 2 * (uint64_t)flight;
+    if (want <= so->sndbuf)
+        return;
+    so->sndbuf = want > ceiling ? ceiling : (uint32_t)want;
+    tern_ring_set_limit(&tp->snd, so->sndbuf);
+    tern_count(s, TERN_C_TCP_SNDBUF_GROWN);
 }

@@ -16,7 +16,7 @@ int tern_tcp_connect(struct tern_stack *s, struct tern_socket *so)
     tern_tcp_prepare(s, tp);
     tern_tcp_set_state(s, tp, TCPS_SYN_SENT);
     tp->opened = true;
-    tp->rtt_start = s->now;
+    tp->rtt_start_us = (uint32_t)(s->now / 1000);
     tern_tcp_output(s, tp); /* the SYN */
     return 0;
 }
@@ -141,6 +141,8 @@ long tern_tcp_recv(struct tern_stack *s, struct tern_socket *so, const struct io
     uint32_t before = tern_tcp_rcv_window(tp);
     uint32_t got = tern_ring_read_iov(&tp->rcv, iov, iovcnt, len, (flags & MSG_PEEK) != 0);
     tern_tcp_reclaim_later(s, tp); /* an idle connection holds no buffer */
+    if (!(flags & MSG_PEEK))
+        tern_tcp_rcvbuf_autotune(s, tp);
     /* Tell the peer when reading opened the window a lot (RFC 9293
      * 3.8.6.2.2: by an MSS or half the buffer) past what it was last
      * told; a buffer smaller than an MSS only ever opens by half itself.
