@@ -67,7 +67,7 @@
     X(TCP_RETRANSMIT, "tcp.retransmit", "segments sent again")                            \
     X(TCP_RETRANSMIT_TIMEOUT, "tcp.retransmit_timeout", "retransmission timer expiries")  \
     X(TCP_FAST_RETRANSMIT, "tcp.fast_retransmit", "fast retransmits: loss recoveries begun by duplicate ACKs or SACK") \
-    X(TCP_EARLY_RETRANSMIT, "tcp.early_retransmit", "of which early: under 4 segments out, fewer dupacks (RFC 5827)") \
+    X(TCP_EARLY_RETRANSMIT, "tcp.early_retransmit", "of which early: under 4 segments out, less SACKed (RFC 5827)") \
     X(TCP_LOST_RETRANSMIT, "tcp.lost_retransmit", "retransmissions found lost by SACKs of later data, resent") \
     X(TCP_RCVBUF_GROWN, "tcp.rcvbuf_grown", "receive buffers grown by autotuning (tcp_rcvbuf_max)") \
     X(TCP_SNDBUF_GROWN, "tcp.sndbuf_grown", "send buffers grown by autotuning (tcp_sndbuf_max)") \
@@ -94,7 +94,7 @@
     X(TCP_CONN_ESTABLISHED, "tcp.conn_established", "connections that reached ESTABLISHED") \
     X(TCP_CONN_CLOSED, "tcp.conn_closed", "connections that reached CLOSED")              \
     X(TCP_TIMEOUT_DROP, "tcp.timeout_drop", "connections dropped after too many timeouts") \
-    X(TCP_ORPHAN_TIMEOUT, "tcp.orphan_timeout", "closed connections dropped in FIN_WAIT_2") \
+    X(TCP_ORPHAN_TIMEOUT, "tcp.orphan_timeout", "closed connections dropped: FIN_WAIT_2, or window shut") \
     X(DROP_TCP_TOO_SHORT, "drop.tcp.too_short", "segments shorter than their header")     \
     X(DROP_TCP_BAD_CHECKSUM, "drop.tcp.bad_checksum", "TCP checksum mismatch")            \
     X(DROP_TCP_BAD_OPTION, "drop.tcp.bad_option", "malformed TCP options")                \

@@ -32,6 +32,9 @@ struct dropper {
     /* And this many copies more of the first dropped segment (its
      * retransmissions), found by its sequence number. */
     uint32_t again;
+    /* With acks: drop every pure ACK while set, and the next this many. */
+    bool all;
+    uint32_t next;
     bool seq_known;
     uint32_t seq;
 };
@@ -72,7 +75,11 @@ static size_t dropper_send(struct tern_link *l, const struct tern_frame *frames,
     struct dropper *d = (struct dropper *)l;
     for (size_t i = 0; i < n; i++) {
         bool drop = false;
-        if (d->acks ? is_pure_ack(&frames[i]) : is_tcp_data(&frames[i])) {
+        if (d->acks && is_pure_ack(&frames[i]) && (d->all || d->next > 0)) {
+            if (!d->all)
+                d->next--;
+            drop = true;
+        } else if (d->acks ? is_pure_ack(&frames[i]) : is_tcp_data(&frames[i])) {
             d->data_frames++;
             for (int k = 0; k < d->ndrop; k++)
                 drop |= d->drop[k] == d->data_frames;
@@ -358,6 +365,106 @@ static void test_a_lost_retransmission_is_resent_without_a_timeout(void **state)
     assert_int_equal(r3.lost_rxt, 3);
 }
 
+/* A connection whose client wrote 4096 bytes into a server's 4 KiB
+ * window and shut down writing; the server does not read yet. The
+ * dropper (if any) filters the server's pure ACKs. */
+struct shut_window {
+    struct sim sim;
+    int listener, server, client;
+};
+
+static bool shut_accepted(struct sim *sim, void *arg)
+{
+    struct shut_window *w = arg;
+    w->server = tern_accept(sim->st[1], w->listener, NULL, NULL);
+    return w->server >= 0;
+}
+
+static void shut_window_open(struct shut_window *w, struct dropper *d, bool close_client)
+{
+    struct tern_impair_config imp = {.delay_ns = 10 * MS};
+    struct sim_opts o = {.tx = &imp, .wrap = d ? wrap_dropper : NULL, .wrap_arg = d};
+    sim_init(&w->sim, 2, &o);
+    struct sim *sim = &w->sim;
+    w->server = -1;
+    w->listener = tern_socket(sim->st[1], AF_INET, SOCK_STREAM, 0);
+    int rb = 2048; /* 4096 once doubled */
+    assert_int_equal(tern_setsockopt(sim->st[1], w->listener, SOL_SOCKET, SO_RCVBUF, &rb,
+                                     sizeof(rb)), 0);
+    struct sockaddr_in a = sim_sin(1, 80);
+    assert_int_equal(tern_bind(sim->st[1], w->listener, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(tern_listen(sim->st[1], w->listener, 4), 0);
+    w->client = tern_socket(sim->st[0], AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(tern_connect(sim->st[0], w->client, (struct sockaddr *)&a, sizeof(a)), -1);
+    assert_true(sim_run_until(sim, shut_accepted, w, 5 * SEC));
+    sim_run(sim, 100 * MS);
+    if (d)
+        d->all = true; /* the server's ACKs of the data are lost */
+    static uint8_t buf[4096];
+    assert_int_equal(tern_send(sim->st[0], w->client, buf, sizeof(buf), 0), 4096);
+    if (close_client) {
+        tern_close(sim->st[0], w->client); /* an orphan: nobody reads what waits */
+        w->client = -1;
+    } else {
+        assert_int_equal(tern_shutdown(sim->st[0], w->client, SHUT_WR), 0);
+    }
+}
+
+/* The tail probe resent the data with the FIN into the shut window; the
+ * server refused the FIN. Then its one window update, after it read, is
+ * lost: the FIN must still get through, by the retransmission timer,
+ * not wait for ever for an update that will not come. */
+static void test_a_fin_refused_by_a_shut_window_still_gets_through(void **state)
+{
+    (void)state;
+    struct dropper d = {.stack = 1, .acks = true};
+    struct shut_window *w = calloc(1, sizeof(*w));
+    shut_window_open(w, &d, false);
+    struct sim *sim = &w->sim;
+    sim_run(sim, 300 * MS); /* the probe goes; its answers are lost too */
+    assert_true(sim_counter(sim, 0, "tcp.tlp_probe") >= 1);
+    d.all = false;
+    sim_run(sim, 60 * SEC); /* the window stays shut: nobody reads */
+    d.next = 1;             /* the update the read sends is lost */
+    uint8_t buf[8192];
+    ssize_t r, got = 0;
+    while ((r = tern_recv(sim->st[1], w->server, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        got += r;
+    assert_int_equal(got, 4096);
+    sim_run(sim, 200 * SEC);
+    assert_int_equal(tern_recv(sim->st[1], w->server, buf, sizeof(buf), MSG_DONTWAIT), 0);
+    tern_close(sim->st[0], w->client);
+    tern_close(sim->st[1], w->server);
+    tern_close(sim->st[1], w->listener);
+    sim_finish(sim);
+    free(w);
+}
+
+/* The client closed (an orphan) with its FIN waiting for a window the
+ * server never opens: probed, then given up, not kept for ever. */
+static void test_an_orphan_behind_a_shut_window_is_given_up(void **state)
+{
+    (void)state;
+    struct shut_window *w = calloc(1, sizeof(*w));
+    shut_window_open(w, NULL, true);
+    struct sim *sim = &w->sim;
+    struct tern_live live;
+    sim_run(sim, 60 * SEC);
+    tern_stack_live(sim->st[0], &live);
+    assert_int_equal(live.sockets, 1); /* still probing at a minute */
+    assert_true(sim_counter(sim, 0, "tcp.window_probe") > 0);
+    sim_run(sim, 3600 * SEC);
+    tern_stack_live(sim->st[0], &live);
+    assert_int_equal(live.sockets, 0);
+    assert_int_equal(sim_counter(sim, 0, "tcp.orphan_timeout"), 1);
+    /* Six probes backing off to 64 RTOs, then eight at that interval. */
+    assert_int_equal(sim_counter(sim, 0, "tcp.window_probe"), 6 + 8 + 1);
+    tern_close(sim->st[1], w->server);
+    tern_close(sim->st[1], w->listener);
+    sim_finish(sim);
+    free(w);
+}
+
 static void test_limited_transmit_sends_on_the_first_dupacks(void **state)
 {
     (void)state;
@@ -604,6 +711,8 @@ int main(void)
         cmocka_unit_test(test_sack_repairs_many_losses_in_one_round_trip),
         cmocka_unit_test(test_early_retransmit_when_three_segments_are_all),
         cmocka_unit_test(test_a_lost_retransmission_is_resent_without_a_timeout),
+        cmocka_unit_test(test_a_fin_refused_by_a_shut_window_still_gets_through),
+        cmocka_unit_test(test_an_orphan_behind_a_shut_window_is_given_up),
         cmocka_unit_test(test_limited_transmit_sends_on_the_first_dupacks),
         cmocka_unit_test(test_a_lost_tail_costs_a_probe_timeout_not_an_rto),
         cmocka_unit_test(test_a_probe_answered_with_dsack_cuts_nothing),

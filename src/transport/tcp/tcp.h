@@ -370,6 +370,10 @@ void tern_tcp_rtt_sample(struct tern_stack *s, struct tern_tcpcb *tp, uint64_t r
 #define TERN_TCP_RTO_MAX_NS (120 * 1000000000ull)
 #define TERN_TCP_RTO_INIT_NS (1000000000ull)   /* RFC 6298 2.1 */
 #define TERN_TCP_DELACK_NS (40 * 1000000ull)
+/* Zero-window probes back off to 64 RTOs apart (2^6), as Linux's reach
+ * its RTO_MAX; an orphan gives up there. */
+#define TERN_TCP_PERSIST_MAX_BACKOFF 6
+#define TERN_TCP_ORPHAN_PROBES 8
 /* RFC 8985 7.2: the floor of the probe timeout (Linux's 2 jiffies, at
  * least), and what a lone segment's PTO adds for the peer's delayed ACK
  * (WCDelAckT, RFC 8985's 200 ms). */

@@ -437,25 +437,31 @@ static bool probe_sacked_above_a_hole(const struct tern_tcpcb *tp)
     return tern_seq_lt(tp->snd_una, last) && tern_tcp_sack_holds(&tp->sackb, last);
 }
 
-/* The duplicate ACKs that start a fast retransmit: DupThresh, or fewer
- * when fewer than four segments are out and nothing new can go to make
- * more (RFC 5827 early retransmit, byte-based as section 3.2 has it for
- * SACK: the segments out, less one). A small window or the end of a
- * write then recovers by duplicate ACKs instead of waiting for a timer. */
-static uint32_t dup_threshold(const struct tern_tcpcb *tp)
+/* RFC 5827 early retransmit, byte-based as section 3.2 has it for SACK:
+ * with less than four segments' worth out and no new data the receiver's
+ * window lets go (which limited transmit would use to make more ACKs),
+ * a fast retransmit needs only all but one segment's worth SACKed, not
+ * DupThresh duplicate ACKs. A small window or the end of a write then
+ * recovers without a timer. With segments smaller than SMSS (TCP_NODELAY)
+ * that rule would fire on the first SACK, so at least half of what is
+ * out must be SACKed too: the segment-based rule's "all but one" when
+ * the segments are alike. */
+static bool early_retransmit_due(const struct tern_tcpcb *tp)
 {
     uint32_t seg = tern_tcp_seg_size(tp);
     uint32_t out = tp->snd_max - tp->snd_una;
-    if (out >= 4 * seg)
-        return TERN_TCP_DUPTHRESH;
+    if (!tp->sack_ok || out >= 4 * seg)
+        return false;
     uint32_t unsent = tern_seq_lt(tp->snd_nxt, tern_tcp_fin_seq(tp))
                           ? tern_tcp_fin_seq(tp) - tp->snd_nxt : 0;
-    uint32_t wnd = tp->snd_wnd < tp->cwnd ? tp->snd_wnd : tp->cwnd;
     uint32_t inflight = tp->snd_nxt - tp->snd_una;
-    if (unsent > 0 && wnd > inflight)
-        return TERN_TCP_DUPTHRESH; /* new data will make more ACKs */
-    uint32_t segs = (out + seg - 1) / seg;
-    return segs >= 2 && segs - 1 < TERN_TCP_DUPTHRESH ? segs - 1 : TERN_TCP_DUPTHRESH;
+    if (unsent > 0 && tp->snd_wnd > inflight)
+        return false;
+    uint32_t sacked = tern_tcp_sack_bytes(&tp->sackb);
+    uint32_t need = out > seg ? out - seg : 0;
+    if (need < out / 2)
+        need = out / 2;
+    return sacked > 0 && sacked >= need;
 }
 
 /* Fast retransmit, and loss recovery until RecoveryPoint is acknowledged:
@@ -646,8 +652,7 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
                  (tp->sack_ok && tern_tcp_sack_is_lost(&tp->sackb, tp->snd_una, tern_tcp_seg_size(tp))) ||
                  probe_sacked_above_a_hole(tp))) {
                 enter_recovery(s, tp);
-            } else if (!tp->in_recovery && !tp->rto_recovery && tp->sack_ok &&
-                       tp->dupacks >= dup_threshold(tp)) {
+            } else if (!tp->in_recovery && !tp->rto_recovery && early_retransmit_due(tp)) {
                 tern_count(s, TERN_C_TCP_EARLY_RETRANSMIT);
                 enter_recovery(s, tp);
             } else if (tp->in_recovery && !tp->sack_recovery) {

@@ -168,6 +168,10 @@ uint32_t tern_tcp_send_data(struct tern_stack *s, struct tern_tcpcb *tp, uint32_
 {
     uint32_t data_end = tern_tcp_fin_seq(tp);
     bool fin = tp->fin_queued && fin_state(tp->state) && seq + len == data_end;
+    /* A resend of the last data (a probe, a recovery) takes the FIN along
+     * only if it went already or has room in the window. */
+    if (fin && tern_tcp_fin_unsent(tp) && !tern_seq_lt(seq + len, tp->snd_una + tp->snd_wnd))
+        fin = false;
     uint8_t flags = TERN_TCP_ACK;
     if (len && seq + len == data_end)
         flags |= TERN_TCP_PSH;
@@ -279,10 +283,12 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
                 len = seg_size;
             bool fin = tp->fin_queued && fin_state(tp->state) && tp->snd_nxt + len == data_end &&
                        tern_seq_le(tp->snd_nxt, data_end);
-            /* A bare FIN beyond the window would be refused (RFC 9293
-             * 3.10.7.4 counts it in SEG.LEN): it waits for room, as
-             * Linux's does, and the persist timer below asks for it. */
-            if (fin && len == 0 && usable == 0)
+            /* A bare FIN never sent, beyond the window, would be refused
+             * (RFC 9293 3.10.7.4 counts it in SEG.LEN): it waits for
+             * room, as Linux's does, and the persist timer below asks
+             * for it. One already sent goes again from SND.UNA after a
+             * timeout like any data, so the timer keeps it alive. */
+            if (fin && len == 0 && usable == 0 && tern_tcp_fin_unsent(tp))
                 fin = false;
             bool idle = tp->snd_nxt == tp->snd_una;
             if (len > 0 && len < seg_size && !fin) {

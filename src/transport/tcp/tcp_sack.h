@@ -81,12 +81,16 @@ bool tern_tcp_sack_holds(const struct tern_tcp_sackboard *b, uint32_t seq);
 
 /* Lost retransmissions. RFC 6675 retransmits each hole once; if that
  * copy is lost too, only the retransmission timer finds out. The board
- * watches one retransmission at a time, the oldest not known to have
- * arrived: when data sent after it is SACKed as IsLost would count it
- * (DupThresh segments' worth) while it is still missing, it is lost as
- * surely as a first copy would be (the idea of Linux's lost-retransmit
- * marking and of RACK, RFC 8985 section 6.2, in a sequence-number form
- * that needs no time per segment). */
+ * watches one retransmission at a time: the first sent while none is
+ * watched (the recovery's first, then whichever goes next once the
+ * watched one arrived or was resent). When data sent after it is SACKed
+ * as IsLost would count it (DupThresh segments' worth) while it is
+ * still missing, it is lost as surely as a first copy would be (the
+ * idea of Linux's lost-retransmit marking and of RACK, RFC 8985
+ * section 6.2, in a sequence-number form that needs no time per
+ * segment). Retransmissions sent beside the watched one are not
+ * watched, and the watch goes with the board when the cumulative ACK
+ * passes every SACKed range: those still cost a timeout if lost again. */
 /* Watch [seq, end), sent when SND.MAX was max, unless one is watched. */
 void tern_tcp_sack_rxt_note(struct tern_tcp_sackboard *b, uint32_t seq, uint32_t end,
                             uint32_t max);

@@ -319,7 +319,9 @@ uint32_t tern_tcp_rcv_window(const struct tern_tcpcb *tp)
 
 uint64_t tern_tcp_rtt_since(const struct tern_stack *s, const struct tern_tcpcb *tp)
 {
-    return (uint64_t)((uint32_t)(s->now / 1000) - tp->rtt_start_us) * 1000;
+    /* At least 1 us: a zero sample would read as "no sample yet". */
+    uint32_t us = (uint32_t)(s->now / 1000) - tp->rtt_start_us;
+    return (uint64_t)(us ? us : 1) * 1000;
 }
 
 uint32_t tern_tcp_rcvbuf_ceiling(const struct tern_stack *s, const struct tern_socket *so)

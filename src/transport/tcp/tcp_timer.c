@@ -127,12 +127,25 @@ static void persist_fire(struct tern_stack *s, struct tern_tcpcb *tp)
      * and answers with its window. Any answer keeps the connection: a
      * live peer with a closed window is not a dead one. */
     tern_count(s, TERN_C_TCP_WINDOW_PROBE);
+    if (tp->so->life == SOCK_LIFE_PROTO_ONLY &&
+        tp->backoff >= TERN_TCP_PERSIST_MAX_BACKOFF + TERN_TCP_ORPHAN_PROBES) {
+        /* Nobody will read what waits: a peer that keeps its window shut
+         * must not keep a closed connection for ever. Linux gives an
+         * orphan tcp_orphan_retries (8) probes once they are at its
+         * RTO_MAX apart; here 8 at the longest interval (64 RTOs), about
+         * two minutes at the 200 ms floor. */
+        tern_count(s, TERN_C_TCP_ORPHAN_TIMEOUT);
+        tern_tcp_send_ctl(s, tp, TERN_TCP_RST | TERN_TCP_ACK, tp->snd_max);
+        tern_tcp_drop(s, tp, ETIMEDOUT);
+        return;
+    }
     tern_tcp_send_ctl(s, tp, TERN_TCP_ACK, tp->snd_una - 1);
     if (tp->snd_wnd == 0 && (tern_ring_len(&tp->snd) > 0 || tern_tcp_fin_unsent(tp)) &&
         tp->state != TCPS_CLOSED) {
-        uint64_t wait = tp->rto << (tp->backoff < 6 ? tp->backoff : 6);
-        if (tp->backoff < 6)
-            tp->backoff++;
+        uint64_t wait = tp->rto << (tp->backoff < TERN_TCP_PERSIST_MAX_BACKOFF
+                                        ? tp->backoff : TERN_TCP_PERSIST_MAX_BACKOFF);
+        if (tp->backoff < UINT8_MAX)
+            tp->backoff++; /* past the cap it counts the probes at it */
         tern_tcp_timer_set(s, tp, TERN_TCPT_PERSIST,
                            s->now + (wait > TERN_TCP_RTO_MAX_NS ? TERN_TCP_RTO_MAX_NS : wait));
     }
