@@ -7,6 +7,7 @@
 #include "core/assert.h"
 #include "core/plant.h"
 #include "core/stack.h"
+#include "core/zalloc.h"
 #include "net/icmp.h"
 #include "obs/probe.h"
 #include "runtime/events.h"
@@ -127,7 +128,7 @@ static struct tern_socket *sock_alloc(struct tern_stack *s, enum tern_sock_kind 
     size_t tail = kind == SOCK_KIND_TCP ? tern_tcp_block_size(s)
                   : kind == SOCK_KIND_UDP || kind == SOCK_KIND_PING ? sizeof(struct tern_sock_dgram)
                                                                     : 0;
-    struct tern_socket *so = calloc(1, sizeof(*so) + tail);
+    struct tern_socket *so = tern_zalloc(sizeof(*so) + tail);
     if (!so) {
         errno = ENOMEM;
         return NULL;

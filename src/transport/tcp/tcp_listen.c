@@ -8,6 +8,7 @@
 
 #include "core/assert.h"
 #include "core/stack.h"
+#include "core/zalloc.h"
 #include "runtime/events.h"
 #include "transport/tcp/tcp.h"
 
@@ -76,7 +77,7 @@ static void req_timeout(struct tern_stack *s, struct tern_timer *t)
 struct tern_tcp_req *tern_tcp_req_new(struct tern_stack *s, struct tern_tcpcb *ltp,
                                       const struct tern_tcp_synparams *p)
 {
-    struct tern_tcp_req *req = calloc(1, sizeof(*req));
+    struct tern_tcp_req *req = tern_zalloc(sizeof(*req));
     if (!req) {
         tern_count(s, TERN_C_DROP_TCP_LISTEN_OVERFLOW);
         return NULL;

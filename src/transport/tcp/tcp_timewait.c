@@ -7,6 +7,7 @@
 
 #include "core/plant.h"
 #include "core/stack.h"
+#include "core/zalloc.h"
 #include "transport/tcp/tcp.h"
 
 void tern_tcp_tw_init(struct tern_stack *s)
@@ -25,7 +26,7 @@ void tern_tcp_tw_enter(struct tern_stack *s, struct tern_tcpcb *tp)
     struct tern_socket *so = tp->so;
     struct tern_tcp_tw *tw = NULL;
     if (s->tcp_timewait_count < s->cfg.tcp_timewait_max)
-        tw = calloc(1, sizeof(*tw));
+        tw = tern_zalloc(sizeof(*tw));
     if (tw) {
         tern_pcb_init(&tw->pcb);
         tw->pcb.kind = TERN_PCB_TIMEWAIT;
