@@ -410,6 +410,17 @@ static void shut_window_open(struct shut_window *w, struct dropper *d, bool clos
     }
 }
 
+/* Closes what is still open, checks nothing is left, frees. */
+static void shut_window_close(struct shut_window *w)
+{
+    if (w->client >= 0)
+        tern_close(w->sim.st[0], w->client);
+    tern_close(w->sim.st[1], w->server);
+    tern_close(w->sim.st[1], w->listener);
+    sim_finish(&w->sim);
+    free(w);
+}
+
 /* The tail probe resent the data with the FIN into the shut window; the
  * server refused the FIN. Then its one window update, after it read, is
  * lost: the FIN must still get through, by the retransmission timer,
@@ -433,11 +444,7 @@ static void test_a_fin_refused_by_a_shut_window_still_gets_through(void **state)
     assert_int_equal(got, 4096);
     sim_run(sim, 200 * SEC);
     assert_int_equal(tern_recv(sim->st[1], w->server, buf, sizeof(buf), MSG_DONTWAIT), 0);
-    tern_close(sim->st[0], w->client);
-    tern_close(sim->st[1], w->server);
-    tern_close(sim->st[1], w->listener);
-    sim_finish(sim);
-    free(w);
+    shut_window_close(w);
 }
 
 /* The client closed (an orphan) with its FIN waiting for a window the
@@ -459,10 +466,7 @@ static void test_an_orphan_behind_a_shut_window_is_given_up(void **state)
     assert_int_equal(sim_counter(sim, 0, "tcp.orphan_timeout"), 1);
     /* Six probes backing off to 64 RTOs, then eight at that interval. */
     assert_int_equal(sim_counter(sim, 0, "tcp.window_probe"), 6 + 8 + 1);
-    tern_close(sim->st[1], w->server);
-    tern_close(sim->st[1], w->listener);
-    sim_finish(sim);
-    free(w);
+    shut_window_close(w);
 }
 
 static void test_limited_transmit_sends_on_the_first_dupacks(void **state)
