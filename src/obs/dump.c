@@ -64,9 +64,11 @@ static void tcp_details(const struct tern_stack *s, const struct tern_socket *so
             (double)tp->rttvar / 1e6, tp->mss, tp->cwnd / mss);
     if (tp->ssthresh != UINT32_MAX)
         fprintf(f, " ssthresh:%u", tp->ssthresh / mss);
-    fprintf(f, " unacked:%u retrans:%u/%u sndq:%u rcvq:%u ooo:%u snd_wnd:%u",
+    /* The buffers' limits (what SO_SNDBUF/SO_RCVBUF read, autotuning
+     * included), as ss -m shows tb and rb. */
+    fprintf(f, " unacked:%u retrans:%u/%u sndq:%u/%u rcvq:%u/%u ooo:%u snd_wnd:%u",
             tp->snd_max - tp->snd_una, tp->retransmits, tp->total_retransmits,
-            tern_ring_len(&tp->snd), tern_ring_len(&tp->rcv),
+            tern_ring_len(&tp->snd), so->sndbuf, tern_ring_len(&tp->rcv), so->rcvbuf,
             tern_tcp_ooo_held(tp), tp->snd_wnd);
     if (tp->in_recovery)
         fprintf(f, " recovery:%s", tp->sack_recovery ? "sack" : "newreno");

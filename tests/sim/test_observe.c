@@ -44,6 +44,9 @@ static void test_table_events_json_and_gauges(void **state)
     assert_non_null(strstr(t, "rtt:"));
     assert_non_null(strstr(t, "cwnd:"));
     assert_non_null(strstr(t, "timers:"));
+    /* Queues beside their limits: the client's receive side is empty. */
+    assert_non_null(strstr(t, " rcvq:0/262144 "));
+    assert_non_null(strstr(t, "/262144 rcvq:")); /* the send buffer's limit */
     free(t);
     t = capture(tern_sockets_dump, sim.st[1]);
     assert_non_null(strstr(t, "backlog:16 synq:0 acceptq:0"));
