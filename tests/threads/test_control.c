@@ -25,7 +25,7 @@ struct run {
     struct tern_link *l[2];
     int listener, server, client;
     _Atomic int stop;
-    uint64_t moved;
+    _Atomic uint64_t moved;
 };
 
 static struct in_addr addr_of(int i)
@@ -43,7 +43,7 @@ static void *pump(void *arg)
         ssize_t w = tern_send(r->st[0], r->client, buf, sizeof(buf), MSG_DONTWAIT);
         ssize_t n = tern_recv(r->st[1], r->server, buf, sizeof(buf), MSG_DONTWAIT);
         if (n > 0)
-            r->moved += (uint64_t)n;
+            atomic_fetch_add(&r->moved, (uint64_t)n);
         if (w <= 0 && n <= 0)
             usleep(1000);
     }
@@ -150,13 +150,17 @@ static void test_ternstat_during_a_transfer(void **state)
     out = ternstat(sock, args);
     assert_non_null(strstr(out, "error:")); /* one at a time */
     free(out);
-    usleep(200000);
+    /* Some data crosses during the capture, however busy the machine
+     * (a fixed sleep was not always enough under load): 64 KiB, or 10 s. */
+    uint64_t at_start = atomic_load(&r.moved);
+    for (int i = 0; i < 1000 && atomic_load(&r.moved) - at_start < 65536; i++)
+        usleep(10000);
     out = ternstat(sock, "pcap stop");
     assert_non_null(strstr(out, "capture stopped"));
     free(out);
     atomic_store(&r.stop, 1);
     pthread_join(t, NULL);
-    assert_true(r.moved > 0);
+    assert_true(atomic_load(&r.moved) > 0);
     assert_int_equal(stat(pcap, &st), 0);
     assert_true(st.st_size > 24 + 16 + 1000); /* header and some full frames */
     assert_int_equal(pcap_check(pcap), 0);
