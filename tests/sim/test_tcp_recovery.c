@@ -370,15 +370,8 @@ static void test_a_lost_retransmission_is_resent_without_a_timeout(void **state)
  * dropper (if any) filters the server's pure ACKs. */
 struct shut_window {
     struct sim sim;
-    int listener, server, client;
+    struct sim_tcp c;
 };
-
-static bool shut_accepted(struct sim *sim, void *arg)
-{
-    struct shut_window *w = arg;
-    w->server = tern_accept(sim->st[1], w->listener, NULL, NULL);
-    return w->server >= 0;
-}
 
 static void shut_window_open(struct shut_window *w, struct dropper *d, bool close_client)
 {
@@ -386,37 +379,24 @@ static void shut_window_open(struct shut_window *w, struct dropper *d, bool clos
     struct sim_opts o = {.tx = &imp, .wrap = d ? wrap_dropper : NULL, .wrap_arg = d};
     sim_init(&w->sim, 2, &o);
     struct sim *sim = &w->sim;
-    w->server = -1;
-    w->listener = tern_socket(sim->st[1], AF_INET, SOCK_STREAM, 0);
-    int rb = 2048; /* 4096 once doubled */
-    assert_int_equal(tern_setsockopt(sim->st[1], w->listener, SOL_SOCKET, SO_RCVBUF, &rb,
-                                     sizeof(rb)), 0);
-    struct sockaddr_in a = sim_sin(1, 80);
-    assert_int_equal(tern_bind(sim->st[1], w->listener, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(tern_listen(sim->st[1], w->listener, 4), 0);
-    w->client = tern_socket(sim->st[0], AF_INET, SOCK_STREAM, 0);
-    assert_int_equal(tern_connect(sim->st[0], w->client, (struct sockaddr *)&a, sizeof(a)), -1);
-    assert_true(sim_run_until(sim, shut_accepted, w, 5 * SEC));
+    sim_tcp_open_rcvbuf(sim, &w->c, 0, 1, 80, 2048 /* 4096 once doubled */);
     sim_run(sim, 100 * MS);
     if (d)
         d->all = true; /* the server's ACKs of the data are lost */
     static uint8_t buf[4096];
-    assert_int_equal(tern_send(sim->st[0], w->client, buf, sizeof(buf), 0), 4096);
+    assert_int_equal(tern_send(sim->st[0], w->c.client, buf, sizeof(buf), 0), 4096);
     if (close_client) {
-        tern_close(sim->st[0], w->client); /* an orphan: nobody reads what waits */
-        w->client = -1;
+        tern_close(sim->st[0], w->c.client); /* an orphan: nobody reads what waits */
+        w->c.client = -1;
     } else {
-        assert_int_equal(tern_shutdown(sim->st[0], w->client, SHUT_WR), 0);
+        assert_int_equal(tern_shutdown(sim->st[0], w->c.client, SHUT_WR), 0);
     }
 }
 
 /* Closes what is still open, checks nothing is left, frees. */
 static void shut_window_close(struct shut_window *w)
 {
-    if (w->client >= 0)
-        tern_close(w->sim.st[0], w->client);
-    tern_close(w->sim.st[1], w->server);
-    tern_close(w->sim.st[1], w->listener);
+    sim_tcp_close(&w->sim, &w->c);
     sim_finish(&w->sim);
     free(w);
 }
@@ -439,11 +419,11 @@ static void test_a_fin_refused_by_a_shut_window_still_gets_through(void **state)
     d.next = 1;             /* the update the read sends is lost */
     uint8_t buf[8192];
     ssize_t r, got = 0;
-    while ((r = tern_recv(sim->st[1], w->server, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+    while ((r = tern_recv(sim->st[1], w->c.server, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
         got += r;
     assert_int_equal(got, 4096);
     sim_run(sim, 200 * SEC);
-    assert_int_equal(tern_recv(sim->st[1], w->server, buf, sizeof(buf), MSG_DONTWAIT), 0);
+    assert_int_equal(tern_recv(sim->st[1], w->c.server, buf, sizeof(buf), MSG_DONTWAIT), 0);
     shut_window_close(w);
 }
 

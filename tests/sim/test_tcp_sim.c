@@ -570,21 +570,8 @@ static struct long_path long_path_transfer(bool autotune, int rcvbuf, bool slow)
     struct sim_opts o = {.cfg = &cfg, .tx = &delay};
     struct sim sim;
     sim_init(&sim, 2, &o);
-    struct sim_tcp c = {.cstack = 0, .sstack = 1, .server = -1};
-    c.listener = tern_socket(sim.st[1], AF_INET, SOCK_STREAM, 0);
-    if (rcvbuf > 0)
-        assert_int_equal(tern_setsockopt(sim.st[1], c.listener, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-                                         sizeof(rcvbuf)), 0);
-    struct sockaddr_in a = sim_sin(1, 4242);
-    assert_int_equal(tern_bind(sim.st[1], c.listener, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(tern_listen(sim.st[1], c.listener, 4), 0);
-    c.client = tern_socket(sim.st[0], AF_INET, SOCK_STREAM, 0);
-    assert_int_equal(tern_connect(sim.st[0], c.client, (struct sockaddr *)&a, sizeof(a)), -1);
-    while (c.server < 0 && sim.now < 5 * SEC) {
-        sim_run(&sim, MS);
-        c.server = tern_accept(sim.st[1], c.listener, NULL, NULL);
-    }
-    assert_true(c.server >= 0);
+    struct sim_tcp c;
+    sim_tcp_open_rcvbuf(&sim, &c, 0, 1, 4242, rcvbuf);
     struct long_path r = {0};
     struct sim_flow t = {.from_stack = 0, .from_fd = c.client, .to_stack = 1, .to_fd = c.server,
                          .total = 16u << 20};

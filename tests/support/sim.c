@@ -256,9 +256,18 @@ static bool tcp_accepted(struct sim *sim, void *arg)
 
 void sim_tcp_open(struct sim *sim, struct sim_tcp *c, int cstack, int sstack, uint16_t port)
 {
+    sim_tcp_open_rcvbuf(sim, c, cstack, sstack, port, 0);
+}
+
+void sim_tcp_open_rcvbuf(struct sim *sim, struct sim_tcp *c, int cstack, int sstack,
+                         uint16_t port, int rcvbuf)
+{
     *c = (struct sim_tcp){.cstack = cstack, .sstack = sstack, .server = -1};
     c->listener = tern_socket(sim->st[sstack], AF_INET, SOCK_STREAM, 0);
     assert_true(c->listener >= 0);
+    if (rcvbuf > 0)
+        assert_int_equal(tern_setsockopt(sim->st[sstack], c->listener, SOL_SOCKET, SO_RCVBUF,
+                                         &rcvbuf, sizeof(rcvbuf)), 0);
     struct sockaddr_in a = sim_sin(sstack, port);
     assert_int_equal(tern_bind(sim->st[sstack], c->listener, (struct sockaddr *)&a, sizeof(a)), 0);
     assert_int_equal(tern_listen(sim->st[sstack], c->listener, 16), 0);

@@ -75,6 +75,10 @@ struct sim_tcp {
  * (non-blocking: EINPROGRESS), and time runs until the server accepted
  * (5 s of virtual time at most, else the test fails). */
 void sim_tcp_open(struct sim *sim, struct sim_tcp *c, int cstack, int sstack, uint16_t port);
+/* The same with SO_RCVBUF set on the listener first (its connections
+ * inherit it), unless rcvbuf is 0. */
+void sim_tcp_open_rcvbuf(struct sim *sim, struct sim_tcp *c, int cstack, int sstack,
+                         uint16_t port, int rcvbuf);
 /* Close what of it is still open (handles >= 0). */
 void sim_tcp_close(struct sim *sim, struct sim_tcp *c);
 
