@@ -110,6 +110,10 @@ int ex_parse_addr_port(const char *str, uint16_t defport, struct sockaddr_in *ou
 int ex_link_opt(struct ex_link_opts *o, int argc, char **argv, int *i)
 {
     const char *opt = argv[*i];
+    if (strcmp(opt, "--no-offload") == 0) {
+        o->no_offload = true;
+        return 1;
+    }
     static const char with_value[][12] = {"--tap", "--addr", "--gw", "--pcap", "--seed",
                                           "--control"};
     bool known = false;
@@ -185,7 +189,7 @@ int ex_net_up(struct ex_net *n, const struct ex_link_opts *o)
         fprintf(stderr, "needs --tap NAME and --addr A/LEN\n");
         return -1;
     }
-    struct tern_link *link = tern_tap_open(o->tap);
+    struct tern_link *link = tern_tap_open_flags(o->tap, o->no_offload ? TERN_TAP_NO_OFFLOAD : 0);
     if (!link) {
         fprintf(stderr, "tern_tap_open(%s): %s\n", o->tap, strerror(errno));
         return -1;

@@ -10,6 +10,8 @@
  *   --pcap FILE    record every frame of the link (tern_pcap_tee_new)
  *   --seed N       the stack's seed (its MAC address derives from it)
  *   --control PATH a control socket for ternstat (tern_stack_control)
+ *   --no-offload   a plain TAP device: no TSO, no coalesced frames
+ *                  (TERN_TAP_NO_OFFLOAD)
  *
  * Signals: SIGINT and SIGTERM set ex_stop, SIGUSR1 sets ex_dump; the
  * handlers do nothing else. Every blocking call of the examples carries a
@@ -45,9 +47,11 @@ struct ex_link_opts {
     struct in_addr gw;
     bool have_gw;
     uint64_t seed;
+    bool no_offload;
 };
 
-#define EX_LINK_USAGE "[--tap NAME --addr A/LEN [--gw G] [--pcap FILE] [--seed N] [--control PATH]]"
+#define EX_LINK_USAGE \
+    "[--tap NAME --addr A/LEN [--gw G] [--pcap FILE] [--seed N] [--control PATH] [--no-offload]]"
 
 /* A stack on one link, started (threaded mode). */
 struct ex_net {

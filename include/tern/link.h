@@ -27,6 +27,13 @@ struct tern_frame {
     size_t len;
     size_t cap;
     uint32_t flags; /* enum tern_frame_flags */
+    /* A TCP/IPv4 frame longer than the MTU that stands for several: its
+     * payload is cut into gso_size-byte segments (the last may be
+     * shorter), each with a copy of the headers (TCP segmentation
+     * offload). Sent only to links with TERN_LINK_CAP_TSO, always with
+     * TERN_FRAME_CSUM_PENDING; received from links that coalesce (a TAP
+     * device's GRO). 0: an ordinary frame. */
+    uint16_t gso_size;
 };
 
 enum tern_frame_flags {
@@ -45,6 +52,9 @@ enum tern_link_caps {
     /* Frames may be sent with TERN_FRAME_CSUM_PENDING: the link fills the
      * checksums or delivers the flag with the frame. */
     TERN_LINK_CAP_TX_CSUM = 1u << 1,
+    /* Frames may be sent with gso_size: the link or what lies beyond it
+     * cuts them into segments (implies TERN_LINK_CAP_TX_CSUM). */
+    TERN_LINK_CAP_TSO = 1u << 2,
 };
 
 /* Fills the checksum a frame with TERN_FRAME_CSUM_PENDING lacks and clears
@@ -52,10 +62,29 @@ enum tern_link_caps {
  * that read frames as bytes (a pcap, a sniffer, a bit flip). */
 TERN_API void tern_frame_csum_fill(struct tern_frame *f);
 
+/* Cuts a frame with gso_size into the frames it stands for (RFC 9293
+ * 3.1 fields: sequence numbers advance, FIN and PSH stay on the last
+ * segment, CWR on the first; the IPv4 identification advances, as
+ * Linux's TSO does). Each segment is built in `buf` (room for the
+ * headers and gso_size bytes: the MTU plus 14 bytes, or
+ * TERN_LINK_MAX_FRAME for any frame) and handed to emit() in turn; segments keep
+ * TERN_FRAME_CSUM_PENDING when keep_pending, else their checksums are
+ * filled. A frame without gso_size, or one this cannot parse (not
+ * TCP/IPv4), is handed over unchanged. Returns the number of frames
+ * emitted: 0 when a segment would not fit buf_size; emit() returning
+ * false stops early. */
+TERN_API size_t tern_frame_gso_split(const struct tern_frame *f, uint8_t *buf, size_t buf_size,
+                                     bool keep_pending,
+                                     bool (*emit)(void *arg, const struct tern_frame *seg),
+                                     void *arg);
+
 struct tern_link_info {
     char name[32];
     uint32_t mtu;   /* largest IP packet (Ethernet payload) in bytes */
     uint32_t caps;  /* enum tern_link_caps */
+    /* Largest frame recv() may deliver (coalesced frames exceed the
+     * MTU); 0: mtu + 14. */
+    uint32_t rx_frame_max;
 };
 
 /* Frames and bytes that crossed the link, and frames it lost itself
@@ -160,5 +189,17 @@ TERN_API struct tern_link *tern_pcap_tee_new(struct tern_link *inner, const char
  * CAP_NET_ADMIN) without packet information headers, non-blocking. The
  * device's MTU is read from the kernel. NULL and errno on failure. */
 TERN_API struct tern_link *tern_tap_open(const char *name);
+
+/* As tern_tap_open. Unless TERN_TAP_NO_OFFLOAD, the device is opened with
+ * a virtio-net header (IFF_VNET_HDR) and the kernel is told Tern takes
+ * partial checksums and TCP/IPv4 super-frames (TUN_F_CSUM, TUN_F_TSO4):
+ * the link then offers TERN_LINK_CAP_TX_CSUM and TERN_LINK_CAP_TSO and
+ * receives coalesced frames of up to 64 KiB, so a 64 KiB burst crosses
+ * in one system call instead of forty-five. Where the kernel refuses,
+ * the device works without offloads. */
+enum tern_tap_flags {
+    TERN_TAP_NO_OFFLOAD = 1u << 0,
+};
+TERN_API struct tern_link *tern_tap_open_flags(const char *name, unsigned flags);
 
 #endif

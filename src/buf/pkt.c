@@ -1,5 +1,7 @@
 #include "buf/pkt.h"
 
+#include <tern/link.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +12,10 @@
 #define PKT_MAGIC_FREE 0xdeadf7eeu
 #define PKT_POISON 0xdb
 
-static const uint32_t class_cap[TERN_PKT_CLASSES] = {TERN_PKT_TINY_CAP, TERN_PKT_SMALL_CAP};
+static const uint32_t class_cap[TERN_PKT_CLASSES] = {TERN_PKT_TINY_CAP, TERN_PKT_SMALL_CAP,
+                                                      TERN_PKT_JUMBO_CAP};
+_Static_assert(TERN_PKT_JUMBO_CAP >= TERN_LINK_MAX_FRAME + 128,
+               "a jumbo buffer holds the largest frame with headroom");
 
 void tern_pkt_pool_init(struct tern_pkt_pool *pool, uint32_t free_max, uint64_t live_max)
 {
@@ -34,12 +39,15 @@ void tern_pkt_pool_destroy(struct tern_pkt_pool *pool)
     }
 }
 
-/* The class whose buffers hold `need` bytes, or -1 for malloc's. */
+/* The class whose buffers hold `need` bytes, or -1 for malloc's. A
+ * jumbo buffer is given only to what needs more than half of one, so
+ * that a 4 KiB datagram is not charged 64 KiB where queues count
+ * capacity. */
 static int class_of(size_t need)
 {
     for (int c = 0; c < TERN_PKT_CLASSES; c++)
         if (need <= class_cap[c])
-            return c;
+            return c == TERN_PKT_CLASSES - 1 && need <= class_cap[c] / 2 ? -1 : c;
     return -1;
 }
 
@@ -93,6 +101,7 @@ struct tern_pkt *tern_pkt_copy(struct tern_stack *s, const struct tern_pkt *p, s
     c->link_bcast = p->link_bcast;
     c->csum = p->csum;
     c->src_port = p->src_port;
+    c->gso_size = p->gso_size;
     c->stamp = p->stamp;
     return c;
 }
@@ -123,7 +132,10 @@ void tern_pkt_free_take(struct tern_stack *s, struct tern_pkt *p)
     memset(p->buf, PKT_POISON, p->cap);
 #endif
     int c = class_of(p->cap);
-    if (c >= 0 && class_cap[c] == p->cap && pool->free_count[c] < pool->free_max) {
+    uint32_t keep = pool->free_max;
+    if (c == TERN_PKT_CLASSES - 1 && keep > TERN_PKT_JUMBO_KEEP)
+        keep = TERN_PKT_JUMBO_KEEP;
+    if (c >= 0 && class_cap[c] == p->cap && pool->free_count[c] < keep) {
         tern_list_push_front(&pool->free_list[c], &p->node);
         pool->free_count[c]++;
     } else {

@@ -27,11 +27,15 @@ struct tern_stack;
 /* Room for Ethernet + IPv4 (with options) + transport headers. */
 #define TERN_PKT_HEADROOM 128
 /* Size classes recycled by the pool: tiny for ARP, ACKs and small
- * datagrams, small for a full 1500-byte frame. Larger buffers come from
- * malloc and go back to it. */
+ * datagrams, small for a full 1500-byte frame, jumbo for the largest
+ * frame (a 65535-byte MTU, a coalesced or TSO frame) with headroom. Other
+ * sizes come from malloc and go back to it. Jumbo buffers are kept only
+ * up to TERN_PKT_JUMBO_KEEP (a receive batch's worth): 64 KiB each. */
 #define TERN_PKT_TINY_CAP 512
 #define TERN_PKT_SMALL_CAP 2048
-#define TERN_PKT_CLASSES 2
+#define TERN_PKT_JUMBO_CAP (65536 + 256)
+#define TERN_PKT_JUMBO_KEEP 32
+#define TERN_PKT_CLASSES 3
 
 struct tern_pkt {
     struct tern_list node;
@@ -51,6 +55,10 @@ struct tern_pkt {
     uint8_t csum;       /* enum tern_pkt_csum */
     /* Transport bookkeeping (e.g. the sender of a queued datagram). */
     uint16_t src_port;
+    /* Outbound TCP: a super-segment to be cut into segments of this many
+     * payload bytes (by the link, TERN_LINK_CAP_TSO, or by
+     * tern_ether_output_take); 0: an ordinary packet. */
+    uint16_t gso_size;
     uint32_t frag_off; /* reassembly: this fragment's offset in bytes */
     uint32_t l3_off;  /* offset in buf of the IPv4 header, for ICMP quotes; 0: none */
     uint64_t stamp; /* time of arrival or of the event it belongs to */

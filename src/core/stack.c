@@ -191,6 +191,9 @@ static int receive_from(struct tern_stack *s, struct tern_iface *ifp)
         struct tern_pkt *pkts[TERN_RX_BATCH];
         size_t have = 0;
         size_t frame_cap = (size_t)ifp->mtu + 14;
+        size_t coalesced_max = ifp->link->info.rx_frame_max;
+        if (coalesced_max > frame_cap)
+            frame_cap = coalesced_max < TERN_LINK_MAX_FRAME ? coalesced_max : TERN_LINK_MAX_FRAME;
         for (; have < want; have++) {
             pkts[have] = tern_pkt_alloc(s, 0, frame_cap);
             if (!pkts[have])
@@ -203,6 +206,19 @@ static int receive_from(struct tern_stack *s, struct tern_iface *ifp)
             tern_pkt_free_take(s, pkts[i]);
         for (size_t i = 0; i < n; i++) {
             pkts[i]->len = (uint32_t)frames[i].len;
+            if (frames[i].len > (size_t)ifp->mtu + 14)
+                tern_count(s, TERN_C_LINK_RX_COALESCED);
+            if (frame_cap > TERN_PKT_SMALL_CAP && frames[i].len <= TERN_PKT_SMALL_CAP) {
+                /* A buffer for a coalesced frame holding an ordinary one
+                 * (an ACK, a request): moved into a pool buffer, so that
+                 * a queue charged by capacity is not charged 64 KiB. */
+                struct tern_pkt *small = tern_pkt_copy(s, pkts[i], 0);
+                if (small) {
+                    tern_pkt_free_take(s, pkts[i]);
+                    pkts[i] = small;
+                    frames[i].data = tern_pkt_data(small);
+                }
+            }
             if (s->capture)
                 tern_frame_csum_fill(&frames[i]); /* a pcap shows real checksums */
             if ((frames[i].flags & TERN_FRAME_CSUM_PENDING) ||

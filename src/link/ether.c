@@ -41,6 +41,62 @@ void tern_ether_input_take(struct tern_stack *s, struct tern_iface *ifp, struct 
     }
 }
 
+static void send_one(struct tern_stack *s, struct tern_iface *ifp, const struct tern_frame *f)
+{
+    if (s->capture)
+        tern_capture_frame(s, f->data, f->len);
+    if (tern_link_send(ifp->link, f, 1, s->now) == 1)
+        tern_count(s, TERN_C_LINK_TX_FRAMES);
+    else
+        tern_count(s, TERN_C_DROP_LINK_TX_REFUSED);
+}
+
+struct split_ctx {
+    struct tern_stack *s;
+    struct tern_iface *ifp;
+};
+
+static bool send_split(void *arg, const struct tern_frame *seg)
+{
+    struct split_ctx *c = arg;
+    tern_count(c->s, TERN_C_LINK_TX_GSO_SPLIT);
+    send_one(c->s, c->ifp, seg);
+    return true;
+}
+
+/* A TCP super-segment (pkt->gso_size): whole to a link that cuts it up
+ * itself, cut up here for any other or when a capture must see the
+ * frames as they go (as Linux's GSO does for a device without TSO). */
+static void send_super_take(struct tern_stack *s, struct tern_iface *ifp, struct tern_pkt *p,
+                            struct tern_frame *f)
+{
+    uint32_t caps = ifp->link->info.caps;
+    f->gso_size = p->gso_size;
+    f->flags = TERN_FRAME_CSUM_PENDING;
+    if ((caps & TERN_LINK_CAP_TSO) && !s->capture) {
+        tern_count(s, TERN_C_LINK_TX_GSO);
+        send_one(s, ifp, f);
+        tern_pkt_free_take(s, p);
+        return;
+    }
+    bool keep_pending = (caps & TERN_LINK_CAP_TX_CSUM) && !s->capture;
+    struct tern_pkt *scratch = tern_pkt_alloc(s, 0, (size_t)ifp->mtu + TERN_ETH_HLEN);
+    if (!scratch) {
+        tern_drop_take(s, p, TERN_C_DROP_LINK_TX_REFUSED);
+        return;
+    }
+    struct split_ctx c = {s, ifp};
+    size_t room = (size_t)ifp->mtu + TERN_ETH_HLEN;
+    size_t n = tern_frame_gso_split(f, tern_pkt_data(scratch), room, keep_pending, send_split, &c);
+    tern_pkt_free_take(s, scratch);
+    if (n == 0) {
+        /* Segments the MTU cannot hold: a bug in whoever sized them. */
+        tern_drop_take(s, p, TERN_C_DROP_LINK_GSO_TOO_BIG);
+        return;
+    }
+    tern_pkt_free_take(s, p);
+}
+
 void tern_ether_output_take(struct tern_stack *s, struct tern_iface *ifp, const uint8_t dst[6],
                             uint16_t type, struct tern_pkt *p)
 {
@@ -52,6 +108,10 @@ void tern_ether_output_take(struct tern_stack *s, struct tern_iface *ifp, const 
     }
     tern_eth_emit(h, dst, ifp->mac, type);
     struct tern_frame f = {.data = tern_pkt_data(p), .len = p->len, .cap = p->len};
+    if (p->gso_size) {
+        send_super_take(s, ifp, p, &f);
+        return;
+    }
     if (p->csum == TERN_PKT_CSUM_PENDING) {
         /* The checksum is left to the link only where it can be (its
          * caps) and nobody reads these bytes on the way (a capture). */
@@ -60,11 +120,6 @@ void tern_ether_output_take(struct tern_stack *s, struct tern_iface *ifp, const 
         else
             tern_ipv4_fill_l4_csum(f.data + TERN_ETH_HLEN, f.len - TERN_ETH_HLEN);
     }
-    if (s->capture)
-        tern_capture_frame(s, f.data, f.len);
-    if (tern_link_send(ifp->link, &f, 1, s->now) == 1)
-        tern_count(s, TERN_C_LINK_TX_FRAMES);
-    else
-        tern_count(s, TERN_C_DROP_LINK_TX_REFUSED);
+    send_one(s, ifp, &f);
     tern_pkt_free_take(s, p);
 }

@@ -49,6 +49,8 @@ struct impair_link {
     struct tern_link *inner;
     struct impair_dir tx, rx;
     uint8_t *scratch; /* TERN_LINK_MAX_FRAME bytes, to pull from inner */
+    uint8_t *seg;     /* as many, for the segments of a coalesced frame */
+    tern_time_t pull_now;
 };
 
 static tern_time_t time_add(tern_time_t a, tern_time_t b)
@@ -236,6 +238,13 @@ static size_t impair_send(struct tern_link *l, const struct tern_frame *frames, 
     return accepted;
 }
 
+static bool impair_segment(void *arg, const struct tern_frame *seg)
+{
+    struct impair_link *im = arg;
+    impair_frame(&im->rx, seg, im->pull_now, &im->link.stats.rx_dropped);
+    return true;
+}
+
 /* Takes what the inner link has into the rx holding queue, at most a
  * queue's worth per call so that one call's work stays bounded. */
 static void pull_inner(struct impair_link *im, tern_time_t now)
@@ -244,6 +253,13 @@ static void pull_inner(struct impair_link *im, tern_time_t now)
         struct tern_frame f = { .data = im->scratch, .cap = TERN_LINK_MAX_FRAME };
         if (tern_link_recv(im->inner, &f, 1, now) != 1)
             break;
+        if (f.gso_size) {
+            /* Coalesced by the inner link (a TAP device's GRO): each
+             * segment meets the impairments on its own, as on a wire. */
+            im->pull_now = now;
+            tern_frame_gso_split(&f, im->seg, TERN_LINK_MAX_FRAME, true, impair_segment, im);
+            continue;
+        }
         impair_frame(&im->rx, &f, now, &im->link.stats.rx_dropped);
     }
 }
@@ -308,6 +324,7 @@ static void impair_destroy(struct tern_link *l)
     dir_free(&im->tx);
     dir_free(&im->rx);
     free(im->scratch);
+    free(im->seg);
     tern_link_free(im->inner);
     free(im);
 }
@@ -348,7 +365,8 @@ struct tern_link *tern_impair_new(struct tern_link *inner, const struct tern_imp
     /* Distinct seeds per direction keep the two streams independent. */
     if (dir_init(&im->tx, tx, inner->info.mtu, seed) != 0 ||
         dir_init(&im->rx, rx, inner->info.mtu, seed ^ 0x5bd1e9955bd1e995ull) != 0 ||
-        (rx && !(im->scratch = malloc(TERN_LINK_MAX_FRAME)))) {
+        (rx && !(im->scratch = malloc(TERN_LINK_MAX_FRAME))) ||
+        (rx && !(im->seg = malloc(TERN_LINK_MAX_FRAME)))) {
         int err = errno;
         impair_destroy(&im->link);
         errno = err;
@@ -366,5 +384,12 @@ struct tern_link *tern_impair_new(struct tern_link *inner, const struct tern_imp
     im->link.info = inner->info;
     if (rx && rx->corrupt_ppm)
         im->link.info.caps &= ~(uint32_t)TERN_LINK_CAP_RX_CSUM_OK;
+    /* Loss and the rest apply to frames as a wire carries them: the
+     * stack cuts its super-frames up before they reach us, and the inner
+     * link's coalesced frames are cut up when they arrive. */
+    if (tx)
+        im->link.info.caps &= ~(uint32_t)TERN_LINK_CAP_TSO;
+    if (rx)
+        im->link.info.rx_frame_max = 0;
     return &im->link;
 }

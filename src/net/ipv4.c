@@ -145,6 +145,17 @@ uint32_t tern_ipv4_this_host(struct tern_stack *s)
     return 0;
 }
 
+bool tern_ipv4_tso_to(struct tern_stack *s, uint32_t dst)
+{
+    const struct tern_route_cache_entry *e;
+    if (dst == TERN_IPV4_BROADCAST || route_cached(s, dst, &e) < 0)
+        return false;
+    if (e->local)
+        return true; /* the loopback queue has no MTU */
+    const struct tern_iface *ifp = tern_iface_get(s, e->ifindex);
+    return (ifp->link->info.caps & TERN_LINK_CAP_TSO) && !s->capture;
+}
+
 uint32_t tern_ipv4_mtu_to(struct tern_stack *s, uint32_t dst)
 {
     uint32_t src = 0;
@@ -316,12 +327,21 @@ int tern_ipv4_output_take(struct tern_stack *s, struct tern_pkt *p, const struct
         uint8_t *hdr = tern_pkt_push(p, TERN_IPV4_HLEN);
         tern_ipv4_emit(hdr, &h);
         p->ifindex = (uint16_t)ifp->index;
+        p->gso_size = 0; /* arrives whole, as one segment */
         tern_count(s, TERN_C_IP_TX);
         s->loopback_bytes += charge;
         tern_list_push_back(&s->loopback_q, &p->node);
         return 0;
     }
-    if (p->len + TERN_IPV4_HLEN <= ifp->mtu) {
+    if (p->gso_size) {
+        /* A TCP super-segment: each of its segments fits the MTU (TCP
+         * sized them so) and takes an identification of its own, as
+         * Linux's segmentation numbers them. */
+        uint32_t thl = (tern_pkt_data(p)[12] >> 4) * 4u;
+        uint32_t payload = p->len > thl ? p->len - thl : 1;
+        s->ipid_table[s->ipid_last_slot] += (uint16_t)((payload - 1) / p->gso_size);
+    }
+    if (p->len + TERN_IPV4_HLEN <= ifp->mtu || p->gso_size) {
         uint8_t *hdr = tern_pkt_push(p, TERN_IPV4_HLEN);
         tern_ipv4_emit(hdr, &h);
         send_datagram_take(s, ifp, ld, p);

@@ -38,6 +38,10 @@ int tern_ipv4_output_take(struct tern_stack *s, struct tern_pkt *p, const struct
 uint32_t tern_ipv4_this_host(struct tern_stack *s);
 /* The MTU of the path's first hop towards dst (0 if unroutable). */
 uint32_t tern_ipv4_mtu_to(struct tern_stack *s, uint32_t dst);
+/* Whether a TCP super-segment to dst leaves whole (a link with
+ * TERN_LINK_CAP_TSO and no capture reading its bytes, or ourselves);
+ * where not, tern_ether_output_take cuts it up. */
+bool tern_ipv4_tso_to(struct tern_stack *s, uint32_t dst);
 
 void tern_ipv4_loopback_run(struct tern_stack *s);
 bool tern_ipv4_loopback_pending(const struct tern_stack *s);

@@ -9,6 +9,10 @@
     X(LINK_RX_FRAMES, "link.rx_frames", "frames received from links")                     \
     X(LINK_TX_FRAMES, "link.tx_frames", "frames handed to links")                         \
     X(DROP_LINK_TX_REFUSED, "drop.link.tx_refused", "frames a link refused to send")      \
+    X(LINK_TX_GSO, "link.tx_gso", "TCP super-frames handed whole to a link that cuts them")  \
+    X(LINK_TX_GSO_SPLIT, "link.tx_gso_split", "frames cut from TCP super-frames by the stack")     \
+    X(LINK_RX_COALESCED, "link.rx_coalesced", "frames longer than the MTU a link coalesced (GRO)") \
+    X(DROP_LINK_GSO_TOO_BIG, "drop.link.gso_too_big", "super-frames whose segments exceed the MTU")  \
     X(DROP_PKT_POOL_EMPTY, "drop.pkt.pool_empty", "packets not allocated: pool exhausted") \
     X(DROP_ETH_TOO_SHORT, "drop.eth.too_short", "frames shorter than an Ethernet header") \
     X(DROP_ETH_NOT_FOR_US, "drop.eth.not_for_us", "frames to another MAC address")        \

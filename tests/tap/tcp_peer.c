@@ -630,7 +630,7 @@ static void usage(const char *argv0)
     fprintf(stderr,
             "usage: %s bulk|story --tap NAME --addr A/LEN --peer KERNEL_ADDR [--pcap FILE]\n"
             "         [--loss PPM] [--reorder PPM] [--reorder-us US] [--seed N]\n"
-            "         [--timewait-ms MS] [--duration SEC] --port P\n"
+            "         [--timewait-ms MS] [--duration SEC] [--no-offload] --port P\n"
             "  bulk:  --role client|server --dir send|recv --bytes N --salt S\n"
             "  story: --requests N [--size BYTES]\n",
             argv0);
@@ -647,6 +647,7 @@ int main(int argc, char **argv)
                *dir = NULL;
     uint64_t loss = 0, reorder = 0, reorder_us = 2000, seed = 1, timewait_ms = 1000,
              duration = 60, port = 0, bytes = 0, salt = 1, requests = 0, size = 200 * 1024;
+    unsigned tap_flags = 0;
     static const struct option opts[] = {
         {"tap", required_argument, NULL, 't'},      {"addr", required_argument, NULL, 'a'},
         {"peer", required_argument, NULL, 'p'},     {"pcap", required_argument, NULL, 'w'},
@@ -656,7 +657,8 @@ int main(int argc, char **argv)
         {"port", required_argument, NULL, 'P'},     {"role", required_argument, NULL, 'R'},
         {"dir", required_argument, NULL, 'D'},      {"bytes", required_argument, NULL, 'b'},
         {"salt", required_argument, NULL, 's'},     {"requests", required_argument, NULL, 'n'},
-        {"size", required_argument, NULL, 'z'},     {NULL, 0, NULL, 0},
+        {"size", required_argument, NULL, 'z'},     {"no-offload", no_argument, NULL, 'O'},
+        {NULL, 0, NULL, 0},
     };
     optind = 2;
     int c;
@@ -666,6 +668,7 @@ int main(int argc, char **argv)
         case 'a': addr_arg = optarg; break;
         case 'p': peer_arg = optarg; break;
         case 'w': pcap = optarg; break;
+        case 'O': tap_flags |= TERN_TAP_NO_OFFLOAD; break;
         case 'l': loss = parse_u64("--loss", optarg, 1000000); break;
         case 'r': reorder = parse_u64("--reorder", optarg, 1000000); break;
         case 'u': reorder_us = parse_u64("--reorder-us", optarg, 10000000); break;
@@ -701,7 +704,7 @@ int main(int argc, char **argv)
 
     tap_on_signals(on_signal);
 
-    struct tern_link *link = tern_tap_open(tap);
+    struct tern_link *link = tern_tap_open_flags(tap, tap_flags);
     if (!link) {
         fprintf(stderr, "tcp_peer: cannot open TAP '%s': %s\n", tap, strerror(errno));
         return 1;
@@ -749,8 +752,9 @@ int main(int argc, char **argv)
         tern_link_free(link);
         return 1;
     }
-    printf("tcp_peer: %s on %s (mtu %u) as %s, peer %s, TIME_WAIT %llu ms\n", mode,
-           link->info.name, link->info.mtu, addr_arg, peer_arg,
+    printf("tcp_peer: %s on %s (mtu %u, %s) as %s, peer %s, TIME_WAIT %llu ms\n", mode,
+           link->info.name, link->info.mtu,
+           (link->info.caps & TERN_LINK_CAP_TSO) ? "TSO" : "no TSO", addr_arg, peer_arg,
            (unsigned long long)timewait_ms);
     p.end = mono_now() + duration * TERN_NS_PER_SEC;
 
@@ -773,6 +777,14 @@ int main(int argc, char **argv)
     /* The end-of-run checks are worth their time after a failure too. */
     if (!final_checks(&p, expect_tw))
         ok = false;
+    /* A sender on a link that takes super-frames must have used them:
+     * else the offload silently fell back to one write per segment. */
+    bool sent_much = is_bulk && strcmp(dir, "send") == 0 && bytes >= (1u << 20);
+    if (sent_much && (link->info.caps & TERN_LINK_CAP_TSO) &&
+        tern_counter_by_name(p.s, "link.tx_gso") == 0) {
+        printf("tcp_peer: FAIL: the link offers TSO, no super-frame was sent\n");
+        ok = false;
+    }
 
     tap_print_link_stats("tcp_peer", p.link);
     printf("tcp_peer: counters (non-zero):\n");

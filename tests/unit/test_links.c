@@ -923,6 +923,95 @@ static void test_frame_csum_fill_leaves_what_it_cannot_sum(void **state)
     }
 }
 
+/* ---- super-frames (gso_size) cut into segments ---- */
+
+#define CUT_CAP (4 * FRAME_CAP)
+
+struct cut {
+    size_t n, stop_after;
+    uint8_t frames[8][CUT_CAP];
+    size_t len[8];
+    uint32_t flags[8];
+};
+
+static bool keep_cut(void *arg, const struct tern_frame *seg)
+{
+    struct cut *c = arg;
+    assert_true(c->n < 8 && seg->len <= CUT_CAP);
+    assert_int_equal(seg->gso_size, 0);
+    memcpy(c->frames[c->n], seg->data, seg->len);
+    c->len[c->n] = seg->len;
+    c->flags[c->n] = seg->flags;
+    c->n++;
+    return c->n != c->stop_after;
+}
+
+static void test_gso_split_cuts_a_super_frame_as_tso_would(void **state)
+{
+    (void)state;
+    static uint8_t big[CUT_CAP], buf[FRAME_CAP];
+    const size_t mss = 1000, payload = 3 * mss + 123;
+    const uint8_t fin = 0x01, psh = 0x08, ack = 0x10, cwr = 0x80;
+    for (int pending = 0; pending < 2; pending++) {
+        size_t len = make_l4_frame(big, TERN_IPPROTO_TCP, payload, false);
+        big[34 + 13] = fin | psh | ack | cwr;
+        struct tern_frame f = {.data = big, .len = len, .flags = TERN_FRAME_CSUM_PENDING,
+                               .gso_size = (uint16_t)mss};
+        static struct cut c;
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(tern_frame_gso_split(&f, buf, sizeof(buf), pending, keep_cut, &c), 4);
+        assert_int_equal(c.n, 4);
+        for (size_t i = 0; i < 4; i++) {
+            const uint8_t *g = c.frames[i];
+            size_t seg = i < 3 ? mss : 123;
+            assert_int_equal(c.len[i], 66 + seg);
+            assert_memory_equal(g, big, 14); /* the Ethernet header */
+            struct tern_ipv4_hdr ih;
+            assert_int_equal(tern_ipv4_parse(g + 14, c.len[i] - 14, &ih), TERN_IPV4_OK);
+            assert_int_equal(ih.total_len, 20 + 32 + seg);
+            assert_int_equal(ih.id, 7 + i);
+            assert_int_equal(tern_get32(g + 38), 1000 + i * mss);
+            uint8_t want = ack | (i == 0 ? cwr : 0) | (i == 3 ? fin | psh : 0);
+            assert_int_equal(g[47], want);
+            /* Options (the timestamp) on every segment; the payload the
+             * right slice. */
+            assert_memory_equal(g + 54, big + 54, 12);
+            assert_memory_equal(g + 66, big + 66 + i * mss, seg);
+            uint8_t copy[FRAME_CAP];
+            memcpy(copy, g, c.len[i]);
+            assert_true(tern_ipv4_fill_l4_csum(copy + 14, c.len[i] - 14));
+            assert_int_equal(c.flags[i], pending ? TERN_FRAME_CSUM_PENDING : 0);
+            if (!pending)
+                assert_memory_equal(copy, g, c.len[i]);
+        }
+        /* emit() saying stop stops. */
+        memset(&c, 0, sizeof(c));
+        c.stop_after = 2;
+        assert_int_equal(tern_frame_gso_split(&f, buf, sizeof(buf), true, keep_cut, &c), 2);
+        /* A buffer too small for one segment: nothing emitted. */
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(tern_frame_gso_split(&f, buf, 66 + mss - 1, true, keep_cut, &c), 0);
+        assert_int_equal(c.n, 0);
+    }
+    /* What it cannot cut goes through as it is, checksum filled on
+     * request: a UDP frame, a TCP frame within one segment. */
+    const uint8_t protos[] = {TERN_IPPROTO_UDP, TERN_IPPROTO_TCP};
+    const size_t sizes[] = {payload, mss};
+    for (int k = 0; k < 2; k++) {
+        size_t len = make_l4_frame(big, protos[k], sizes[k], false);
+        static uint8_t want[CUT_CAP];
+        make_l4_frame(want, protos[k], sizes[k], true);
+        struct tern_frame f = {.data = big, .len = len, .flags = TERN_FRAME_CSUM_PENDING,
+                               .gso_size = (uint16_t)mss};
+        static struct cut c;
+        memset(&c, 0, sizeof(c));
+        assert_int_equal(tern_frame_gso_split(&f, buf, sizeof(buf), false, keep_cut, &c), 1);
+        assert_int_equal(c.len[0], len);
+        assert_int_equal(c.flags[0], 0);
+        assert_memory_equal(c.frames[0], want, len);
+    }
+}
+
 static void test_wire_ports_offer_tx_csum_and_carry_the_flag(void **state)
 {
     (void)state;
@@ -1064,6 +1153,7 @@ int main(void)
         cmocka_unit_test(test_pcap_write_error_later_keeps_traffic_flowing),
         cmocka_unit_test(test_frame_csum_fill_gives_the_checksum_emit_gives),
         cmocka_unit_test(test_frame_csum_fill_leaves_what_it_cannot_sum),
+        cmocka_unit_test(test_gso_split_cuts_a_super_frame_as_tso_would),
         cmocka_unit_test(test_wire_ports_offer_tx_csum_and_carry_the_flag),
         cmocka_unit_test(test_impair_fills_a_pending_checksum_before_damaging),
         cmocka_unit_test(test_pcap_tee_records_and_hands_over_filled_checksums),

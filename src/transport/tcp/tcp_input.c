@@ -723,8 +723,10 @@ static void data_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg *
             tp->ack_now = true; /* RFC 5681 4.2: filling a hole is acked at once */
         }
         /* RFC 1122 4.2.3.2 / RFC 5681 4.2: ack every second full segment,
-         * else within the delayed-ACK time. */
-        if (++tp->segs_unacked >= 2)
+         * else within the delayed-ACK time. A segment longer than our MSS
+         * is several a link coalesced (a TAP device's GRO): as many. */
+        tp->segs_unacked += sg->len > tp->our_mss ? 2 : 1;
+        if (tp->segs_unacked >= 2)
             tp->ack_now = true;
         else
             tern_tcp_delack_arm(s, tp);

@@ -90,6 +90,12 @@ static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t s
         tern_ring_peek_at(&tp->snd, off, tern_pkt_data(p) + h.hlen, len);
     tern_tcp_emit_nocsum(tern_pkt_data(p), &h);
     p->csum = TERN_PKT_CSUM_PENDING;
+    uint32_t segs = 1;
+    uint32_t seg_size = tern_tcp_seg_size(tp);
+    if (len > seg_size) {
+        p->gso_size = (uint16_t)seg_size; /* see burst_len() */
+        segs = (len + seg_size - 1) / seg_size;
+    }
     if (flags & TERN_TCP_ACK) {
         uint32_t edge = tp->rcv_nxt + ((uint32_t)h.wnd << (syn ? 0 : tp->rcv_wscale));
         if (tern_seq_gt(edge, tp->rcv_adv))
@@ -98,7 +104,7 @@ static void send_segment(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t s
         tp->segs_unacked = 0;
         tern_tcp_timer_stop(tp, TERN_TCPT_DELACK);
     }
-    tern_count(s, TERN_C_TCP_TX);
+    tern_count_n(s, TERN_C_TCP_TX, segs); /* segments, as on the wire */
     if (flags & TERN_TCP_RST)
         tern_count(s, TERN_C_TCP_TX_RST);
     /* Six arguments (what bpftrace reads): flags and window share one. */
@@ -244,6 +250,23 @@ static void sack_output(struct tern_stack *s, struct tern_tcpcb *tp)
     }
 }
 
+/* How much of `len` (more than one segment's worth) goes in one packet:
+ * one segment, or where the route takes super-segments (TSO) as many
+ * whole segments as an IPv4 datagram holds. Only whole segments are
+ * joined, so what goes out is what the segment-at-a-time loop would send
+ * (a short tail still meets Nagle on its own). */
+static uint32_t burst_len(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t len,
+                          uint32_t seg_size)
+{
+    if (!tern_ipv4_tso_to(s, tp->so->pcb.faddr))
+        return seg_size;
+    uint32_t hdrs = TERN_IPV4_HLEN + TERN_TCP_HLEN + (tp->ts_ok ? 12u : 0u);
+    uint32_t max = ((65535u - hdrs) / seg_size) * seg_size;
+    if (len > max)
+        len = max;
+    return len - len % seg_size;
+}
+
 void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
 {
     if (tp->state == TCPS_CLOSED || tp->state == TCPS_LISTEN)
@@ -280,7 +303,7 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
             uint32_t len = avail < usable ? avail : usable;
             uint32_t seg_size = tern_tcp_seg_size(tp);
             if (len > seg_size)
-                len = seg_size;
+                len = burst_len(s, tp, len, seg_size);
             bool fin = tp->fin_queued && fin_state(tp->state) && tp->snd_nxt + len == data_end &&
                        tern_seq_le(tp->snd_nxt, data_end);
             /* A bare FIN never sent, beyond the window, would be refused
