@@ -256,9 +256,11 @@ static void sack_output(struct tern_stack *s, struct tern_tcpcb *tp)
  * joined, so what goes out is what the segment-at-a-time loop would send
  * (a short tail still meets Nagle on its own). */
 static uint32_t burst_len(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t len,
-                          uint32_t seg_size)
+                          uint32_t seg_size, int *tso)
 {
-    if (!tern_ipv4_tso_to(s, tp->so->pcb.faddr))
+    if (*tso < 0)
+        *tso = tern_ipv4_tso_to(s, tp->so->pcb.faddr); /* once per output call */
+    if (!*tso)
         return seg_size;
     uint32_t hdrs = TERN_IPV4_HLEN + TERN_TCP_HLEN + (tp->ts_ok ? 12u : 0u);
     uint32_t max = ((65535u - hdrs) / seg_size) * seg_size;
@@ -292,6 +294,7 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
         /* RFC 3042 limited transmit: each of the first two duplicate ACKs
          * lets one new segment out beyond cwnd. */
         uint32_t cwnd = tp->cwnd;
+        int tso = -1; /* not asked yet */
         if (!tp->in_recovery && tp->dupacks > 0 && tp->dupacks < TERN_TCP_DUPTHRESH)
             cwnd += tp->dupacks * tp->mss;
         for (;;) {
@@ -303,7 +306,7 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
             uint32_t len = avail < usable ? avail : usable;
             uint32_t seg_size = tern_tcp_seg_size(tp);
             if (len > seg_size)
-                len = burst_len(s, tp, len, seg_size);
+                len = burst_len(s, tp, len, seg_size, &tso);
             bool fin = tp->fin_queued && fin_state(tp->state) && tp->snd_nxt + len == data_end &&
                        tern_seq_le(tp->snd_nxt, data_end);
             /* A bare FIN never sent, beyond the window, would be refused
