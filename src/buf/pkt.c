@@ -128,8 +128,12 @@ void tern_pkt_free_take(struct tern_stack *s, struct tern_pkt *p)
     pool->live_bytes -= p->cap;
     p->magic = PKT_MAGIC_FREE;
 #ifdef TERN_DEBUG
-    /* Poison: a reader of freed data sees 0xdb, not plausible bytes. */
-    memset(p->buf, PKT_POISON, p->cap);
+    /* Poison: a reader of freed data sees 0xdb, not plausible bytes.
+     * Only as far as data reached (headroom and data, with room for a
+     * trimmed tail such as Ethernet padding): a 64 KiB receive buffer
+     * that held an ACK costs the ACK's bytes, not 64 KiB. */
+    size_t used = (size_t)p->off + p->len + 256;
+    memset(p->buf, PKT_POISON, used < p->cap ? used : p->cap);
 #endif
     int c = class_of(p->cap);
     uint32_t keep = pool->free_max;
