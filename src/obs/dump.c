@@ -109,6 +109,66 @@ static void pmtu_line(uint32_t dst, uint32_t mtu, uint64_t left_ns, void *arg)
     d->any = true;
 }
 
+static void json_str(FILE *f, const char *key, const char *v, bool comma);
+
+/* What a link does beside moving frames, as `ethtool -k` names it. */
+static void fmt_offloads(char *buf, size_t n, const struct tern_link *l)
+{
+    uint32_t caps = l->info.caps;
+    snprintf(buf, n, "%s%s%s%s", (caps & TERN_LINK_CAP_TX_CSUM) ? "tx-csum," : "",
+             (caps & TERN_LINK_CAP_TSO) ? "tso," : "",
+             l->info.rx_frame_max > l->info.mtu + 14u ? "gro," : "",
+             (caps & TERN_LINK_CAP_RX_CSUM_OK) ? "rx-csum," : "");
+    size_t len = strlen(buf);
+    if (len)
+        buf[len - 1] = 0;
+    else
+        snprintf(buf, n, "none");
+}
+
+/* The interfaces, as `ip -s link` shows them: link, MTU, offloads,
+ * addresses and the link's own frame counts. */
+static void ifaces_dump(const struct tern_stack *s, FILE *f, bool json)
+{
+    bool any = false;
+    for (int i = 0; i < TERN_MAX_IFACES; i++) {
+        const struct tern_iface *ifp = &s->ifaces[i];
+        if (!ifp->used)
+            continue;
+        const struct tern_link *l = ifp->link;
+        char off[48], addrs[TERN_MAX_IF_ADDRS * 24] = "", a[INET_ADDRSTRLEN];
+        fmt_offloads(off, sizeof(off), l);
+        size_t used = 0;
+        for (unsigned k = 0; k < ifp->naddrs && used < sizeof(addrs); k++) {
+            struct in_addr in = {.s_addr = htonl(ifp->addrs[k].addr)};
+            inet_ntop(AF_INET, &in, a, sizeof(a));
+            int w = snprintf(addrs + used, sizeof(addrs) - used,
+                             json ? "%s\"%s/%u\"" : "%s%s/%u", k ? (json ? "," : " ") : "", a,
+                             ifp->addrs[k].prefixlen);
+            used += w > 0 ? (size_t)w : 0;
+        }
+        const struct tern_link_stats *st = &l->stats;
+        if (json) {
+            fprintf(f, "%s{\"index\":%d,", any ? "," : "", ifp->index);
+            json_str(f, "link", l->info.name, false);
+            fprintf(f, ",\"mtu\":%u,\"offloads\":\"%s\",\"addrs\":[%s],"
+                       "\"rx_frames\":%" PRIu64 ",\"rx_dropped\":%" PRIu64
+                       ",\"tx_frames\":%" PRIu64 ",\"tx_dropped\":%" PRIu64 "}",
+                    ifp->mtu, off, addrs, st->rx_frames, st->rx_dropped, st->tx_frames,
+                    st->tx_dropped);
+        } else {
+            if (!any)
+                fprintf(f, "interfaces:\n");
+            fprintf(f, "  %d %s mtu %u offloads:%s %s rx:%" PRIu64 "/%" PRIu64
+                       " dropped tx:%" PRIu64 "/%" PRIu64 " dropped\n",
+                    ifp->index, l->info.name[0] ? l->info.name : "-", ifp->mtu, off,
+                    addrs[0] ? addrs : "-", st->rx_frames, st->rx_dropped, st->tx_frames,
+                    st->tx_dropped);
+        }
+        any = true;
+    }
+}
+
 void tern_sockets_dump_locked(const struct tern_stack *s, FILE *f, bool events)
 {
     fprintf(f, "%-6s %-10s %-5s %-12s %-10s %-21s %-21s %6s %8s %6s %s\n", "id", "handle",
@@ -148,6 +208,7 @@ void tern_sockets_dump_locked(const struct tern_stack *s, FILE *f, bool events)
     tern_tcp_tw_dump(s, f);
     struct pmtu_dump pd = {.f = f};
     tern_pmtu_each(s, pmtu_line, &pd);
+    ifaces_dump(s, f, false);
 }
 
 static const struct tern_socket *sock_by_id(const struct tern_stack *s, uint64_t id)
@@ -319,6 +380,8 @@ void tern_sockets_dump_json(const struct tern_stack *s, FILE *f)
     tern_pmtu_each(s, pmtu_line, &pd);
     uint64_t n[TCPS_TIME_WAIT + 1];
     count_states(s, n);
+    fprintf(f, "],\"interfaces\":[");
+    ifaces_dump(s, f, true);
     fprintf(f, "],\"tcp_states\":{");
     for (int st = TCPS_LISTEN; st <= TCPS_TIME_WAIT; st++)
         fprintf(f, "%s\"%s\":%" PRIu64, st == TCPS_LISTEN ? "" : ",", tern_tcp_state_name(st), n[st]);

@@ -47,6 +47,9 @@ static void test_table_events_json_and_gauges(void **state)
     /* Queues beside their limits: the client's receive side is empty. */
     assert_non_null(strstr(t, " rcvq:0/262144 "));
     assert_non_null(strstr(t, "/262144 rcvq:")); /* the send buffer's limit */
+    /* The interface: a wire port keeps frames in memory (tx-csum). */
+    assert_non_null(strstr(t, "interfaces:\n  1 "));
+    assert_non_null(strstr(t, " mtu 1500 offloads:tx-csum 192.0.2.1/24 rx:"));
     free(t);
     t = capture(tern_sockets_dump, sim.st[1]);
     assert_non_null(strstr(t, "backlog:16 synq:0 acceptq:0"));
@@ -85,7 +88,9 @@ static void test_table_events_json_and_gauges(void **state)
              "t=[x for x in d[\"sockets\"] if x[\"proto\"]==\"tcp\"][0]; "
              "assert t[\"state\"]==\"ESTABLISHED\"; assert t[\"tcp\"][\"cc\"]==\"cubic\"; "
              "assert len(t[\"tcp\"][\"events\"])==8; assert t[\"tcp\"][\"srtt_us\"]>0; "
-             "assert d[\"tcp_states\"][\"ESTABLISHED\"]==1'",
+             "assert d[\"tcp_states\"][\"ESTABLISHED\"]==1; i=d[\"interfaces\"][0]; "
+             "assert i[\"mtu\"]==1500 and i[\"addrs\"]==[\"192.0.2.1/24\"]; "
+             "assert i[\"offloads\"]==\"tx-csum\" and i[\"tx_frames\"]>100'",
              path);
     assert_int_equal(system(cmd), 0);
     remove(path);
