@@ -55,6 +55,11 @@ enum tern_link_caps {
     /* Frames may be sent with gso_size: the link or what lies beyond it
      * cuts them into segments (implies TERN_LINK_CAP_TX_CSUM). */
     TERN_LINK_CAP_TSO = 1u << 2,
+    /* send() may run in one thread while recv() runs in another (a TAP
+     * descriptor, a locked pipe): a started stack then writes frames
+     * after it released its lock. Wrappers that share state between
+     * the directions (pcap tee, impairment) withdraw it. */
+    TERN_LINK_CAP_TX_UNLOCKED = 1u << 3,
 };
 
 /* Fills the checksum a frame with TERN_FRAME_CSUM_PENDING lacks and clears

@@ -364,8 +364,11 @@ void tern_api_leave(struct tern_stack *s)
         tern_events_run(s);
     if (!tern_list_empty(&s->socks.reap))
         tern_sock_reap(s);
-    if (s->rt)
+    if (s->rt) {
+        if (atomic_load_explicit(&s->rt->tx.has_done, memory_order_relaxed))
+            tern_rt_tx_reap(s);
         tern_rt_leave(s);
+    }
 }
 
 void tern_stack_live(const struct tern_stack *s, struct tern_live *out)

@@ -6,6 +6,7 @@
 #include "core/stack.h"
 #include "link/arp.h"
 #include "net/ipv4.h"
+#include "runtime/rt.h"
 #include "wire/eth.h"
 #include "wire/ipv4.h"
 
@@ -51,6 +52,25 @@ static void send_one(struct tern_stack *s, struct tern_iface *ifp, const struct 
         tern_count(s, TERN_C_DROP_LINK_TX_REFUSED);
 }
 
+/* The frame a packet holds (f: its data, flags and gso_size), to the
+ * link now, or queued to be written once the stack's lock is dropped
+ * (runtime/tx.c); counted either way once the link has answered. */
+static void transmit_take(struct tern_stack *s, struct tern_iface *ifp, struct tern_pkt *p,
+                          const struct tern_frame *f)
+{
+    if (!tern_rt_tx_deferred(s, ifp->link)) {
+        send_one(s, ifp, f);
+        tern_pkt_free_take(s, p);
+        return;
+    }
+    if (s->capture)
+        tern_capture_frame(s, f->data, f->len);
+    p->csum = (f->flags & TERN_FRAME_CSUM_PENDING) ? TERN_PKT_CSUM_PENDING : TERN_PKT_CSUM_NONE;
+    p->gso_size = f->gso_size;
+    p->ifindex = (uint16_t)ifp->index;
+    tern_rt_tx_queue_take(s, p);
+}
+
 struct split_ctx {
     struct tern_stack *s;
     struct tern_iface *ifp;
@@ -60,7 +80,17 @@ static bool send_split(void *arg, const struct tern_frame *seg)
 {
     struct split_ctx *c = arg;
     tern_count(c->s, TERN_C_LINK_TX_GSO_SPLIT);
-    send_one(c->s, c->ifp, seg);
+    if (!tern_rt_tx_deferred(c->s, c->ifp->link)) {
+        send_one(c->s, c->ifp, seg);
+        return true;
+    }
+    /* Queued: the segment needs a packet of its own. */
+    struct tern_pkt *p = tern_pkt_alloc(c->s, 0, seg->len);
+    if (!p)
+        return false; /* counted by the pool; TCP retransmits */
+    memcpy(tern_pkt_data(p), seg->data, seg->len);
+    transmit_take(c->s, c->ifp, p, &(struct tern_frame){.data = tern_pkt_data(p), .len = seg->len,
+                                                         .cap = seg->len, .flags = seg->flags});
     return true;
 }
 
@@ -75,8 +105,7 @@ static void send_super_take(struct tern_stack *s, struct tern_iface *ifp, struct
     f->flags = TERN_FRAME_CSUM_PENDING;
     if ((caps & TERN_LINK_CAP_TSO) && !s->capture) {
         tern_count(s, TERN_C_LINK_TX_GSO);
-        send_one(s, ifp, f);
-        tern_pkt_free_take(s, p);
+        transmit_take(s, ifp, p, f);
         return;
     }
     bool keep_pending = (caps & TERN_LINK_CAP_TX_CSUM) && !s->capture;
@@ -120,6 +149,5 @@ void tern_ether_output_take(struct tern_stack *s, struct tern_iface *ifp, const 
         else
             tern_ipv4_fill_l4_csum(f.data + TERN_ETH_HLEN, f.len - TERN_ETH_HLEN);
     }
-    send_one(s, ifp, &f);
-    tern_pkt_free_take(s, p);
+    transmit_take(s, ifp, p, &f);
 }

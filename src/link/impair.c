@@ -389,6 +389,8 @@ struct tern_link *tern_impair_new(struct tern_link *inner, const struct tern_imp
      * link's coalesced frames are cut up when they arrive. */
     if (tx)
         im->link.info.caps &= ~(uint32_t)TERN_LINK_CAP_TSO;
+    /* recv() forwards what send() holds back (forward_due): one thread. */
+    im->link.info.caps &= ~(uint32_t)TERN_LINK_CAP_TX_UNLOCKED;
     if (rx)
         im->link.info.rx_frame_max = 0;
     return &im->link;

@@ -98,7 +98,8 @@ struct tern_link *tern_pcap_tee_new(struct tern_link *inner, const char *path)
     /* Frames to record are sent with their checksums filled, cut to the
      * MTU as a wire would carry them. What the inner link coalesced on
      * receipt is recorded as it came, as tcpdump records GRO's work. */
-    t->link.info.caps &= ~(uint32_t)(TERN_LINK_CAP_TX_CSUM | TERN_LINK_CAP_TSO);
+    t->link.info.caps &= ~(uint32_t)(TERN_LINK_CAP_TX_CSUM | TERN_LINK_CAP_TSO |
+                                     TERN_LINK_CAP_TX_UNLOCKED); /* one file, both ways */
     t->link.stats = inner->stats;
     return &t->link;
 }

@@ -218,6 +218,8 @@ int tern_pipe_new(const struct tern_pipe_config *cfg, struct tern_link **a, stru
                                                 .pollfd = pipe_pollfd, .destroy = pipe_destroy};
         snprintf(e[i]->link.info.name, sizeof(e[i]->link.info.name), "pipe%d", i);
         e[i]->link.info.mtu = c.mtu;
+        /* Both directions go through the shared mutex. */
+        e[i]->link.info.caps = TERN_LINK_CAP_TX_UNLOCKED;
     }
     *a = &e[0]->link;
     *b = &e[1]->link;

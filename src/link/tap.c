@@ -262,6 +262,10 @@ struct tern_link *tern_tap_open_flags(const char *name, unsigned flags)
          * kernel would hand us frames we cannot take. */
         (void)ioctl(t->fd, TUNSETOFFLOAD, 0ul);
     }
+    /* A read and a write on the descriptor may run at once; the two
+     * directions share nothing here but the fd (and stats fields of
+     * their own). */
+    t->link.info.caps |= TERN_LINK_CAP_TX_UNLOCKED;
     t->link.ops.send = tap_send;
     t->link.ops.recv = tap_recv;
     t->link.ops.pollfd = tap_pollfd;

@@ -147,7 +147,10 @@ static void ifaces_dump(const struct tern_stack *s, FILE *f, bool json)
                              ifp->addrs[k].prefixlen);
             used += w > 0 ? (size_t)w : 0;
         }
-        const struct tern_link_stats *st = &l->stats;
+        tern_rt_tx_stats_begin(s); /* a sender outside the lock updates them */
+        const struct tern_link_stats st_now = l->stats;
+        tern_rt_tx_stats_end(s);
+        const struct tern_link_stats *st = &st_now;
         if (json) {
             fprintf(f, "%s{\"index\":%d,", any ? "," : "", ifp->index);
             json_str(f, "link", l->info.name, false);

@@ -9,7 +9,9 @@
  * condition of its own with the lock released, listed on the sockets it
  * waits for (runtime/events.h), and re-reads its handles when woken. The
  * runtime thread holds the lock only while it polls. Nothing but the
- * stack's own code ever runs under the lock. The observers
+ * stack's own code ever runs under the lock. Frames for links that allow
+ * it (TERN_LINK_CAP_TX_UNLOCKED) are written after it, by the thread
+ * leaving the stack (tx.c); a call about to sleep writes its own first. The observers
  * (tern_stack_live, tern_stack_now, the counters and the dumps) read a
  * started stack under the lock too, without entering it (nothing is
  * delivered or reaped); code already in the stack uses the _locked
@@ -24,12 +26,33 @@
 #define TERN_RUNTIME_RT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/list.h"
+
 struct tern_stack;
 struct tern_socket;
+struct tern_link;
+struct tern_pkt;
 struct tern_api_guard;
+
+/* Frames for links that take send() beside recv() in another thread
+ * (TERN_LINK_CAP_TX_UNLOCKED): queued under the stack's lock, written by
+ * the thread that leaves the stack after it dropped the lock (tx.c), so
+ * a system call per frame (a TAP write, which runs the kernel's receive
+ * path) does not hold every other call out of the stack. */
+struct tern_tx_defer {
+    pthread_mutex_t lock;      /* q, done, busy, the results */
+    pthread_cond_t idle;       /* busy fell to false */
+    struct tern_list q;        /* packets to send, in order */
+    struct tern_list done;     /* sent: freed under the stack's lock */
+    bool busy;                 /* a thread is sending q */
+    uint64_t sent, refused;    /* results not yet in the counters */
+    atomic_bool has_done;      /* done or the results hold something */
+    pthread_mutex_t send_lock; /* held while frames go to links */
+};
 
 struct tern_runtime {
     pthread_mutex_t lock;
@@ -41,6 +64,7 @@ struct tern_runtime {
     bool stopping;        /* calls return ECANCELED; none may wait */
     uint64_t planned;     /* when the runtime thread will poll next by itself */
     unsigned inside;
+    struct tern_tx_defer tx;
 };
 
 #define TERN_RT_FOREVER UINT64_MAX
@@ -69,6 +93,26 @@ void tern_rt_watch_link(struct tern_stack *s, int fd);
  * ECANCELED (stopping), EAGAIN (owned mode: nobody could wake us), ENOMEM. */
 int tern_api_wait(struct tern_api_guard *g, struct tern_socket **socks, size_t n,
                   uint64_t deadline);
+
+/* tx.c. Whether a frame for this link goes by the queue (threaded, and
+ * the link allows it); queue one (stack lock held; the packet holds the
+ * frame: data, csum, gso_size, ifindex); before leaving the stack (lock
+ * held), claim the sending of what is queued: true if this thread must
+ * call tern_rt_tx_send after dropping the lock; send it; fold the
+ * results in and free what was sent (lock held); wait for a sender and
+ * send what is left (lock held: a blocking call about to sleep, or the
+ * shutdown). */
+bool tern_rt_tx_deferred(const struct tern_stack *s, const struct tern_link *l);
+void tern_rt_tx_queue_take(struct tern_stack *s, struct tern_pkt *p);
+bool tern_rt_tx_claim(struct tern_stack *s);
+void tern_rt_tx_send(struct tern_stack *s);
+void tern_rt_tx_reap(struct tern_stack *s);
+void tern_rt_tx_drain(struct tern_stack *s);
+void tern_rt_tx_init(struct tern_tx_defer *tx);
+void tern_rt_tx_destroy(struct tern_tx_defer *tx);
+/* Read a link's stats while no frame is being sent to it. */
+void tern_rt_tx_stats_begin(const struct tern_stack *s);
+void tern_rt_tx_stats_end(const struct tern_stack *s);
 
 /* The control socket (control.c): serve the clients waiting on it
  * (runtime thread, lock not held); close it (lock held or stopped). */

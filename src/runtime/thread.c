@@ -78,9 +78,13 @@ void tern_rt_leave(struct tern_stack *s)
 {
     struct tern_runtime *rt = s->rt;
     kick(s);
+    /* Claimed while still inside: a shutdown waits for the sending too. */
+    bool send = tern_rt_tx_claim(s);
     if (--rt->inside == 0 && rt->stopping)
         pthread_cond_broadcast(&rt->idle);
     pthread_mutex_unlock(&rt->lock);
+    if (send)
+        tern_rt_tx_send(s);
 }
 
 int tern_api_wait(struct tern_api_guard *g, struct tern_socket **socks, size_t n,
@@ -119,6 +123,10 @@ int tern_api_wait(struct tern_api_guard *g, struct tern_socket **socks, size_t n
          * the runtime thread learns of any sooner deadline. */
         tern_events_run(s);
         kick(s);
+        /* What the call queued for the links goes before it sleeps (the
+         * lock held: waiting calls are not the hot path). */
+        if (tern_rt_tx_claim(s))
+            tern_rt_tx_send(s);
         int rc;
         if (deadline == TERN_RT_FOREVER) {
             rc = pthread_cond_wait(&cond, &rt->lock);
@@ -253,6 +261,7 @@ int tern_stack_start(struct tern_stack *s)
         return -1;
     }
     pthread_mutex_init(&rt->lock, NULL);
+    tern_rt_tx_init(&rt->tx);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -272,6 +281,7 @@ int tern_stack_start(struct tern_stack *s)
     pthread_mutex_unlock(&rt->lock);
     if (rc != 0) {
         s->rt = NULL;
+        tern_rt_tx_destroy(&rt->tx);
         pthread_mutex_destroy(&rt->lock);
         pthread_cond_destroy(&rt->idle);
         close(rt->epfd);
@@ -291,6 +301,7 @@ void tern_rt_shutdown(struct tern_stack *s)
     tern_events_wake_all(s);
     while (rt->inside > 0)
         pthread_cond_wait(&rt->idle, &rt->lock);
+    tern_rt_tx_drain(s);
     rt->stop = true;
     uint64_t one = 1;
     if (write(rt->wakefd, &one, sizeof(one)) < 0) {
@@ -299,6 +310,8 @@ void tern_rt_shutdown(struct tern_stack *s)
     pthread_mutex_unlock(&rt->lock);
     pthread_join(rt->thread, NULL);
     tern_control_close(s); /* nobody serves it any more */
+    tern_rt_tx_drain(s); /* what the thread's last poll queued */
+    tern_rt_tx_destroy(&rt->tx);
     s->rt = NULL;
     pthread_mutex_destroy(&rt->lock);
     pthread_cond_destroy(&rt->idle);

@@ -146,6 +146,19 @@ static void test_blocking_echo_between_two_started_stacks(void **state)
     assert_int_equal(e.bytes, sizeof(out));
     tern_close(n.st[0], c);
     tern_close(n.st[1], l);
+    /* The pipe takes frames from a thread that left the stack's lock
+     * (runtime/tx.c): once stopped, every frame queued so was written,
+     * counted and freed. */
+    for (int i = 0; i < 2; i++) {
+        assert_true(n.l[i]->info.caps & TERN_LINK_CAP_TX_UNLOCKED);
+        assert_int_equal(tern_stack_stop(n.st[i]), 0);
+        assert_true(n.l[i]->stats.tx_frames > 200);
+        assert_int_equal(tern_counter_by_name(n.st[i], "link.tx_frames"),
+                         n.l[i]->stats.tx_frames);
+        struct tern_live live;
+        tern_stack_live(n.st[i], &live);
+        assert_int_equal(live.packets, 0);
+    }
     net_down(&n);
 }
 
