@@ -55,13 +55,9 @@ static void vnet_hdr_for(const struct tern_frame *f, struct virtio_net_hdr *h)
     if (!(f->flags & TERN_FRAME_CSUM_PENDING))
         return;
     uint8_t *ip = f->data + TERN_ETH_HLEN;
-    size_t ihl = f->len > TERN_ETH_HLEN + 20 ? (size_t)(ip[0] & 0xf) * 4 : 0;
-    size_t total = ihl ? tern_get16(ip + 2) : 0;
-    uint8_t proto = ihl ? ip[9] : 0;
-    size_t field = proto == TERN_IPPROTO_TCP ? 16 : proto == TERN_IPPROTO_UDP ? 6 : 0;
-    bool ok = ihl >= 20 && tern_get16(f->data + 12) == TERN_ETHERTYPE_IPV4 && (ip[0] >> 4) == 4 &&
-              field && total >= ihl + field + 2 && TERN_ETH_HLEN + total <= f->len &&
-              !(tern_get16(ip + 6) & 0x3fff);
+    size_t ihl = 0, field = 0;
+    bool ok = f->len > TERN_ETH_HLEN && tern_get16(f->data + 12) == TERN_ETHERTYPE_IPV4 &&
+              tern_ipv4_l4_csum_at(ip, f->len - TERN_ETH_HLEN, &ihl, &field);
     if (!ok) {
         /* Nothing the kernel could finish: done here. The frame is the
          * caller's, borrowed, but the flag promised these bytes to us. */
@@ -69,7 +65,8 @@ static void vnet_hdr_for(const struct tern_frame *f, struct virtio_net_hdr *h)
         tern_frame_csum_fill(&copy);
         return;
     }
-    uint16_t l4len = (uint16_t)(total - ihl);
+    uint8_t proto = ip[9];
+    uint16_t l4len = (uint16_t)(tern_get16(ip + 2) - ihl);
     uint32_t pseudo = tern_csum_pseudo4(tern_get32(ip + 12), tern_get32(ip + 16), proto, l4len);
     tern_put16(ip + ihl + field, (uint16_t)~tern_csum_fold(pseudo));
     h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;

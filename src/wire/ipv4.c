@@ -48,7 +48,7 @@ void tern_ipv4_emit(uint8_t *buf, const struct tern_ipv4_hdr *h)
     tern_put16(buf + 10, tern_csum_hdr20(buf));
 }
 
-bool tern_ipv4_fill_l4_csum(uint8_t *buf, size_t len)
+bool tern_ipv4_l4_csum_at(const uint8_t *buf, size_t len, size_t *hlen_out, size_t *field)
 {
     if (len < TERN_IPV4_HLEN || (buf[0] >> 4) != 4)
         return false;
@@ -59,13 +59,24 @@ bool tern_ipv4_fill_l4_csum(uint8_t *buf, size_t len)
     if (tern_get16(buf + 6) & 0x3fff)
         return false; /* a fragment: its datagram was summed whole */
     uint8_t proto = buf[9];
-    size_t l4len = total - hlen, field;
+    size_t l4len = total - hlen;
     if (proto == TERN_IPPROTO_TCP && l4len >= 20)
-        field = 16;
+        *field = 16;
     else if (proto == TERN_IPPROTO_UDP && l4len >= 8)
-        field = 6;
+        *field = 6;
     else
         return false;
+    *hlen_out = hlen;
+    return true;
+}
+
+bool tern_ipv4_fill_l4_csum(uint8_t *buf, size_t len)
+{
+    size_t hlen, field;
+    if (!tern_ipv4_l4_csum_at(buf, len, &hlen, &field))
+        return false;
+    uint8_t proto = buf[9];
+    size_t l4len = (size_t)tern_get16(buf + 2) - hlen;
     uint8_t *l4 = buf + hlen;
     tern_put16(l4 + field, 0);
     uint32_t sum = tern_csum_pseudo4(tern_get32(buf + 12), tern_get32(buf + 16), proto,

@@ -41,6 +41,9 @@ void tern_ipv4_emit(uint8_t *buf, const struct tern_ipv4_hdr *h);
  * buf, whose transport header was written without one. False, and buf
  * untouched, for anything else or a datagram longer than len. */
 bool tern_ipv4_fill_l4_csum(uint8_t *buf, size_t len);
+/* Where that checksum is: the IPv4 header's length and the field's
+ * offset past it. False for anything tern_ipv4_fill_l4_csum refuses. */
+bool tern_ipv4_l4_csum_at(const uint8_t *buf, size_t len, size_t *hlen, size_t *field);
 
 static inline bool tern_ipv4_is_multicast(uint32_t a) { return (a >> 28) == 0xe; }
 static inline bool tern_ipv4_is_loopback(uint32_t a) { return (a >> 24) == 127; }
