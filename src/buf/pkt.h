@@ -57,7 +57,9 @@ struct tern_pkt {
     uint16_t src_port;
     /* Outbound TCP: a super-segment to be cut into segments of this many
      * payload bytes (by the link, TERN_LINK_CAP_TSO, or by
-     * tern_ether_output_take); 0: an ordinary packet. */
+     * tern_ether_output_take). Inbound: the segment size of what a link
+     * coalesced (or of a super-segment to ourselves). 0: an ordinary
+     * packet. */
     uint16_t gso_size;
     uint32_t frag_off; /* reassembly: this fragment's offset in bytes */
     uint32_t l3_off;  /* offset in buf of the IPv4 header, for ICMP quotes; 0: none */

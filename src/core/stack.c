@@ -206,6 +206,7 @@ static int receive_from(struct tern_stack *s, struct tern_iface *ifp)
             tern_pkt_free_take(s, pkts[i]);
         for (size_t i = 0; i < n; i++) {
             pkts[i]->len = (uint32_t)frames[i].len;
+            pkts[i]->gso_size = frames[i].gso_size; /* a coalesced frame's segment size */
             if (frames[i].len > (size_t)ifp->mtu + 14)
                 tern_count(s, TERN_C_LINK_RX_COALESCED);
             if (frame_cap > TERN_PKT_SMALL_CAP && frames[i].len <= TERN_PKT_SMALL_CAP) {

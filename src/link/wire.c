@@ -26,6 +26,7 @@ struct wire_frame {
     uint8_t *data;
     uint32_t len;
     uint32_t flags;
+    uint16_t gso_size; /* a super-frame stays one, as veth passes GSO on */
 };
 
 /* A free buffer: its first bytes link the list. */
@@ -118,6 +119,7 @@ static bool port_enqueue(struct wire_port *p, const struct tern_frame *f)
     slot->data = copy;
     slot->len = (uint32_t)f->len;
     slot->flags = f->flags;
+    slot->gso_size = f->gso_size;
     p->count++;
     return true;
 }
@@ -170,6 +172,7 @@ static size_t port_recv(struct tern_link *l, struct tern_frame *frames, size_t n
             memcpy(out->data, f.data, f.len);
             out->len = f.len;
             out->flags = f.flags;
+            out->gso_size = f.gso_size;
             l->stats.rx_frames++;
             l->stats.rx_bytes += f.len;
             filled++;

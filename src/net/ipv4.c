@@ -326,8 +326,7 @@ int tern_ipv4_output_take(struct tern_stack *s, struct tern_pkt *p, const struct
         }
         uint8_t *hdr = tern_pkt_push(p, TERN_IPV4_HLEN);
         tern_ipv4_emit(hdr, &h);
-        p->ifindex = (uint16_t)ifp->index;
-        p->gso_size = 0; /* arrives whole, as one segment */
+        p->ifindex = (uint16_t)ifp->index; /* gso_size stays: TCP input counts segments */
         tern_count(s, TERN_C_IP_TX);
         s->loopback_bytes += charge;
         tern_list_push_back(&s->loopback_q, &p->node);

@@ -26,6 +26,7 @@ struct seg {
     const uint8_t *data;
     uint32_t len;        /* payload bytes */
     struct tern_tcp_opts opt;
+    uint32_t segs;       /* segments it stands for (more when a link coalesced them) */
     bool reopens;        /* it ended a TIME_WAIT whose SND.NXT was old_snd_nxt */
     uint32_t old_snd_nxt;
 };
@@ -723,9 +724,8 @@ static void data_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg *
             tp->ack_now = true; /* RFC 5681 4.2: filling a hole is acked at once */
         }
         /* RFC 1122 4.2.3.2 / RFC 5681 4.2: ack every second full segment,
-         * else within the delayed-ACK time. A segment longer than our MSS
-         * is several a link coalesced (a TAP device's GRO): as many. */
-        tp->segs_unacked += sg->len > tp->our_mss ? 2 : 1;
+         * else within the delayed-ACK time; a coalesced one is several. */
+        tp->segs_unacked += sg->segs > 1 ? 2 : 1;
         if (tp->segs_unacked >= 2)
             tp->ack_now = true;
         else
@@ -1037,7 +1037,14 @@ void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
     }
     struct seg sg = {.laddr = dst, .faddr = src, .lport = h.dport, .fport = h.sport,
                      .seq = h.seq, .ack = h.ack, .flags = h.flags, .wnd = h.wnd,
-                     .data = tern_pkt_data(p) + h.hlen, .len = p->len - h.hlen, .opt = h.opt};
+                     .data = tern_pkt_data(p) + h.hlen, .len = p->len - h.hlen, .opt = h.opt,
+                     .segs = 1};
+    if (p->gso_size && sg.len > p->gso_size) {
+        /* Coalesced by the link (GRO) or sent to ourselves as one: counted
+         * as the segments it holds, as they crossed the wire. */
+        sg.segs = (sg.len + p->gso_size - 1) / p->gso_size;
+        tern_count_n(s, TERN_C_TCP_RX, sg.segs - 1);
+    }
     struct tern_inpcb *pcb = tern_pcb_lookup(s, &s->tcp_pcbs, dst, h.dport, src, h.sport);
     if (pcb && pcb->kind == TERN_PCB_REQUEST) {
         request_input(s, tern_tcp_req_of(pcb), &sg);
