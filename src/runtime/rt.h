@@ -51,6 +51,8 @@ struct tern_tx_defer {
     bool busy;                 /* a thread is sending q */
     uint64_t sent, refused;    /* results not yet in the counters */
     atomic_bool has_done;      /* done or the results hold something */
+    atomic_bool has_queued;    /* q may hold something: a call that queued
+                                * nothing skips tx.lock when it leaves */
     pthread_mutex_t send_lock; /* held while frames go to links */
 };
 

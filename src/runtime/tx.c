@@ -33,6 +33,7 @@ void tern_rt_tx_init(struct tern_tx_defer *tx)
     tx->busy = false;
     tx->sent = tx->refused = 0;
     atomic_init(&tx->has_done, false);
+    atomic_init(&tx->has_queued, false);
 }
 
 void tern_rt_tx_destroy(struct tern_tx_defer *tx)
@@ -52,12 +53,18 @@ void tern_rt_tx_queue_take(struct tern_stack *s, struct tern_pkt *p)
     struct tern_tx_defer *tx = &s->rt->tx;
     pthread_mutex_lock(&tx->lock);
     tern_list_push_back(&tx->q, &p->node);
+    atomic_store_explicit(&tx->has_queued, true, memory_order_relaxed);
     pthread_mutex_unlock(&tx->lock);
 }
 
 bool tern_rt_tx_claim(struct tern_stack *s)
 {
     struct tern_tx_defer *tx = &s->rt->tx;
+    /* Whatever this or an earlier call queued was queued under the
+     * stack's lock, which this thread holds: the flag is seen. A stale
+     * true only costs the lock. */
+    if (!atomic_load_explicit(&tx->has_queued, memory_order_relaxed))
+        return false;
     bool mine = false;
     pthread_mutex_lock(&tx->lock);
     if (!tx->busy && !tern_list_empty(&tx->q)) {
@@ -90,6 +97,7 @@ void tern_rt_tx_send(struct tern_stack *s)
     while (!tern_list_empty(&tx->q)) {
         struct tern_list batch;
         tern_list_splice_init(&batch, &tx->q);
+        atomic_store_explicit(&tx->has_queued, false, memory_order_relaxed);
         pthread_mutex_unlock(&tx->lock);
         uint64_t sent = 0, refused = 0;
         struct tern_list *n;
