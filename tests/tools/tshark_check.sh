@@ -21,6 +21,12 @@ heur=$(tshark -G heuristic-decodes 2>/dev/null | awk '$1 == "tcp" || $1 == "udp"
 for p in $heur; do
     opts="$opts --disable-protocol $p"
 done
+# Likewise the dissectors chosen by port: an ephemeral port the kernel
+# picks may be one Wireshark ties to a protocol (57000 is IRC's), and the
+# pattern is then "malformed IRC". Payloads on ports from 1024 up are
+# plain data; the well-known ports below (HTTP on 80, which tern_http
+# really speaks) keep their dissectors.
+opts="$opts -d tcp.port==1024-65535,data -d udp.port==1024-65535,data"
 total=$(tshark -r "$f" -T fields -e frame.number 2>/dev/null | wc -l)
 if [ "$total" -eq 0 ]; then
     echo "tshark_check: $f holds no packets (or tshark cannot read it)"
