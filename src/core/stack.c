@@ -110,6 +110,7 @@ struct tern_stack *tern_stack_new(const struct tern_stack_config *cfg)
     tern_tcp_tw_init(s);
     tern_list_init(&s->socks.all);
     tern_list_init(&s->socks.reap);
+    tern_list_init(&s->tx_pending);
     if (tern_pcb_table_init(&s->udp_pcbs, "udp", false) < 0 ||
         tern_pcb_table_init(&s->ping_pcbs, "icmp", false) < 0 ||
         tern_pcb_table_init(&s->tcp_pcbs, "tcp", true) < 0 ||
@@ -134,6 +135,8 @@ void tern_stack_free(struct tern_stack *s)
      * runtime thread stops, before anything is freed. */
     if (s->rt)
         tern_rt_shutdown(s);
+    TERN_ASSERT(s, tern_list_empty(&s->tx_pending),
+                "frames left for a sender after the runtime stopped");
     s->in_teardown = true;
     s->dirty_n = 0; /* nobody is left to tell */
     /* Sockets first (they hold PCBs and queued packets), then the state

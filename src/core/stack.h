@@ -155,6 +155,10 @@ struct tern_stack {
      * the next poll, never by recursion inside the call that sent them. */
     struct tern_list loopback_q;
     uint64_t loopback_bytes; /* buffer bytes on it, at most TERN_LOOPBACK_MAX_BYTES */
+    /* Threaded mode: frames for links with TERN_LINK_CAP_TX_UNLOCKED,
+     * handed to the runtime's sender when the call leaves (runtime/tx.c).
+     * The core only appends; it never locks. */
+    struct tern_list tx_pending;
 };
 
 static inline void tern_count(struct tern_stack *s, enum tern_counter_id id)

@@ -68,7 +68,7 @@ static void transmit_take(struct tern_stack *s, struct tern_iface *ifp, struct t
     p->csum = (f->flags & TERN_FRAME_CSUM_PENDING) ? TERN_PKT_CSUM_PENDING : TERN_PKT_CSUM_NONE;
     p->gso_size = f->gso_size;
     p->ifindex = (uint16_t)ifp->index;
-    tern_rt_tx_queue_take(s, p);
+    tern_list_push_back(&s->tx_pending, &p->node);
 }
 
 struct split_ctx {

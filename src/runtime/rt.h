@@ -35,12 +35,12 @@
 struct tern_stack;
 struct tern_socket;
 struct tern_link;
-struct tern_pkt;
 struct tern_api_guard;
 
 /* Frames for links that take send() beside recv() in another thread
- * (TERN_LINK_CAP_TX_UNLOCKED): queued under the stack's lock, written by
- * the thread that leaves the stack after it dropped the lock (tx.c), so
+ * (TERN_LINK_CAP_TX_UNLOCKED): left by the core on s->tx_pending, moved
+ * here as the call leaves, written by the thread that leaves the stack
+ * after it dropped the lock (tx.c), so
  * a system call per frame (a TAP write, which runs the kernel's receive
  * path) does not hold every other call out of the stack. */
 struct tern_tx_defer {
@@ -51,8 +51,6 @@ struct tern_tx_defer {
     bool busy;                 /* a thread is sending q */
     uint64_t sent, refused;    /* results not yet in the counters */
     atomic_bool has_done;      /* done or the results hold something */
-    atomic_bool has_queued;    /* q may hold something: a call that queued
-                                * nothing skips tx.lock when it leaves */
     pthread_mutex_t send_lock; /* held while frames go to links */
 };
 
@@ -96,16 +94,15 @@ void tern_rt_watch_link(struct tern_stack *s, int fd);
 int tern_api_wait(struct tern_api_guard *g, struct tern_socket **socks, size_t n,
                   uint64_t deadline);
 
-/* tx.c. Whether a frame for this link goes by the queue (threaded, and
- * the link allows it); queue one (stack lock held; the packet holds the
- * frame: data, csum, gso_size, ifindex); before leaving the stack (lock
- * held), claim the sending of what is queued: true if this thread must
- * call tern_rt_tx_send after dropping the lock; send it; fold the
- * results in and free what was sent (lock held); wait for a sender and
- * send what is left (lock held: a blocking call about to sleep, or the
+/* tx.c. Whether a frame for this link is deferred (threaded, and the
+ * link allows it: the core then leaves the packet, holding the frame's
+ * data, csum, gso_size and ifindex, on s->tx_pending); before leaving the
+ * stack (lock held), hand s->tx_pending to the sender's queue and claim
+ * the sending: true if this thread must call tern_rt_tx_send after
+ * dropping the lock; send it; fold the results in and free what was sent
+ * (lock held); wait for a sender and send what is left (lock held: the
  * shutdown). */
 bool tern_rt_tx_deferred(const struct tern_stack *s, const struct tern_link *l);
-void tern_rt_tx_queue_take(struct tern_stack *s, struct tern_pkt *p);
 bool tern_rt_tx_claim(struct tern_stack *s);
 void tern_rt_tx_send(struct tern_stack *s);
 void tern_rt_tx_reap(struct tern_stack *s);

@@ -2,10 +2,10 @@
  * with TERN_LINK_CAP_TX_UNLOCKED leave the stack's lock before they
  * leave the process.
  *
- * Order: frames are queued under the stack's lock, in the order the
- * stack made them; one thread at a time (busy) sends the queue from its
- * head, so they reach each link in that order whichever threads queue
- * and send. The sender claims the queue while it still holds the stack's
+ * Order: the core leaves frames on s->tx_pending in the order it made
+ * them; a leaving call moves them to the queue's tail under both locks;
+ * one thread at a time (busy) sends the queue from its head, so they
+ * reach each link in that order whichever threads make and send them. The sender claims the queue while it still holds the stack's
  * lock (tern_rt_tx_claim) and is still counted inside the stack, so a
  * shutdown that waits for `inside` to fall to zero then waits for busy
  * to clear before anything is freed.
@@ -33,7 +33,6 @@ void tern_rt_tx_init(struct tern_tx_defer *tx)
     tx->busy = false;
     tx->sent = tx->refused = 0;
     atomic_init(&tx->has_done, false);
-    atomic_init(&tx->has_queued, false);
 }
 
 void tern_rt_tx_destroy(struct tern_tx_defer *tx)
@@ -48,26 +47,25 @@ bool tern_rt_tx_deferred(const struct tern_stack *s, const struct tern_link *l)
     return s->rt && (l->info.caps & TERN_LINK_CAP_TX_UNLOCKED);
 }
 
-void tern_rt_tx_queue_take(struct tern_stack *s, struct tern_pkt *p)
+/* s->tx_pending to the end of the queue, in order (both locks held). */
+static void take_pending(struct tern_stack *s, struct tern_tx_defer *tx)
 {
-    struct tern_tx_defer *tx = &s->rt->tx;
-    pthread_mutex_lock(&tx->lock);
-    tern_list_push_back(&tx->q, &p->node);
-    atomic_store_explicit(&tx->has_queued, true, memory_order_relaxed);
-    pthread_mutex_unlock(&tx->lock);
+    struct tern_list *n;
+    while ((n = tern_list_pop_front(&s->tx_pending)) != NULL)
+        tern_list_push_back(&tx->q, n);
 }
 
 bool tern_rt_tx_claim(struct tern_stack *s)
 {
-    struct tern_tx_defer *tx = &s->rt->tx;
-    /* Whatever this or an earlier call queued was queued under the
-     * stack's lock, which this thread holds: the flag is seen. A stale
-     * true only costs the lock. */
-    if (!atomic_load_explicit(&tx->has_queued, memory_order_relaxed))
+    /* A call that made no frame for such a link leaves without the
+     * queue's lock. */
+    if (tern_list_empty(&s->tx_pending))
         return false;
+    struct tern_tx_defer *tx = &s->rt->tx;
     bool mine = false;
     pthread_mutex_lock(&tx->lock);
-    if (!tx->busy && !tern_list_empty(&tx->q)) {
+    take_pending(s, tx);
+    if (!tx->busy) {
         tx->busy = true;
         mine = true;
     }
@@ -97,7 +95,6 @@ void tern_rt_tx_send(struct tern_stack *s)
     while (!tern_list_empty(&tx->q)) {
         struct tern_list batch;
         tern_list_splice_init(&batch, &tx->q);
-        atomic_store_explicit(&tx->has_queued, false, memory_order_relaxed);
         pthread_mutex_unlock(&tx->lock);
         uint64_t sent = 0, refused = 0;
         struct tern_list *n;
@@ -139,6 +136,7 @@ void tern_rt_tx_drain(struct tern_stack *s)
 {
     struct tern_tx_defer *tx = &s->rt->tx;
     pthread_mutex_lock(&tx->lock);
+    take_pending(s, tx);
     while (tx->busy)
         pthread_cond_wait(&tx->idle, &tx->lock);
     bool any = !tern_list_empty(&tx->q);
