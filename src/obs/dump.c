@@ -162,8 +162,8 @@ static void ifaces_dump(const struct tern_stack *s, FILE *f, bool json)
         } else {
             if (!any)
                 fprintf(f, "interfaces:\n");
-            fprintf(f, "  %d %s mtu %u offloads:%s %s rx:%" PRIu64 "/%" PRIu64
-                       " dropped tx:%" PRIu64 "/%" PRIu64 " dropped\n",
+            fprintf(f, "  %d %s mtu %u offloads:%s %s; rx %" PRIu64 " frames (%" PRIu64
+                       " dropped), tx %" PRIu64 " frames (%" PRIu64 " dropped)\n",
                     ifp->index, l->info.name[0] ? l->info.name : "-", ifp->mtu, off,
                     addrs[0] ? addrs : "-", st->rx_frames, st->rx_dropped, st->tx_frames,
                     st->tx_dropped);

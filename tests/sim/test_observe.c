@@ -49,7 +49,8 @@ static void test_table_events_json_and_gauges(void **state)
     assert_non_null(strstr(t, "/262144 rcvq:")); /* the send buffer's limit */
     /* The interface: a wire port keeps frames in memory (tx-csum). */
     assert_non_null(strstr(t, "interfaces:\n  1 "));
-    assert_non_null(strstr(t, " mtu 1500 offloads:tx-csum 192.0.2.1/24 rx:"));
+    assert_non_null(strstr(t, " mtu 1500 offloads:tx-csum 192.0.2.1/24; rx "));
+    assert_non_null(strstr(t, " dropped), tx "));
     free(t);
     t = capture(tern_sockets_dump, sim.st[1]);
     assert_non_null(strstr(t, "backlog:16 synq:0 acceptq:0"));
