@@ -169,6 +169,9 @@ def check_output(label, out, crash_stack, panic_rows):
                  l for l in out.splitlines() if l.startswith("tern:"))))
     if not re.search(r"threaded \(runtime 0x", out):
         fail("%s: the threaded stack is not shown as threaded" % label)
+    if not re.search(r"frames for links: \d+ queued(?: \(a sender is writing\))?, \d+ sent not "
+                     r"yet freed", out):
+        fail("%s: the threaded stack's deferred frames are not shown" % label)
     tables = gdb_tables(out)
     rows = tables.get(crash_stack)
     if rows is None:

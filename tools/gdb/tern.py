@@ -823,7 +823,17 @@ def _runtime_detail(ctx, rt):
     r = at(rt, "struct tern_runtime")
     inside = ctx.num(r, "inside")
     stopping = ctx.num(r, "stopping")
-    return ", %s call(s) inside%s" % (_q(inside), ", stopping" if stopping else "")
+    out = ", %s call(s) inside%s" % (_q(inside), ", stopping" if stopping else "")
+    # Frames written after the lock is dropped (runtime/tx.c): what waits
+    # for a sender, whether one is writing, what was sent and not freed.
+    off_q = offsetof("struct tern_runtime", "tx.q")
+    off_done = offsetof("struct tern_runtime", "tx.done")
+    if off_q is not None and off_done is not None:
+        q = len(list_nodes(ctx, rt + off_q, "runtime tx queue"))
+        done = len(list_nodes(ctx, rt + off_done, "runtime tx done"))
+        out += ", frames for links: %d queued%s, %d sent not yet freed" % (
+            q, " (a sender is writing)" if ctx.num(r, "tx.busy") else "", done)
+    return out
 
 
 def _q(x):
