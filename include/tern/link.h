@@ -152,6 +152,11 @@ struct tern_wire;
 struct tern_wire_config {
     uint32_t mtu;          /* default 1500 */
     uint32_t queue_limit;  /* frames per port, default 1024 */
+    /* Ports offer TERN_LINK_CAP_TSO and pass a super-frame on whole with
+     * its gso_size, as a veth pair with GSO and GRO does: the stacks cut
+     * nothing and take it as the segments it holds. Default false: every
+     * frame within the MTU, as a real wire carries them. */
+    bool offload;
 };
 TERN_API void tern_wire_config_default(struct tern_wire_config *cfg);
 TERN_API struct tern_wire *tern_wire_new(const struct tern_wire_config *cfg);

@@ -5,11 +5,18 @@
  * ports still on the list, so neither pointer can dangle. Every port owns
  * a ring of frame copies bounded by queue_limit.
  *
- * Buffers are all one size (the MTU's frame) and go back to a free list
- * on the wire when delivered: a frame costs two copies and no malloc once
- * the wire is warm (glibc's fast per-thread caches stop below a full
- * frame). Frames keep their flags, TERN_FRAME_CSUM_PENDING among them:
- * the bytes never leave memory between two ports. */
+ * Buffers come in the MTU's frame size (and, on a wire with offload, a
+ * second size for super-frames) and go back to a free list on the wire
+ * when delivered: a frame costs two copies and no malloc once the wire is
+ * warm (glibc's fast per-thread caches stop below a full frame). Frames
+ * keep their flags, TERN_FRAME_CSUM_PENDING among them: the bytes never
+ * leave memory between two ports.
+ *
+ * Offload: the ports offer TERN_LINK_CAP_TSO and deliver a super-frame as
+ * it was sent, gso_size and all, as a veth pair with GSO and GRO on (or
+ * the kernel's lo) passes one along: the receiving stack takes it as the
+ * segments it stands for. Off by default, so that the wire carries what a
+ * real one would. */
 #include <tern/link.h>
 
 #include <errno.h>
@@ -46,11 +53,17 @@ struct wire_port {
     uint32_t head, count;
 };
 
+/* Free buffers of one size. */
+struct wire_pool {
+    size_t size;
+    struct wire_buf *free;
+    uint32_t count, max;
+};
+
 struct tern_wire {
     struct tern_wire_config cfg;
-    size_t buf_size; /* the largest frame the MTU allows */
-    struct wire_buf *free_bufs;
-    uint32_t free_count, free_max;
+    struct wire_pool frames; /* the largest frame the MTU allows */
+    struct wire_pool supers; /* super-frames, with offload */
     struct wire_port *ports;
     uint32_t ports_made; /* names ports wire0, wire1, ... */
 };
@@ -59,6 +72,7 @@ void tern_wire_config_default(struct tern_wire_config *cfg)
 {
     cfg->mtu = WIRE_DEFAULT_MTU;
     cfg->queue_limit = WIRE_DEFAULT_QUEUE_LIMIT;
+    cfg->offload = false;
 }
 
 struct tern_wire *tern_wire_new(const struct tern_wire_config *cfg)
@@ -70,6 +84,7 @@ struct tern_wire *tern_wire_new(const struct tern_wire_config *cfg)
             c.mtu = cfg->mtu;
         if (cfg->queue_limit)
             c.queue_limit = cfg->queue_limit;
+        c.offload = cfg->offload;
     }
     if (c.mtu > MAX_MTU) {
         errno = EINVAL;
@@ -79,31 +94,51 @@ struct tern_wire *tern_wire_new(const struct tern_wire_config *cfg)
     if (!w)
         return NULL;
     w->cfg = c;
-    w->buf_size = (size_t)c.mtu + ETH_HEADER_LEN;
-    w->free_max = (uint32_t)(WIRE_FREE_BYTES / w->buf_size);
+    w->frames.size = (size_t)c.mtu + ETH_HEADER_LEN;
+    w->frames.max = (uint32_t)(WIRE_FREE_BYTES / w->frames.size);
+    if (c.offload) {
+        /* A few super-frames in flight are a whole window's worth. */
+        w->supers.size = TERN_LINK_MAX_FRAME;
+        w->supers.max = 4;
+    }
     return w;
 }
 
-static uint8_t *buf_get(struct tern_wire *w)
+static struct wire_pool *pool_for(struct tern_wire *w, size_t len)
 {
-    struct wire_buf *b = w->free_bufs;
+    return len <= w->frames.size ? &w->frames : &w->supers;
+}
+
+static uint8_t *buf_get(struct wire_pool *pool)
+{
+    struct wire_buf *b = pool->free;
     if (!b)
-        return malloc(w->buf_size);
-    w->free_bufs = b->next;
-    w->free_count--;
+        return malloc(pool->size);
+    pool->free = b->next;
+    pool->count--;
     return (uint8_t *)b;
 }
 
-static void buf_put(struct tern_wire *w, uint8_t *data)
+static void buf_put(struct wire_pool *pool, uint8_t *data)
 {
-    if (w->free_count >= w->free_max) {
+    if (pool->count >= pool->max) {
         free(data);
         return;
     }
     struct wire_buf *b = (struct wire_buf *)(void *)data;
-    b->next = w->free_bufs;
-    w->free_bufs = b;
-    w->free_count++;
+    b->next = pool->free;
+    pool->free = b;
+    pool->count++;
+}
+
+static void pool_free(struct wire_pool *pool)
+{
+    while (pool->free) {
+        struct wire_buf *b = pool->free;
+        pool->free = b->next;
+        free(b);
+    }
+    pool->count = 0;
 }
 
 static bool port_enqueue(struct wire_port *p, const struct tern_frame *f)
@@ -111,7 +146,7 @@ static bool port_enqueue(struct wire_port *p, const struct tern_frame *f)
     uint32_t limit = p->wire->cfg.queue_limit;
     if (p->count == limit)
         return false;
-    uint8_t *copy = buf_get(p->wire);
+    uint8_t *copy = buf_get(pool_for(p->wire, f->len));
     if (!copy)
         return false;
     memcpy(copy, f->data, f->len);
@@ -128,12 +163,16 @@ static size_t port_send(struct tern_link *l, const struct tern_frame *frames, si
                         tern_time_t now)
 {
     struct wire_port *self = (struct wire_port *)l;
-    size_t max_len = (size_t)self->wire->cfg.mtu + ETH_HEADER_LEN;
+    const struct tern_wire_config *cfg = &self->wire->cfg;
+    size_t max_len = (size_t)cfg->mtu + ETH_HEADER_LEN;
     size_t accepted = 0;
     (void)now;
 
     for (size_t i = 0; i < n; i++) {
-        if (frames[i].len > max_len) {
+        /* Longer than the MTU allows only as a super-frame, and only
+         * where the ports offered to carry those. */
+        bool super = cfg->offload && frames[i].gso_size;
+        if (frames[i].len > (super ? TERN_LINK_MAX_FRAME : max_len)) {
             l->stats.tx_dropped++;
             continue;
         }
@@ -177,7 +216,7 @@ static size_t port_recv(struct tern_link *l, struct tern_frame *frames, size_t n
             l->stats.rx_bytes += f.len;
             filled++;
         }
-        buf_put(p->wire, f.data);
+        buf_put(pool_for(p->wire, f.len), f.data);
     }
     return filled;
 }
@@ -191,8 +230,10 @@ static void port_destroy(struct tern_link *l)
         p->wire->ports = p->next;
     if (p->next)
         p->next->prev = p->prev;
-    while (p->count > 0)
-        buf_put(p->wire, port_dequeue(p).data);
+    while (p->count > 0) {
+        struct wire_frame f = port_dequeue(p);
+        buf_put(pool_for(p->wire, f.len), f.data);
+    }
     free(p->ring);
     free(p);
 }
@@ -221,6 +262,10 @@ struct tern_link *tern_wire_port_new(struct tern_wire *w)
     snprintf(p->link.info.name, sizeof(p->link.info.name), "wire%u", w->ports_made++);
     p->link.info.mtu = w->cfg.mtu;
     p->link.info.caps = TERN_LINK_CAP_TX_CSUM;
+    if (w->cfg.offload) {
+        p->link.info.caps |= TERN_LINK_CAP_TSO;
+        p->link.info.rx_frame_max = TERN_LINK_MAX_FRAME;
+    }
     p->wire = w;
     p->next = w->ports;
     if (w->ports)
@@ -235,10 +280,7 @@ void tern_wire_free(struct tern_wire *w)
         return;
     while (w->ports)
         port_destroy(&w->ports->link);
-    while (w->free_bufs) {
-        struct wire_buf *b = w->free_bufs;
-        w->free_bufs = b->next;
-        free(b);
-    }
+    pool_free(&w->frames);
+    pool_free(&w->supers);
     free(w);
 }

@@ -211,6 +211,31 @@ static void test_super_frames_over_a_lossy_link_recover(void **state)
     sim_finish(&sim);
 }
 
+/* tern_wire's own offload: no link of the test's, the wire carries what
+ * the stacks send whole and each takes what it gets as segments. */
+static void test_a_wire_with_offload_carries_super_frames_both_ways(void **state)
+{
+    (void)state;
+    struct sim sim;
+    struct sim_opts o = {.seed = 9, .offload = true};
+    sim_init(&sim, 2, &o);
+    assert_true(sim.link[0]->info.caps & TERN_LINK_CAP_TSO);
+    struct sim_tcp c;
+    sim_tcp_open(&sim, &c, 0, 1, 80);
+    transfer_both_ways(&sim, &c);
+    for (int i = 0; i < 2; i++) {
+        assert_true(sim_counter(&sim, i, "link.tx_gso") > 10);
+        assert_int_equal(sim_counter(&sim, i, "link.tx_gso_split"), 0);
+        assert_true(sim_counter(&sim, i, "link.rx_coalesced") > 10);
+        assert_int_equal(sim_counter(&sim, i, "tcp.retransmit"), 0);
+        /* What went whole was counted as the segments it held. */
+        assert_true(sim_counter(&sim, i, "tcp.tx") > 4 * sim_counter(&sim, i, "link.tx_gso"));
+        assert_int_equal(sim.link[i]->stats.tx_dropped, 0);
+    }
+    sim_tcp_close(&sim, &c);
+    sim_finish(&sim);
+}
+
 /* The capture of one cut super-segment: segments of 1448 bytes and a
  * last of the rest, consecutive sequence numbers, PSH only on the last,
  * each with its right checksum. */
@@ -313,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_super_frames_cut_by_the_link_carry_every_byte),
         cmocka_unit_test(test_super_frames_taken_whole_by_the_receiver_carry_every_byte),
         cmocka_unit_test(test_super_frames_over_a_lossy_link_recover),
+        cmocka_unit_test(test_a_wire_with_offload_carries_super_frames_both_ways),
         cmocka_unit_test(test_a_capture_sees_frames_cut_by_the_stack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,6 +33,7 @@ void sim_init(struct sim *sim, int n, const struct sim_opts *o)
     tern_wire_config_default(&wc);
     if (o->mtu)
         wc.mtu = o->mtu;
+    wc.offload = o->offload;
     sim->wire = tern_wire_new(&wc);
     assert_non_null(sim->wire);
     sim->raw = tern_wire_port_new(sim->wire);

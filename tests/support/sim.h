@@ -14,6 +14,7 @@
 struct sim_opts {
     uint64_t seed;
     uint32_t mtu;                        /* default 1500 */
+    bool offload;                        /* the wire's (tern_wire_config) */
     const struct tern_impair_config *tx; /* impairment on every port's sends */
     const char *pcap;                    /* tee on stack 0's link, if set */
     const struct tern_stack_config *cfg; /* base config (seed still per stack) */
