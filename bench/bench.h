@@ -81,9 +81,9 @@ struct tern_pair {
 
 /* Default configs, changed by `tweak` when not NULL (its seed is set per
  * stack afterwards). Returns 0, or -1 with errno. */
-int pair_new_wire(struct tern_pair *p, uint32_t mtu,
+int pair_new_wire(struct tern_pair *p, uint32_t mtu, bool offload,
                   void (*tweak)(struct tern_stack_config *, void *), void *arg);
-int pair_new_qlink(struct tern_pair *p, uint32_t mtu,
+int pair_new_qlink(struct tern_pair *p, uint32_t mtu, bool offload,
                    void (*tweak)(struct tern_stack_config *, void *), void *arg);
 void pair_free(struct tern_pair *p);
 struct sockaddr_in pair_addr(int i, uint16_t port);
@@ -109,10 +109,12 @@ struct bulk_result {
     struct bench_val tern_1t, tern_2t, kernel, lwip; /* MB/s */
     char kernel_how[160];
 };
-void bench_bulk_tern_1t(const struct bench_opts *o, uint32_t mtu, struct bench_val *out);
-void bench_bulk_tern_2t(const struct bench_opts *o, uint32_t mtu, struct bench_val *out);
-void bench_bulk_kernel(const struct bench_opts *o, uint32_t mtu, struct bench_val *out,
-                       char *how, size_t howlen);
+void bench_bulk_tern_1t(const struct bench_opts *o, uint32_t mtu, bool offload,
+                        struct bench_val *out);
+void bench_bulk_tern_2t(const struct bench_opts *o, uint32_t mtu, bool offload,
+                        struct bench_val *out);
+void bench_bulk_kernel(const struct bench_opts *o, uint32_t mtu, bool offload,
+                       struct bench_val *out, char *how, size_t howlen);
 
 enum conn_close { CLOSE_ABORT, CLOSE_ORDERLY };
 void bench_conn_tern(const struct bench_opts *o, enum conn_close how, struct bench_val *out);

@@ -67,12 +67,13 @@ static void report(struct bench_val *out, uint64_t got, uint64_t want, uint64_t 
 
 /* ---- Tern, one thread on the wire ---- */
 
-void bench_bulk_tern_1t(const struct bench_opts *o, uint32_t mtu, struct bench_val *out)
+void bench_bulk_tern_1t(const struct bench_opts *o, uint32_t mtu, bool offload,
+                        struct bench_val *out)
 {
     struct tern_pair p;
     struct tern_conn c = {.listener = -1, .client = -1, .server = -1};
     uint8_t *buf = chunk_new(), *rbuf = malloc(CHUNK);
-    if (!buf || !rbuf || pair_new_wire(&p, mtu, NULL, NULL) < 0) {
+    if (!buf || !rbuf || pair_new_wire(&p, mtu, offload, NULL, NULL) < 0) {
         bval_fail(out, "setup: %s", strerror(errno));
         free(buf);
         free(rbuf);
@@ -189,10 +190,11 @@ static void *bulk2_receiver(void *arg)
     return NULL;
 }
 
-void bench_bulk_tern_2t(const struct bench_opts *o, uint32_t mtu, struct bench_val *out)
+void bench_bulk_tern_2t(const struct bench_opts *o, uint32_t mtu, bool offload,
+                        struct bench_val *out)
 {
     struct bulk2 *b = calloc(1, sizeof(*b));
-    if (!b || pair_new_qlink(&b->p, mtu, NULL, NULL) < 0) {
+    if (!b || pair_new_qlink(&b->p, mtu, offload, NULL, NULL) < 0) {
         bval_fail(out, "setup: %s", strerror(errno));
         free(b);
         return;
@@ -300,17 +302,18 @@ static void *kbulk_receiver(void *arg)
     return NULL;
 }
 
-void bench_bulk_kernel(const struct bench_opts *o, uint32_t mtu, struct bench_val *out,
-                       char *how, size_t howlen)
+void bench_bulk_kernel(const struct bench_opts *o, uint32_t mtu, bool offload,
+                       struct bench_val *out, char *how, size_t howlen)
 {
     struct kbulk k = {.listener = -1, .client = -1};
     if (mtu >= 65535) {
         snprintf(how, howlen, "kernel: lo MTU 65536 (its default), 127.0.0.1");
         k.listener = kernel_listener(&k.addr, 16);
         k.client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    } else if (kernel_netns_sockets(mtu, &k.listener, &k.addr, &k.client) == 0) {
+    } else if (kernel_netns_sockets(mtu, offload, &k.listener, &k.addr, &k.client) == 0) {
         snprintf(how, howlen,
-                 "kernel: 127.0.0.1 in a private network namespace whose lo has MTU %u", mtu);
+                 "kernel: 127.0.0.1 in a private network namespace whose lo has MTU %u%s", mtu,
+                 offload ? " (TSO and GSO on, lo's default)" : " and TSO and GSO off");
     } else {
         /* No namespace (not root): clamp the MSS to what the MTU gives. */
         int err = errno;
@@ -321,8 +324,9 @@ void bench_bulk_kernel(const struct bench_opts *o, uint32_t mtu, struct bench_va
             setsockopt(k.client, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
         if (k.listener >= 0)
             setsockopt(k.listener, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
-        snprintf(how, howlen, "kernel: 127.0.0.1 with TCP_MAXSEG %d (no namespace: %s)", mss,
-                 strerror(err));
+        snprintf(how, howlen,
+                 "kernel: 127.0.0.1 with TCP_MAXSEG %d, lo's offloads on (no namespace: %s)",
+                 mss, strerror(err));
     }
     if (k.listener < 0 || k.client < 0) {
         bval_fail(out, "sockets: %s", strerror(errno));

@@ -99,7 +99,7 @@ void bench_conn_tern(const struct bench_opts *o, enum conn_close how, struct ben
 {
     struct conn_cfg cc = {.conns = o->conns};
     struct tern_pair p;
-    if (pair_new_wire(&p, 1500, tweak, &cc) < 0) {
+    if (pair_new_wire(&p, 1500, false, tweak, &cc) < 0) {
         bval_fail(out, "setup: %s", strerror(errno));
         return;
     }

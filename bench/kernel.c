@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
@@ -53,9 +55,21 @@ void kernel_sysctl(const char *path, char *buf, size_t len)
 
 struct netns_job {
     unsigned mtu;
+    bool offload;
     int listener, client, err;
     struct sockaddr_in addr;
 };
+
+/* Turn one of lo's offloads off (a legacy ethtool command). */
+static int lo_offload_off(int ctl, uint32_t cmd)
+{
+    struct ethtool_value v = {.cmd = cmd, .data = 0};
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+    ifr.ifr_data = (void *)&v;
+    return ioctl(ctl, SIOCETHTOOL, &ifr);
+}
 
 /* A network namespace is per thread: this thread moves into a new one,
  * makes the sockets there and ends; the sockets keep the namespace. */
@@ -73,6 +87,10 @@ static void *netns_thread(void *arg)
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
     ifr.ifr_mtu = (int)j->mtu;
     if (ctl < 0 || ioctl(ctl, SIOCSIFMTU, &ifr) < 0)
+        goto fail;
+    /* Without offloads TCP hands lo one MSS-sized packet at a time. */
+    if (!j->offload && (lo_offload_off(ctl, ETHTOOL_STSO) < 0 ||
+                        lo_offload_off(ctl, ETHTOOL_SGSO) < 0))
         goto fail;
     memset(&ifr.ifr_ifru, 0, sizeof(ifr.ifr_ifru));
     if (ioctl(ctl, SIOCGIFFLAGS, &ifr) < 0)
@@ -99,9 +117,10 @@ fail:
     return NULL;
 }
 
-int kernel_netns_sockets(unsigned mtu, int *listener, struct sockaddr_in *addr, int *client)
+int kernel_netns_sockets(unsigned mtu, bool offload, int *listener, struct sockaddr_in *addr,
+                         int *client)
 {
-    struct netns_job j = {.mtu = mtu};
+    struct netns_job j = {.mtu = mtu, .offload = offload};
     pthread_t th;
     int e = pthread_create(&th, NULL, netns_thread, &j);
     if (e) {

@@ -132,7 +132,7 @@ void bench_mem_tern(const struct bench_opts *o, struct mem_result *out)
     uint32_t n = o->idle;
     struct tern_pair p;
     int *cli = calloc(n + 1, sizeof(int)), *srv = calloc(n + 1, sizeof(int));
-    if (!cli || !srv || pair_new_wire(&p, 1500, tweak, &n) < 0) {
+    if (!cli || !srv || pair_new_wire(&p, 1500, false, tweak, &n) < 0) {
         bval_fail(&out->avg, "setup: %s", strerror(errno));
         out->marginal = out->avg;
         free(cli);

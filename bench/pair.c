@@ -33,13 +33,14 @@ static int add_stacks(struct tern_pair *p, void (*tweak)(struct tern_stack_confi
     return 0;
 }
 
-int pair_new_wire(struct tern_pair *p, uint32_t mtu,
+int pair_new_wire(struct tern_pair *p, uint32_t mtu, bool offload,
                   void (*tweak)(struct tern_stack_config *, void *), void *arg)
 {
     memset(p, 0, sizeof(*p));
     struct tern_wire_config wc;
     tern_wire_config_default(&wc);
     wc.mtu = mtu;
+    wc.offload = offload;
     p->wire = tern_wire_new(&wc);
     if (!p->wire)
         return -1;
@@ -55,11 +56,11 @@ fail:
     return -1;
 }
 
-int pair_new_qlink(struct tern_pair *p, uint32_t mtu,
+int pair_new_qlink(struct tern_pair *p, uint32_t mtu, bool offload,
                    void (*tweak)(struct tern_stack_config *, void *), void *arg)
 {
     memset(p, 0, sizeof(*p));
-    struct qlink *q = qlink_new(mtu);
+    struct qlink *q = qlink_new(mtu, offload);
     if (!q)
         return -1;
     p->qlink = q;

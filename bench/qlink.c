@@ -31,8 +31,9 @@ struct qring {
     uint32_t head_cache;
     _Alignas(64) _Atomic uint32_t head;
     uint32_t tail_cache;
-    _Alignas(64) uint32_t mask, slot_cap;
-    uint32_t *len; /* frame length, SLOT_CSUM_PENDING or'ed in */
+    _Alignas(64) uint32_t mask, slot_cap, mtu_frame;
+    uint32_t *len;  /* frame length, SLOT_CSUM_PENDING or'ed in */
+    uint16_t *gso;  /* a super-frame's gso_size (offload), else 0 */
     uint8_t *data;
 };
 
@@ -97,7 +98,7 @@ static size_t q_send(struct tern_link *l, const struct tern_frame *frames, size_
     size_t accepted = 0;
     (void)now;
     for (size_t i = 0; i < n; i++) {
-        if (frames[i].len > r->slot_cap) {
+        if (frames[i].len > (frames[i].gso_size ? r->slot_cap : r->mtu_frame)) {
             l->stats.tx_dropped++;
             continue;
         }
@@ -113,6 +114,7 @@ static size_t q_send(struct tern_link *l, const struct tern_frame *frames, size_
         memcpy(r->data + (size_t)slot * r->slot_cap, frames[i].data, frames[i].len);
         r->len[slot] = (uint32_t)frames[i].len |
                        (frames[i].flags & TERN_FRAME_CSUM_PENDING ? SLOT_CSUM_PENDING : 0);
+        r->gso[slot] = frames[i].gso_size;
         tail++;
         l->stats.tx_frames++;
         l->stats.tx_bytes += frames[i].len;
@@ -147,6 +149,7 @@ static size_t q_recv(struct tern_link *l, struct tern_frame *frames, size_t n, t
             memcpy(out->data, r->data + (size_t)slot * r->slot_cap, len);
             out->len = len;
             out->flags = r->len[slot] & SLOT_CSUM_PENDING ? TERN_FRAME_CSUM_PENDING : 0;
+            out->gso_size = r->gso[slot];
             l->stats.rx_frames++;
             l->stats.rx_bytes += len;
             filled++;
@@ -166,14 +169,15 @@ static tern_time_t q_next_deadline(struct tern_link *l, tern_time_t now)
 /* Ports live inside the qlink and go with qlink_free(). */
 static void q_destroy(struct tern_link *l) { (void)l; }
 
-struct qlink *qlink_new(uint32_t mtu)
+struct qlink *qlink_new(uint32_t mtu, bool offload)
 {
     size_t sz = (sizeof(struct qlink) + 63) / 64 * 64;
     struct qlink *q = aligned_alloc(64, sz);
     if (!q)
         return NULL;
     memset(q, 0, sz);
-    uint32_t cap = mtu + ETH_HDR;
+    /* With offload every slot takes a super-frame: a few MB a ring. */
+    uint32_t cap = offload ? TERN_LINK_MAX_FRAME : mtu + ETH_HDR;
     uint32_t slots = 64;
     while (slots < 1024 && (uint64_t)slots * 2 * cap <= RING_BYTES)
         slots *= 2;
@@ -181,9 +185,11 @@ struct qlink *qlink_new(uint32_t mtu)
         struct qring *r = &q->ring[i];
         r->mask = slots - 1;
         r->slot_cap = cap;
+        r->mtu_frame = mtu + ETH_HDR;
         r->len = calloc(slots, sizeof(*r->len));
+        r->gso = calloc(slots, sizeof(*r->gso));
         r->data = malloc((size_t)slots * cap);
-        if (!r->len || !r->data) {
+        if (!r->len || !r->gso || !r->data) {
             qlink_free(q);
             return NULL;
         }
@@ -197,6 +203,10 @@ struct qlink *qlink_new(uint32_t mtu)
         snprintf(p->link.info.name, sizeof(p->link.info.name), "qlink%d", i);
         p->link.info.mtu = mtu;
         p->link.info.caps = TERN_LINK_CAP_TX_CSUM;
+        if (offload) {
+            p->link.info.caps |= TERN_LINK_CAP_TSO;
+            p->link.info.rx_frame_max = cap;
+        }
     }
     return q;
 }
@@ -251,6 +261,7 @@ void qlink_free(struct qlink *q)
         return;
     for (int i = 0; i < 2; i++) {
         free(q->ring[i].len);
+        free(q->ring[i].gso);
         free(q->ring[i].data);
     }
     free(q);

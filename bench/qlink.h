@@ -21,8 +21,10 @@
 
 struct qlink;
 
-/* mtu: largest IP packet; slots are sized for it. */
-struct qlink *qlink_new(uint32_t mtu);
+/* mtu: largest IP packet; slots are sized for it, or for a 64 KiB
+ * super-frame with offload (the ports then offer TERN_LINK_CAP_TSO and
+ * pass super-frames on whole, as tern_wire's offload does). */
+struct qlink *qlink_new(uint32_t mtu, bool offload);
 /* The two ends, owned by the qlink (do not tern_link_free them). */
 struct tern_link *qlink_port(struct qlink *q, int side);
 /* Block the calling thread (which owns `side`) until a frame waits for
