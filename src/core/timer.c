@@ -20,6 +20,7 @@ void tern_wheel_init(struct tern_timer_wheel *w, uint64_t now_ns)
     w->armed = 0;
     for (int l = 0; l < TERN_TIMER_LEVELS; l++) {
         w->occupied[l] = 0;
+        w->stale[l] = 0;
         for (int i = 0; i < TERN_TIMER_SLOTS; i++)
             tern_list_init(&w->slots[l][i]);
     }
@@ -53,9 +54,16 @@ static void wheel_place(struct tern_timer_wheel *w, struct tern_timer *t, uint64
            delta >= (1ull << (SLOT_BITS * (level + 1))))
         level++;
     unsigned slot = (unsigned)(when >> LEVEL_SHIFT(level)) & SLOT_MASK;
+    uint64_t bit = 1ull << slot;
+    if (!(w->occupied[level] & bit)) {
+        w->slot_min[level][slot] = t->expires_tick;
+        w->stale[level] &= ~bit;
+    } else if (t->expires_tick < w->slot_min[level][slot]) {
+        w->slot_min[level][slot] = t->expires_tick;
+    }
     tern_list_push_back(&w->slots[level][slot], &t->node);
     t->slot = (uint16_t)(level * TERN_TIMER_SLOTS + slot);
-    w->occupied[level] |= 1ull << slot;
+    w->occupied[level] |= bit;
 }
 
 static void timer_unlink(struct tern_timer_wheel *w, struct tern_timer *t)
@@ -67,6 +75,8 @@ static void timer_unlink(struct tern_timer_wheel *w, struct tern_timer *t)
     tern_list_remove(&t->node);
     if (tern_list_empty(&w->slots[level][slot]))
         w->occupied[level] &= ~(1ull << slot);
+    else if (t->expires_tick == w->slot_min[level][slot])
+        w->stale[level] |= 1ull << slot; /* the earliest may have left */
 }
 
 void tern_timer_arm(struct tern_stack *s, struct tern_timer *t, uint64_t expires_ns)
@@ -175,6 +185,9 @@ static void run_tick(struct tern_stack *s, uint64_t tick)
     }
     unsigned slot = (unsigned)tick & SLOT_MASK;
     struct tern_list *head = &w->slots[0][slot];
+    /* Emptied below without timer_unlink: whatever is left (nothing, as
+     * a callback arms for a later tick) is counted afresh if asked. */
+    w->stale[0] |= 1ull << slot;
     while (!tern_list_empty(head)) {
         struct tern_timer *t = tern_container_of(head->next, struct tern_timer, node);
         TERN_ASSERT(s, t->magic == TIMER_MAGIC && t->armed,
@@ -212,7 +225,7 @@ void tern_wheel_advance(struct tern_stack *s, uint64_t now_ns)
     }
 }
 
-uint64_t tern_wheel_next_deadline(const struct tern_timer_wheel *w)
+uint64_t tern_wheel_next_deadline(struct tern_timer_wheel *w)
 {
     if (w->armed == 0)
         return UINT64_MAX;
@@ -224,13 +237,22 @@ uint64_t tern_wheel_next_deadline(const struct tern_timer_wheel *w)
         int slot = earliest_slot(w, l, &start);
         if (slot < 0)
             continue;
-        const struct tern_list *it;
-        tern_list_for_each(it, &w->slots[l][slot]) {
-            const struct tern_timer *t = tern_container_of(it, struct tern_timer, node);
-            uint64_t tick = t->expires_tick > w->now_tick ? t->expires_tick : w->now_tick + 1;
-            if (tick < best)
-                best = tick;
+        uint64_t bit = 1ull << slot;
+        if (w->stale[l] & bit) {
+            uint64_t m = UINT64_MAX;
+            const struct tern_list *it;
+            tern_list_for_each(it, &w->slots[l][slot]) {
+                const struct tern_timer *t = tern_container_of(it, struct tern_timer, node);
+                if (t->expires_tick < m)
+                    m = t->expires_tick;
+            }
+            w->slot_min[l][slot] = m;
+            w->stale[l] &= ~bit;
         }
+        uint64_t m = w->slot_min[l][slot];
+        uint64_t tick = m > w->now_tick ? m : w->now_tick + 1;
+        if (tick < best)
+            best = tick;
     }
     return best == UINT64_MAX ? best : best * TERN_TIMER_TICK_NS;
 }

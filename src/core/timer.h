@@ -44,6 +44,13 @@ struct tern_timer_wheel {
     uint64_t now_tick;
     uint64_t armed;
     uint64_t occupied[TERN_TIMER_LEVELS]; /* bit per non-empty slot */
+    /* The earliest expiry in each non-empty slot, so that the next
+     * deadline costs no walk of a slot that holds thousands (a run of
+     * TIME_WAITs). When the earliest timer leaves, the figure is only a
+     * lower bound: the slot's stale bit says so, and the next question
+     * walks that slot once. */
+    uint64_t stale[TERN_TIMER_LEVELS];
+    uint64_t slot_min[TERN_TIMER_LEVELS][TERN_TIMER_SLOTS];
     struct tern_list slots[TERN_TIMER_LEVELS][TERN_TIMER_SLOTS];
 };
 
@@ -61,7 +68,7 @@ static inline bool tern_timer_armed(const struct tern_timer *t) { return t->arme
 /* Fire every timer due at or before now_ns, in deadline order by tick. */
 void tern_wheel_advance(struct tern_stack *s, uint64_t now_ns);
 /* Earliest deadline in ns (a tick boundary), or UINT64_MAX when none. */
-uint64_t tern_wheel_next_deadline(const struct tern_timer_wheel *w);
+uint64_t tern_wheel_next_deadline(struct tern_timer_wheel *w);
 /* Call fn for each armed timer (for dumps). */
 void tern_wheel_for_each(const struct tern_timer_wheel *w,
                          void (*fn)(const struct tern_timer *t, void *arg), void *arg);

@@ -207,6 +207,63 @@ static void test_next_deadline_picks_earliest_across_levels(void **state)
     tern_stack_free(s);
 }
 
+/* The next deadline is exact without walking a crowded slot: while the
+ * earliest timers of a slot of thousands leave (cancelled, or re-armed
+ * later) and others come, it always equals the earliest armed one. */
+static void test_next_deadline_exact_as_a_crowded_slot_changes(void **state)
+{
+    (void)state;
+    enum { N = 2000, OPS = 3000 };
+    struct tern_stack *s = new_stack();
+    struct probe *p = calloc(N, sizeof(*p));
+    assert_non_null(p);
+    struct tern_rng rng;
+    tern_rng_seed(&rng, 42);
+    for (int i = 0; i < N; i++) {
+        tern_timer_init(&p[i].t, probe_fire, "crowd");
+        p[i].deadline = 60 * SEC + tern_rng_below(&rng, 2 * SEC);
+        tern_timer_arm(s, &p[i].t, p[i].deadline);
+    }
+    for (int op = 0; op < OPS; op++) {
+        /* Mostly the earliest one leaves: the case a cached figure gets
+         * wrong. */
+        int victim = (int)tern_rng_below(&rng, N);
+        if (tern_rng_below(&rng, 2) == 0) {
+            uint64_t best = UINT64_MAX;
+            for (int i = 0; i < N; i++)
+                if (tern_timer_armed(&p[i].t) && p[i].deadline < best) {
+                    best = p[i].deadline;
+                    victim = i;
+                }
+        }
+        switch (tern_rng_below(&rng, 3)) {
+        case 0:
+            tern_timer_cancel(s, &p[victim].t);
+            break;
+        default:
+            p[victim].deadline = 60 * SEC + tern_rng_below(&rng, 2 * SEC);
+            tern_timer_arm(s, &p[victim].t, p[victim].deadline);
+            break;
+        }
+        uint64_t want = UINT64_MAX;
+        for (int i = 0; i < N; i++)
+            if (tern_timer_armed(&p[i].t)) {
+                uint64_t tick = (p[i].deadline + MS - 1) / MS * MS;
+                if (tick < want)
+                    want = tick;
+            }
+        assert_int_equal(tern_wheel_next_deadline(&s->wheel), want);
+    }
+    /* Every one still armed fires, none early. */
+    for (uint64_t now = 59 * SEC; s->wheel.armed > 0; now += 7 * MS)
+        advance(s, now);
+    for (int i = 0; i < N; i++)
+        if (p[i].fires)
+            assert_true(p[i].last_tick * MS >= p[i].deadline);
+    free(p);
+    tern_stack_free(s);
+}
+
 static void leave_armed(void *arg)
 {
     (void)arg;
@@ -269,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_callbacks_may_cancel_and_rearm),
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_next_deadline_picks_earliest_across_levels),
+        cmocka_unit_test(test_next_deadline_exact_as_a_crowded_slot_changes),
         cmocka_unit_test(test_crowded_slot_cancels_in_any_order),
         cmocka_unit_test(test_teardown_with_armed_timer_is_caught),
     };
