@@ -119,6 +119,10 @@ void bench_bulk_kernel(const struct bench_opts *o, uint32_t mtu, bool offload,
 enum conn_close { CLOSE_ABORT, CLOSE_ORDERLY };
 void bench_conn_tern(const struct bench_opts *o, enum conn_close how, struct bench_val *out);
 void bench_conn_kernel(const struct bench_opts *o, enum conn_close how, struct bench_val *out);
+/* The same with one thread per stack (Tern, on the qlink) or per side
+ * (kernel: a client thread and a server thread). */
+void bench_conn_tern_2t(const struct bench_opts *o, enum conn_close how, struct bench_val *out);
+void bench_conn_kernel_2t(const struct bench_opts *o, enum conn_close how, struct bench_val *out);
 
 /* Bytes per idle established endpoint: average over all pairs from before
  * the first, and marginal (between half and all of them). */

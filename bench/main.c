@@ -193,43 +193,57 @@ static void run_mem(const struct bench_opts *o, bool lwip)
 
 static void run_conn(const struct bench_opts *o, int reps, bool lwip)
 {
-    static const char *const head[] = {"connections/s", "Tern, one thread", "kernel, one thread",
-                                       "lwIP", "Tern/kernel", "target"};
+    static const char *const head[] = {
+        "connections/s", "Tern, one thread", "Tern, thread per stack", "kernel, one thread",
+        "kernel, thread per side", "lwIP", "Tern/kernel (one thread / per stack)", "target"};
     struct table t;
     table_init(&t, "Connections per second: connect, 1-byte request, 1-byte response, close",
-               6, head);
+               8, head);
     static const char *const what[2] = {"abortive close (client SO_LINGER 0)",
                                         "orderly close (FIN, TIME_WAIT 60 s)"};
     for (int how = 0; how < 2; how++) {
-        struct bench_val a[MAX_REPS], k[MAX_REPS], l[MAX_REPS];
+        struct bench_val a[MAX_REPS], b[MAX_REPS], k[MAX_REPS], k2[MAX_REPS], l[MAX_REPS];
         memset(a, 0, sizeof(a));
+        memset(b, 0, sizeof(b));
         memset(k, 0, sizeof(k));
+        memset(k2, 0, sizeof(k2));
         memset(l, 0, sizeof(l));
         for (int r = 0; r < reps; r++) {
-            bench_conn_tern(o, how ? CLOSE_ORDERLY : CLOSE_ABORT, &a[r]);
-            bench_conn_kernel(o, how ? CLOSE_ORDERLY : CLOSE_ABORT, &k[r]);
+            enum conn_close close_how = how ? CLOSE_ORDERLY : CLOSE_ABORT;
+            bench_conn_tern(o, close_how, &a[r]);
+            bench_conn_tern_2t(o, close_how, &b[r]);
+            bench_conn_kernel(o, close_how, &k[r]);
+            bench_conn_kernel_2t(o, close_how, &k2[r]);
             if (lwip && bench_lwip_available() && how)
                 bench_lwip_conn(o, &l[r]);
             else
                 lwip_skip(&l[r], lwip, "SO_LINGER 0 does not abort an idle connection");
         }
-        struct bench_val ma = median(a, reps), mk = median(k, reps), ml = median(l, reps);
+        struct bench_val ma = median(a, reps), mb = median(b, reps), mk = median(k, reps),
+                         mk2 = median(k2, reps), ml = median(l, reps);
         int row = table_row(&t);
         table_set(&t, row, 0, "%s", what[how]);
         table_val(&t, row, 1, &ma, "%.0f");
-        table_val(&t, row, 2, &mk, "%.0f");
-        table_val(&t, row, 3, &ml, "%.0f");
-        table_ratio(&t, row, 4, &ma, &mk);
-        table_set(&t, row, 5, ">= 10x");
+        table_val(&t, row, 2, &mb, "%.0f");
+        table_val(&t, row, 3, &mk, "%.0f");
+        table_val(&t, row, 4, &mk2, "%.0f");
+        table_val(&t, row, 5, &ml, "%.0f");
+        ratio_pair(&t, row, 6, &ma, &mb, &mk);
+        table_set(&t, row, 7, ">= 10x");
     }
     char range[64], reuse[16];
     kernel_sysctl("/proc/sys/net/ipv4/ip_local_port_range", range, sizeof(range));
     kernel_sysctl("/proc/sys/net/ipv4/tcp_tw_reuse", reuse, sizeof(reuse));
     table_note(&t, "%u connections per run (or %.0f s), one after another, median of %d runs.",
                o->conns, o->conn_seconds, reps);
-    table_note(&t, "Tern: two stacks on the in-memory wire, one thread polling both at the real "
-               "clock. Kernel: blocking sockets on 127.0.0.1 in one thread (loopback completes "
-               "each step inside the call).");
+    table_note(&t, "Tern, one thread: two stacks on the in-memory wire, one thread polling both "
+               "at the real clock. Kernel, one thread: blocking sockets on 127.0.0.1 (loopback "
+               "completes each step inside the call).");
+    table_note(&t, "Thread per stack / per side: the client's thread makes the connections, the "
+               "server's accepts, answers and closes; every step crosses between them. Tern: "
+               "each stack owned by its thread, over the bench's qlink (spin 100 us, then a "
+               "futex). Kernel: blocking sockets, a client and a server thread. Both ratios "
+               "are against the kernel's one-thread figure, its best.");
     table_note(&t, "Abortive: the client sets SO_LINGER {1, 0}, so its close sends RST and "
                "nobody keeps TIME_WAIT (both stacks).");
     table_note(&t, "Orderly: FIN both ways and a 60 s TIME_WAIT on the client in both stacks; "
