@@ -9,8 +9,15 @@
 
 #define CONN_INITIAL 256u
 #define CONN_MAX (1u << 22)
+#define BIND_INITIAL 1024u
+#define BIND_MAX 65536u /* a bucket per port */
 
 static unsigned port_bucket(uint16_t port) { return port % TERN_PCB_BUCKETS; }
+
+static struct tern_list *bind_bucket(const struct tern_pcb_table *t, uint16_t port)
+{
+    return &t->bind[port & t->bind_mask];
+}
 
 static struct tern_inpcb *pcb_of_hnode(struct tern_list *n)
 {
@@ -26,15 +33,19 @@ int tern_pcb_table_init(struct tern_pcb_table *t, const char *name, bool tcp_rul
 {
     t->name = name;
     t->tcp_rules = tcp_rules;
-    for (unsigned i = 0; i < TERN_PCB_BUCKETS; i++) {
-        tern_list_init(&t->bind_buckets[i]);
+    for (unsigned i = 0; i < TERN_PCB_BUCKETS; i++)
         tern_list_init(&t->listen_buckets[i]);
-    }
     t->conn = malloc(CONN_INITIAL * sizeof(*t->conn));
-    if (!t->conn)
+    t->bind = malloc(BIND_INITIAL * sizeof(*t->bind));
+    if (!t->conn || !t->bind) {
+        tern_pcb_table_destroy(t);
         return -1;
+    }
     for (unsigned i = 0; i < CONN_INITIAL; i++)
         tern_list_init(&t->conn[i]);
+    for (unsigned i = 0; i < BIND_INITIAL; i++)
+        tern_list_init(&t->bind[i]);
+    t->bind_mask = BIND_INITIAL - 1;
     t->conn_mask = CONN_INITIAL - 1;
     t->conn_count = 0;
     t->count = 0;
@@ -46,6 +57,8 @@ void tern_pcb_table_destroy(struct tern_pcb_table *t)
 {
     free(t->conn);
     t->conn = NULL;
+    free(t->bind);
+    t->bind = NULL;
 }
 
 void tern_pcb_init(struct tern_inpcb *pcb)
@@ -89,11 +102,30 @@ static void conn_grow(struct tern_stack *s, struct tern_pcb_table *t)
     t->conn_mask = n - 1;
 }
 
+/* Twice the buckets, each PCB moved in order (a port's PCBs keep theirs). */
+static void bind_grow(struct tern_pcb_table *t)
+{
+    uint32_t n = (t->bind_mask + 1) * 2;
+    struct tern_list *nb = malloc(n * sizeof(*nb));
+    if (!nb)
+        return; /* longer chains, still correct */
+    for (uint32_t i = 0; i < n; i++)
+        tern_list_init(&nb[i]);
+    for (uint32_t i = 0; i <= t->bind_mask; i++) {
+        struct tern_list *it;
+        while ((it = tern_list_pop_front(&t->bind[i])) != NULL)
+            tern_list_push_back(&nb[pcb_of_bnode(it)->lport & (n - 1)], it);
+    }
+    free(t->bind);
+    t->bind = nb;
+    t->bind_mask = n - 1;
+}
+
 bool tern_pcb_conflicts(const struct tern_pcb_table *t, const struct tern_inpcb *self,
                         uint32_t laddr, uint16_t lport, bool reuseaddr, bool reuseport)
 {
     const struct tern_list *it;
-    tern_list_for_each(it, &t->bind_buckets[port_bucket(lport)]) {
+    tern_list_for_each(it, bind_bucket(t, lport)) {
         const struct tern_inpcb *o = pcb_of_bnode(it);
         if (o == self || o->lport != lport)
             continue;
@@ -212,7 +244,9 @@ int tern_pcb_insert(struct tern_stack *s, struct tern_pcb_table *t, struct tern_
     }
     pcb->table = t;
     pcb->bind_seq = ++t->bind_seq;
-    tern_list_push_front(&t->bind_buckets[port_bucket(pcb->lport)], &pcb->bnode);
+    if (t->count + 1 > 2 * (t->bind_mask + 1) && t->bind_mask + 1 < BIND_MAX)
+        bind_grow(t);
+    tern_list_push_front(bind_bucket(t, pcb->lport), &pcb->bnode);
     t->count++;
     return 0;
 }
@@ -328,7 +362,7 @@ void tern_pcb_for_each_bound(const struct tern_pcb_table *t, uint16_t lport,
                              void (*fn)(struct tern_inpcb *pcb, void *arg), void *arg)
 {
     const struct tern_list *it;
-    tern_list_for_each(it, &t->bind_buckets[port_bucket(lport)]) {
+    tern_list_for_each(it, bind_bucket(t, lport)) {
         struct tern_inpcb *o = (struct tern_inpcb *)pcb_of_bnode(it);
         if (o->lport == lport && o->kind == TERN_PCB_SOCKET)
             fn(o, arg);

@@ -71,7 +71,12 @@ struct tern_reuseport_group {
 struct tern_pcb_table {
     const char *name;
     bool tcp_rules;  /* SO_REUSEADDR never shares a port with a listener (Linux TCP) */
-    struct tern_list bind_buckets[TERN_PCB_BUCKETS];
+    /* Every PCB holding a port, hashed by port alone, bind_mask + 1
+     * buckets: grown with the count (up to a bucket per port), so that
+     * choosing an ephemeral port among tens of thousands of TIME_WAIT
+     * records does not walk long chains. */
+    struct tern_list *bind;
+    uint32_t bind_mask;
     struct tern_list listen_buckets[TERN_PCB_BUCKETS];
     struct tern_list *conn;  /* connection hash, conn_mask + 1 buckets */
     uint32_t conn_mask;

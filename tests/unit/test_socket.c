@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <tern/tern.h>
@@ -212,6 +213,51 @@ static void test_ephemeral_ports_are_in_range_and_distinct(void **state)
     fixture_down(&f);
 }
 
+/* Thousands of bound ports grow the bind index several times; every
+ * port stays held (a second bind fails), a freed one is free again, and
+ * automatic ports never land on a held one. */
+static void test_bind_index_grows_and_still_finds_every_port(void **state)
+{
+    (void)state;
+    enum { N = 5000, BASE = 49152 }; /* the ephemeral range's start */
+    struct fixture f;
+    fixture_up(&f, N + 600);
+    int *fds = calloc(N, sizeof(*fds));
+    assert_non_null(fds);
+    for (int i = 0; i < N; i++) {
+        fds[i] = udp(&f);
+        assert_int_equal(bind_to(&f, fds[i], "0.0.0.0", (uint16_t)(BASE + i)), 0);
+    }
+    int other = udp(&f);
+    for (int i = 0; i < N; i += 7)
+        EXPECT_ERR(bind_to(&f, other, "192.0.2.1", (uint16_t)(BASE + i)), EADDRINUSE);
+    for (int i = 0; i < N; i += 2)
+        assert_int_equal(tern_close(f.s, fds[i]), 0);
+    assert_int_equal(bind_to(&f, other, "192.0.2.1", BASE + 2), 0);
+    int late = udp(&f);
+    EXPECT_ERR(bind_to(&f, late, "0.0.0.0", BASE + 3), EADDRINUSE);
+    /* Automatic ports with thousands held around them. */
+    int autos[500];
+    for (int i = 0; i < 500; i++) {
+        autos[i] = udp(&f);
+        assert_int_equal(bind_to(&f, autos[i], "0.0.0.0", 0), 0);
+        struct sockaddr_in a;
+        socklen_t al = sizeof(a);
+        assert_int_equal(tern_getsockname(f.s, autos[i], (struct sockaddr *)&a, &al), 0);
+        uint16_t port = ntohs(a.sin_port);
+        if (port >= BASE && port < BASE + N)
+            assert_true((port - BASE) % 2 == 0);
+    }
+    for (int i = 1; i < N; i += 2)
+        assert_int_equal(tern_close(f.s, fds[i]), 0);
+    for (int i = 0; i < 500; i++)
+        assert_int_equal(tern_close(f.s, autos[i]), 0);
+    assert_int_equal(tern_close(f.s, other), 0);
+    assert_int_equal(tern_close(f.s, late), 0);
+    free(fds);
+    fixture_down(&f);
+}
+
 static void test_names_and_options(void **state)
 {
     (void)state;
@@ -408,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_stale_handles_give_ebadf),
         cmocka_unit_test(test_bind_conflicts_follow_linux),
         cmocka_unit_test(test_ephemeral_ports_are_in_range_and_distinct),
+        cmocka_unit_test(test_bind_index_grows_and_still_finds_every_port),
         cmocka_unit_test(test_names_and_options),
         cmocka_unit_test(test_send_errors),
         cmocka_unit_test(test_lifecycle_violations_abort_with_the_socket_named),

@@ -1264,9 +1264,15 @@ def cmd_pcbs(ctx, addr):
         name = ctx.cstr(t, "name", 16) or f
         mask = ctx.num(t, "conn_mask")
         pcbs = {}  # address -> set of places
-        for i, h in nonempty_heads(ctx, ctx.get(t, "bind_buckets"), name + " bind buckets"):
-            for n in list_nodes(ctx, h, "%s bind bucket %d" % (name, i)):
-                pcbs.setdefault(n - boff, set()).add("bind[%d]" % i)
+        bind = ctx.num(t, "bind", 0)
+        bmask = ctx.num(t, "bind_mask")
+        if bind and bmask is not None and lt is not None:
+            if bmask + 1 > 65536:
+                ctx.problem("%s: a bind index of %d buckets is not believed" % (name, bmask + 1))
+            else:
+                for i, h in _heads_at(ctx, bind, bmask + 1, name + " bind index"):
+                    for n in list_nodes(ctx, h, "%s bind bucket %d" % (name, i)):
+                        pcbs.setdefault(n - boff, set()).add("bind[%d]" % i)
         for i, h in nonempty_heads(ctx, ctx.get(t, "listen_buckets"), name + " listen buckets"):
             for n in list_nodes(ctx, h, "%s listen bucket %d" % (name, i)):
                 pcbs.setdefault(n - hoff, set()).add("listen[%d]" % i)
