@@ -9,15 +9,8 @@
 
 #define CONN_INITIAL 256u
 #define CONN_MAX (1u << 22)
-#define BIND_INITIAL 1024u
-#define BIND_MAX 65536u /* a bucket per port */
-
-static unsigned port_bucket(uint16_t port) { return port % TERN_PCB_BUCKETS; }
-
-static struct tern_list *bind_bucket(const struct tern_pcb_table *t, uint16_t port)
-{
-    return &t->bind[port & t->bind_mask];
-}
+#define PORT_INDEX_INITIAL 1024u
+#define PORT_INDEX_MAX 65536u /* a bucket per port */
 
 static struct tern_inpcb *pcb_of_hnode(struct tern_list *n)
 {
@@ -29,23 +22,64 @@ static struct tern_inpcb *pcb_of_bnode(const struct tern_list *n)
     return tern_container_of(n, struct tern_inpcb, bnode);
 }
 
+static uint16_t port_of_bnode(const struct tern_list *n) { return pcb_of_bnode(n)->lport; }
+static uint16_t port_of_hnode(const struct tern_list *n)
+{
+    return pcb_of_hnode((struct tern_list *)n)->lport;
+}
+
+static int index_init(struct tern_port_index *ix)
+{
+    ix->heads = malloc(PORT_INDEX_INITIAL * sizeof(*ix->heads));
+    if (!ix->heads)
+        return -1;
+    for (unsigned i = 0; i < PORT_INDEX_INITIAL; i++)
+        tern_list_init(&ix->heads[i]);
+    ix->mask = PORT_INDEX_INITIAL - 1;
+    return 0;
+}
+
+static struct tern_list *index_head(const struct tern_port_index *ix, uint16_t port)
+{
+    return &ix->heads[port & ix->mask];
+}
+
+/* About to hold `count` PCBs: twice the buckets if that is more than two
+ * a bucket, each PCB moved in order (a port's PCBs keep theirs: UDP
+ * broadcast delivers in that order). */
+static void index_reserve(struct tern_port_index *ix, uint32_t count,
+                          uint16_t (*port_of)(const struct tern_list *))
+{
+    if (count <= 2 * (ix->mask + 1) || ix->mask + 1 >= PORT_INDEX_MAX)
+        return;
+    uint32_t n = (ix->mask + 1) * 2;
+    struct tern_list *nb = malloc(n * sizeof(*nb));
+    if (!nb)
+        return; /* longer chains, still correct */
+    for (uint32_t i = 0; i < n; i++)
+        tern_list_init(&nb[i]);
+    for (uint32_t i = 0; i <= ix->mask; i++) {
+        struct tern_list *it;
+        while ((it = tern_list_pop_front(&ix->heads[i])) != NULL)
+            tern_list_push_back(&nb[port_of(it) & (n - 1)], it);
+    }
+    free(ix->heads);
+    ix->heads = nb;
+    ix->mask = n - 1;
+}
+
 int tern_pcb_table_init(struct tern_pcb_table *t, const char *name, bool tcp_rules)
 {
     t->name = name;
     t->tcp_rules = tcp_rules;
-    for (unsigned i = 0; i < TERN_PCB_BUCKETS; i++)
-        tern_list_init(&t->listen_buckets[i]);
     t->conn = malloc(CONN_INITIAL * sizeof(*t->conn));
-    t->bind = malloc(BIND_INITIAL * sizeof(*t->bind));
-    if (!t->conn || !t->bind) {
+    if (!t->conn || index_init(&t->bind) < 0 || index_init(&t->listen) < 0) {
         tern_pcb_table_destroy(t);
         return -1;
     }
     for (unsigned i = 0; i < CONN_INITIAL; i++)
         tern_list_init(&t->conn[i]);
-    for (unsigned i = 0; i < BIND_INITIAL; i++)
-        tern_list_init(&t->bind[i]);
-    t->bind_mask = BIND_INITIAL - 1;
+    t->listen_count = 0;
     t->conn_mask = CONN_INITIAL - 1;
     t->conn_count = 0;
     t->count = 0;
@@ -57,8 +91,10 @@ void tern_pcb_table_destroy(struct tern_pcb_table *t)
 {
     free(t->conn);
     t->conn = NULL;
-    free(t->bind);
-    t->bind = NULL;
+    free(t->bind.heads);
+    t->bind.heads = NULL;
+    free(t->listen.heads);
+    t->listen.heads = NULL;
 }
 
 void tern_pcb_init(struct tern_inpcb *pcb)
@@ -102,30 +138,11 @@ static void conn_grow(struct tern_stack *s, struct tern_pcb_table *t)
     t->conn_mask = n - 1;
 }
 
-/* Twice the buckets, each PCB moved in order (a port's PCBs keep theirs). */
-static void bind_grow(struct tern_pcb_table *t)
-{
-    uint32_t n = (t->bind_mask + 1) * 2;
-    struct tern_list *nb = malloc(n * sizeof(*nb));
-    if (!nb)
-        return; /* longer chains, still correct */
-    for (uint32_t i = 0; i < n; i++)
-        tern_list_init(&nb[i]);
-    for (uint32_t i = 0; i <= t->bind_mask; i++) {
-        struct tern_list *it;
-        while ((it = tern_list_pop_front(&t->bind[i])) != NULL)
-            tern_list_push_back(&nb[pcb_of_bnode(it)->lport & (n - 1)], it);
-    }
-    free(t->bind);
-    t->bind = nb;
-    t->bind_mask = n - 1;
-}
-
 bool tern_pcb_conflicts(const struct tern_pcb_table *t, const struct tern_inpcb *self,
                         uint32_t laddr, uint16_t lport, bool reuseaddr, bool reuseport)
 {
     const struct tern_list *it;
-    tern_list_for_each(it, bind_bucket(t, lport)) {
+    tern_list_for_each(it, index_head(&t->bind, lport)) {
         const struct tern_inpcb *o = pcb_of_bnode(it);
         if (o == self || o->lport != lport)
             continue;
@@ -186,7 +203,7 @@ static int group_join(struct tern_pcb_table *t, struct tern_inpcb *pcb)
     if (!pcb->reuseport || pcb->connected || (t->tcp_rules && !pcb->listening))
         return 0;
     struct tern_list *it;
-    tern_list_for_each(it, &t->listen_buckets[port_bucket(pcb->lport)]) {
+    tern_list_for_each(it, index_head(&t->listen, pcb->lport)) {
         struct tern_inpcb *o = pcb_of_hnode(it);
         if (o != pcb && o->group && o->group->lport == pcb->lport &&
             o->group->laddr == pcb->laddr)
@@ -216,11 +233,13 @@ static int file_for_lookup(struct tern_stack *s, struct tern_pcb_table *t, struc
         pcb->in_conn_hash = true;
         return 0;
     }
-    tern_list_push_front(&t->listen_buckets[port_bucket(pcb->lport)], &pcb->hnode);
+    index_reserve(&t->listen, t->listen_count + 1, port_of_hnode);
+    tern_list_push_front(index_head(&t->listen, pcb->lport), &pcb->hnode);
     if (group_join(t, pcb) < 0) {
         tern_list_remove(&pcb->hnode);
         return -1;
     }
+    t->listen_count++;
     return 0;
 }
 
@@ -228,6 +247,8 @@ static void unfile_for_lookup(struct tern_pcb_table *t, struct tern_inpcb *pcb)
 {
     if (pcb->in_conn_hash)
         t->conn_count--;
+    else if (tern_list_linked(&pcb->hnode))
+        t->listen_count--;
     pcb->in_conn_hash = false;
     group_leave(pcb);
     tern_list_remove(&pcb->hnode);
@@ -244,9 +265,8 @@ int tern_pcb_insert(struct tern_stack *s, struct tern_pcb_table *t, struct tern_
     }
     pcb->table = t;
     pcb->bind_seq = ++t->bind_seq;
-    if (t->count + 1 > 2 * (t->bind_mask + 1) && t->bind_mask + 1 < BIND_MAX)
-        bind_grow(t);
-    tern_list_push_front(bind_bucket(t, pcb->lport), &pcb->bnode);
+    index_reserve(&t->bind, t->count + 1, port_of_bnode);
+    tern_list_push_front(index_head(&t->bind, pcb->lport), &pcb->bnode);
     t->count++;
     return 0;
 }
@@ -337,7 +357,7 @@ struct tern_inpcb *tern_pcb_lookup(struct tern_stack *s, const struct tern_pcb_t
     struct tern_inpcb *best = NULL;
     int best_score = -1;
     struct tern_list *it;
-    tern_list_for_each(it, (struct tern_list *)&t->listen_buckets[port_bucket(lport)]) {
+    tern_list_for_each(it, index_head(&t->listen, lport)) {
         struct tern_inpcb *o = pcb_of_hnode(it);
         if (o->lport != lport || (o->laddr != 0 && o->laddr != laddr))
             continue;
@@ -362,7 +382,7 @@ void tern_pcb_for_each_bound(const struct tern_pcb_table *t, uint16_t lport,
                              void (*fn)(struct tern_inpcb *pcb, void *arg), void *arg)
 {
     const struct tern_list *it;
-    tern_list_for_each(it, bind_bucket(t, lport)) {
+    tern_list_for_each(it, index_head(&t->bind, lport)) {
         struct tern_inpcb *o = (struct tern_inpcb *)pcb_of_bnode(it);
         if (o->lport == lport && o->kind == TERN_PCB_SOCKET)
             fn(o, arg);

@@ -33,9 +33,16 @@
 
 struct tern_stack;
 
-#define TERN_PCB_BUCKETS 1024
-
 struct tern_reuseport_group;
+
+/* PCBs hashed by local port alone, mask + 1 buckets, grown (doubling)
+ * while it holds more than two PCBs a bucket, up to a bucket per port, so
+ * that tens of thousands of bound ports (TIME_WAIT records, a media
+ * server's UDP sockets) never make long chains. */
+struct tern_port_index {
+    struct tern_list *heads;
+    uint32_t mask;
+};
 
 enum tern_pcb_kind {
     TERN_PCB_SOCKET,   /* embedded in a struct tern_socket */
@@ -44,8 +51,8 @@ enum tern_pcb_kind {
 };
 
 struct tern_inpcb {
-    struct tern_list bnode;       /* bind bucket */
-    struct tern_list hnode;       /* listen bucket or connection hash */
+    struct tern_list bnode;       /* bind index */
+    struct tern_list hnode;       /* listen index or connection hash */
     struct tern_pcb_table *table; /* NULL while unbound */
     uint32_t laddr, faddr;
     uint16_t lport, fport;
@@ -71,17 +78,13 @@ struct tern_reuseport_group {
 struct tern_pcb_table {
     const char *name;
     bool tcp_rules;  /* SO_REUSEADDR never shares a port with a listener (Linux TCP) */
-    /* Every PCB holding a port, hashed by port alone, bind_mask + 1
-     * buckets: grown with the count (up to a bucket per port), so that
-     * choosing an ephemeral port among tens of thousands of TIME_WAIT
-     * records does not walk long chains. */
-    struct tern_list *bind;
-    uint32_t bind_mask;
-    struct tern_list listen_buckets[TERN_PCB_BUCKETS];
+    struct tern_port_index bind;   /* every PCB holding a port (bnode) */
+    struct tern_port_index listen; /* PCBs without a peer (hnode) */
     struct tern_list *conn;  /* connection hash, conn_mask + 1 buckets */
     uint32_t conn_mask;
     uint32_t conn_count;
-    uint32_t count;
+    uint32_t listen_count; /* PCBs in the listen index */
+    uint32_t count;        /* PCBs in the table (and the bind index) */
     uint64_t bind_seq;
 };
 

@@ -225,8 +225,9 @@ def check_output(label, out, crash_stack, panic_rows):
     for kind in ("socket", "request", "timewait"):
         if not re.search(r"^\s+0x[0-9a-f]+ %s " % kind, pcbs, re.M):
             fail("%s: no %s PCB in the tcp table:\n%s" % (label, kind, pcbs))
-    if not re.search(r"\bbind\[\d+\]", pcbs):
-        fail("%s: no PCB found through the bind index:\n%s" % (label, pcbs))
+    for index in ("bind", "listen"):
+        if not re.search(r"\b%s\[\d+\]" % index, pcbs):
+            fail("%s: no PCB found through the %s index:\n%s" % (label, index, pcbs))
     timers = section(out, r"timers of stack %s" % crash_stack)
     for name, owner in (("tcp-synack", "request 192.0.2.1:80 <- 192.0.2.100:40000"),
                         ("tcp-timewait", "TIME_WAIT record of #")):

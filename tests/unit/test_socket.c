@@ -213,10 +213,10 @@ static void test_ephemeral_ports_are_in_range_and_distinct(void **state)
     fixture_down(&f);
 }
 
-/* Thousands of bound ports grow the bind index several times; every
- * port stays held (a second bind fails), a freed one is free again, and
- * automatic ports never land on a held one. */
-static void test_bind_index_grows_and_still_finds_every_port(void **state)
+/* Thousands of bound ports grow the port indexes several times; every
+ * port stays held (a second bind fails) and reachable, a freed one is
+ * free again, and automatic ports never land on a held one. */
+static void test_port_indexes_grow_and_still_find_every_port(void **state)
 {
     (void)state;
     enum { N = 5000, BASE = 49152 }; /* the ephemeral range's start */
@@ -231,9 +231,22 @@ static void test_bind_index_grows_and_still_finds_every_port(void **state)
     int other = udp(&f);
     for (int i = 0; i < N; i += 7)
         EXPECT_ERR(bind_to(&f, other, "192.0.2.1", (uint16_t)(BASE + i)), EADDRINUSE);
+    /* Unconnected, they sit in the listen index, grown as well: a
+     * datagram to each of a sample reaches that socket and no other. */
+    for (int i = 3; i < N; i += 499) {
+        struct sockaddr_in to = sin_of("192.0.2.1", (uint16_t)(BASE + i));
+        assert_int_equal(tern_sendto(f.s, other, &i, sizeof(i), 0, (struct sockaddr *)&to,
+                                     sizeof(to)), sizeof(i));
+        tern_stack_poll(f.s, 1);
+        int got = -1;
+        assert_int_equal(tern_recv(f.s, fds[i], &got, sizeof(got), MSG_DONTWAIT), sizeof(got));
+        assert_int_equal(got, i);
+        EXPECT_ERR(tern_recv(f.s, fds[i - 1], &got, sizeof(got), MSG_DONTWAIT), EAGAIN);
+    }
     for (int i = 0; i < N; i += 2)
         assert_int_equal(tern_close(f.s, fds[i]), 0);
-    assert_int_equal(bind_to(&f, other, "192.0.2.1", BASE + 2), 0);
+    int again = udp(&f); /* `other` has a port now: sending bound it */
+    assert_int_equal(bind_to(&f, again, "192.0.2.1", BASE + 2), 0);
     int late = udp(&f);
     EXPECT_ERR(bind_to(&f, late, "0.0.0.0", BASE + 3), EADDRINUSE);
     /* Automatic ports with thousands held around them. */
@@ -254,6 +267,7 @@ static void test_bind_index_grows_and_still_finds_every_port(void **state)
         assert_int_equal(tern_close(f.s, autos[i]), 0);
     assert_int_equal(tern_close(f.s, other), 0);
     assert_int_equal(tern_close(f.s, late), 0);
+    assert_int_equal(tern_close(f.s, again), 0);
     free(fds);
     fixture_down(&f);
 }
@@ -454,7 +468,7 @@ int main(void)
         cmocka_unit_test(test_stale_handles_give_ebadf),
         cmocka_unit_test(test_bind_conflicts_follow_linux),
         cmocka_unit_test(test_ephemeral_ports_are_in_range_and_distinct),
-        cmocka_unit_test(test_bind_index_grows_and_still_finds_every_port),
+        cmocka_unit_test(test_port_indexes_grow_and_still_find_every_port),
         cmocka_unit_test(test_names_and_options),
         cmocka_unit_test(test_send_errors),
         cmocka_unit_test(test_lifecycle_violations_abort_with_the_socket_named),

@@ -1264,18 +1264,18 @@ def cmd_pcbs(ctx, addr):
         name = ctx.cstr(t, "name", 16) or f
         mask = ctx.num(t, "conn_mask")
         pcbs = {}  # address -> set of places
-        bind = ctx.num(t, "bind", 0)
-        bmask = ctx.num(t, "bind_mask")
-        if bind and bmask is not None and lt is not None:
-            if bmask + 1 > 65536:
-                ctx.problem("%s: a bind index of %d buckets is not believed" % (name, bmask + 1))
-            else:
-                for i, h in _heads_at(ctx, bind, bmask + 1, name + " bind index"):
-                    for n in list_nodes(ctx, h, "%s bind bucket %d" % (name, i)):
-                        pcbs.setdefault(n - boff, set()).add("bind[%d]" % i)
-        for i, h in nonempty_heads(ctx, ctx.get(t, "listen_buckets"), name + " listen buckets"):
-            for n in list_nodes(ctx, h, "%s listen bucket %d" % (name, i)):
-                pcbs.setdefault(n - hoff, set()).add("listen[%d]" % i)
+        for index, off in (("bind", boff), ("listen", hoff)):
+            ix = ctx.get(t, index)
+            heads = ctx.num(ix, "heads", 0) if ix is not None else 0
+            imask = ctx.num(ix, "mask") if ix is not None else None
+            if not heads or imask is None or lt is None:
+                continue
+            if imask + 1 > 65536:
+                ctx.problem("%s: a %s index of %d buckets is not believed" % (name, index, imask + 1))
+                continue
+            for i, h in _heads_at(ctx, heads, imask + 1, "%s %s index" % (name, index)):
+                for n in list_nodes(ctx, h, "%s %s bucket %d" % (name, index, i)):
+                    pcbs.setdefault(n - off, set()).add("%s[%d]" % (index, i))
         conn = ctx.num(t, "conn", 0)
         if conn and mask is not None and lt is not None:
             if mask + 1 > (1 << 24):
