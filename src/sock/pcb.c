@@ -44,13 +44,14 @@ static struct tern_list *index_head(const struct tern_port_index *ix, uint16_t p
     return &ix->heads[port & ix->mask];
 }
 
-/* About to hold `count` PCBs: twice the buckets if that is more than two
- * a bucket, each PCB moved in order (a port's PCBs keep theirs: UDP
- * broadcast delivers in that order). */
+/* About to hold `count` PCBs: twice the buckets if that is more than four
+ * a bucket (chains stay short; the buckets cost a connection 4 bytes, not
+ * 8), each PCB moved in order (a port's PCBs keep theirs: UDP broadcast
+ * delivers in that order). */
 static void index_reserve(struct tern_port_index *ix, uint32_t count,
                           uint16_t (*port_of)(const struct tern_list *))
 {
-    if (count <= 2 * (ix->mask + 1) || ix->mask + 1 >= PORT_INDEX_MAX)
+    if (count <= 4 * (ix->mask + 1) || ix->mask + 1 >= PORT_INDEX_MAX)
         return;
     uint32_t n = (ix->mask + 1) * 2;
     struct tern_list *nb = malloc(n * sizeof(*nb));

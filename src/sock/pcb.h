@@ -36,7 +36,7 @@ struct tern_stack;
 struct tern_reuseport_group;
 
 /* PCBs hashed by local port alone, mask + 1 buckets, grown (doubling)
- * while it holds more than two PCBs a bucket, up to a bucket per port, so
+ * while it holds more than four PCBs a bucket, up to a bucket per port, so
  * that tens of thousands of bound ports (TIME_WAIT records, a media
  * server's UDP sockets) never make long chains. */
 struct tern_port_index {
