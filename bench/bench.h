@@ -46,7 +46,7 @@ uint64_t bench_ns(double seconds);
 #define TABLE_MAX_ROWS 16
 #define TABLE_MAX_NOTES 12
 #define TABLE_CELL 64
-#define TABLE_NOTE 320
+#define TABLE_NOTE 640
 
 struct table {
     const char *title;
