@@ -144,14 +144,18 @@ static int pcb_bind(struct tern_stack *s, struct tern_socket *so, uint32_t laddr
 {
     struct tern_pcb_table *t = table_of(s, so);
     struct tern_inpcb *pcb = &so->pcb;
+    /* A port connect() picks for TCP may be shared with connections to
+     * other peers (tern_pcb_ephemeral); one chosen otherwise is not. */
+    bool shared = lport == 0 && faddr != 0 && t->tcp_rules;
     if (lport == 0) {
         lport = tern_pcb_ephemeral(s, t, laddr, faddr, fport);
-        /* Out of ports: bind(0) says EADDRINUSE, an implicit bind (connect,
-         * sendto) EAGAIN, as Linux. */
+        /* Out of ports, as Linux: bind(0) and listen say EADDRINUSE, a
+         * TCP connect EADDRNOTAVAIL, a datagram socket's implicit bind
+         * (connect, sendto) EAGAIN. */
         if (lport == 0) {
-            tern_why(s, "no ephemeral port left in %u-%u", s->cfg.ephemeral_lo,
-                     s->cfg.ephemeral_hi);
-            return implicit ? EAGAIN : EADDRINUSE;
+            tern_why(s, "no ephemeral port left in %u-%u%s", s->cfg.ephemeral_lo,
+                     s->cfg.ephemeral_hi, shared ? " for this peer" : "");
+            return shared ? EADDRNOTAVAIL : implicit ? EAGAIN : EADDRINUSE;
         }
     } else if (tern_pcb_conflicts(t, pcb, laddr, lport, pcb->reuseaddr, pcb->reuseport)) {
         tern_why(s, "port %u is held by another %s socket or TIME_WAIT record, and SO_REUSEADDR "
@@ -161,9 +165,11 @@ static int pcb_bind(struct tern_stack *s, struct tern_socket *so, uint32_t laddr
     }
     pcb->laddr = laddr;
     pcb->lport = lport;
+    pcb->connect_port = shared;
     if (tern_pcb_insert(s, t, pcb) < 0) {
         pcb->laddr = 0;
         pcb->lport = 0;
+        pcb->connect_port = false;
         return ENOMEM;
     }
     tern_sock_take_proto(s, so);
@@ -377,7 +383,7 @@ int tern_listen(struct tern_stack *s, int fd, int backlog)
     if (pcb->connected)
         return tern_api_fail_why(&g, EINVAL, "socket #%llu has a peer", (unsigned long long)so->id);
     if (!pcb->table) {
-        int err = pcb_bind(s, so, 0, 0, 0, 0, true); /* Linux binds on listen */
+        int err = pcb_bind(s, so, 0, 0, 0, 0, false); /* Linux binds on listen */
         if (err)
             return tern_api_fail(&g, err);
     }

@@ -294,11 +294,33 @@ int tern_pcb_rehash(struct tern_stack *s, struct tern_inpcb *pcb)
     return 0;
 }
 
+/* May a TCP connect() to (faddr, fport) take `port`? RFC 6056 asks only
+ * that the four-tuple be unique (check_suitable_port, section 3.3.3), and
+ * Linux (__inet_hash_connect) shares a port among connections that
+ * connect() gave it, each to another peer: a client then has the whole
+ * range for every peer, not for all of them together. A port someone
+ * bound or listens on is never taken; nor is one whose four-tuple a
+ * connection or TIME_WAIT record already has. */
+static bool connect_port_free(const struct tern_pcb_table *t, uint32_t laddr, uint16_t port,
+                              uint32_t faddr, uint16_t fport)
+{
+    const struct tern_list *it;
+    tern_list_for_each(it, index_head(&t->bind, port)) {
+        const struct tern_inpcb *o = pcb_of_bnode(it);
+        if (o->lport != port || (o->laddr != 0 && laddr != 0 && o->laddr != laddr))
+            continue;
+        if (!o->connect_port || (o->faddr == faddr && o->fport == fport))
+            return false;
+    }
+    return true;
+}
+
 uint16_t tern_pcb_ephemeral(struct tern_stack *s, const struct tern_pcb_table *t, uint32_t laddr,
                             uint32_t faddr, uint16_t fport)
 {
     /* Ports held by an overlapping binding are skipped whatever their
-     * reuse flags: an automatic port is never shared. */
+     * reuse flags: an automatic port is never shared, but for TCP
+     * connections to different peers (connect_port_free). */
     uint32_t lo = s->cfg.ephemeral_lo, num = (uint32_t)s->cfg.ephemeral_hi - lo + 1;
     if (faddr == 0) {
         /* bind() to port 0 has no peer to hash: RFC 6056 section 3.3.1,
@@ -329,7 +351,8 @@ uint16_t tern_pcb_ephemeral(struct tern_stack *s, const struct tern_pcb_table *t
     for (uint32_t tries = 0; tries < num; tries++) {
         uint16_t port = (uint16_t)(lo + (offset + s->port_table[index]) % num);
         s->port_table[index]++;
-        if (!tern_pcb_conflicts(t, NULL, laddr, port, false, false))
+        if (t->tcp_rules ? connect_port_free(t, laddr, port, faddr, fport)
+                         : !tern_pcb_conflicts(t, NULL, laddr, port, false, false))
             return port;
     }
     return 0;

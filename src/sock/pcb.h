@@ -64,6 +64,9 @@ struct tern_inpcb {
     bool bound_addr : 1;          /* laddr set by bind(), not by connect() */
     bool bound_port : 1;          /* lport set by bind(), not automatically */
     bool in_conn_hash : 1;        /* where it is filed now (the table's business) */
+    /* TCP: lport was chosen by connect() for this peer, so other such
+     * connections to other peers may share it (see tern_pcb_ephemeral). */
+    bool connect_port : 1;
     uint64_t bind_seq;            /* later binds win ties, as on Linux */
     struct tern_reuseport_group *group;
 };
@@ -104,7 +107,9 @@ void tern_pcb_remove(struct tern_stack *s, struct tern_inpcb *pcb);
 /* Re-file a PCB whose peer or listening state changed. -1/ENOMEM. */
 int tern_pcb_rehash(struct tern_stack *s, struct tern_inpcb *pcb);
 /* Pick an ephemeral port for a PCB that will be bound to laddr (and, if
- * connecting, talk to faddr:fport), as RFC 6056 recommends. 0 = none free. */
+ * connecting, talk to faddr:fport), as RFC 6056 recommends. For a TCP
+ * connect the port may be one other connections to other peers have (as
+ * Linux's); the caller marks the PCB connect_port. 0 = none free. */
 uint16_t tern_pcb_ephemeral(struct tern_stack *s, const struct tern_pcb_table *t,
                             uint32_t laddr, uint32_t faddr, uint16_t fport);
 /* The PCB with exactly this 4-tuple (connected or TIME_WAIT), or NULL. */

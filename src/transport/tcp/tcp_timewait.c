@@ -41,6 +41,7 @@ void tern_tcp_tw_enter(struct tern_stack *s, struct tern_tcpcb *tp)
         tw->pcb.reuseport = so->pcb.reuseport;
         tw->pcb.bound_addr = so->pcb.bound_addr;
         tw->pcb.bound_port = so->pcb.bound_port;
+        tw->pcb.connect_port = so->pcb.connect_port;
         tw->id = so->id;
         tw->snd_nxt = tp->snd_nxt;
         tw->rcv_nxt = tp->rcv_nxt;
