@@ -28,15 +28,21 @@ static uint16_t port_of_hnode(const struct tern_list *n)
     return pcb_of_hnode((struct tern_list *)n)->lport;
 }
 
+/* n empty list heads, or NULL. */
+static struct tern_list *heads_new(uint32_t n)
+{
+    struct tern_list *h = malloc(n * sizeof(*h));
+    if (h)
+        for (uint32_t i = 0; i < n; i++)
+            tern_list_init(&h[i]);
+    return h;
+}
+
 static int index_init(struct tern_port_index *ix)
 {
-    ix->heads = malloc(PORT_INDEX_INITIAL * sizeof(*ix->heads));
-    if (!ix->heads)
-        return -1;
-    for (unsigned i = 0; i < PORT_INDEX_INITIAL; i++)
-        tern_list_init(&ix->heads[i]);
+    ix->heads = heads_new(PORT_INDEX_INITIAL);
     ix->mask = PORT_INDEX_INITIAL - 1;
-    return 0;
+    return ix->heads ? 0 : -1;
 }
 
 static struct tern_list *index_head(const struct tern_port_index *ix, uint16_t port)
@@ -54,11 +60,9 @@ static void index_reserve(struct tern_port_index *ix, uint32_t count,
     if (count <= 4 * (ix->mask + 1) || ix->mask + 1 >= PORT_INDEX_MAX)
         return;
     uint32_t n = (ix->mask + 1) * 2;
-    struct tern_list *nb = malloc(n * sizeof(*nb));
+    struct tern_list *nb = heads_new(n);
     if (!nb)
         return; /* longer chains, still correct */
-    for (uint32_t i = 0; i < n; i++)
-        tern_list_init(&nb[i]);
     for (uint32_t i = 0; i <= ix->mask; i++) {
         struct tern_list *it;
         while ((it = tern_list_pop_front(&ix->heads[i])) != NULL)
@@ -73,13 +77,11 @@ int tern_pcb_table_init(struct tern_pcb_table *t, const char *name, bool tcp_rul
 {
     t->name = name;
     t->tcp_rules = tcp_rules;
-    t->conn = malloc(CONN_INITIAL * sizeof(*t->conn));
+    t->conn = heads_new(CONN_INITIAL);
     if (!t->conn || index_init(&t->bind) < 0 || index_init(&t->listen) < 0) {
         tern_pcb_table_destroy(t);
         return -1;
     }
-    for (unsigned i = 0; i < CONN_INITIAL; i++)
-        tern_list_init(&t->conn[i]);
     t->listen_count = 0;
     t->conn_mask = CONN_INITIAL - 1;
     t->conn_count = 0;
@@ -121,11 +123,9 @@ static uint32_t conn_hash(struct tern_stack *s, uint32_t laddr, uint16_t lport, 
 static void conn_grow(struct tern_stack *s, struct tern_pcb_table *t)
 {
     uint32_t n = (t->conn_mask + 1) * 2;
-    struct tern_list *nb = malloc(n * sizeof(*nb));
+    struct tern_list *nb = heads_new(n);
     if (!nb)
         return; /* longer chains, still correct */
-    for (uint32_t i = 0; i < n; i++)
-        tern_list_init(&nb[i]);
     for (uint32_t i = 0; i <= t->conn_mask; i++) {
         struct tern_list *it;
         while ((it = tern_list_pop_front(&t->conn[i])) != NULL) {
