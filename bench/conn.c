@@ -281,7 +281,8 @@ static int pump2(struct conn2 *c, int side, int (*fn)(struct conn2 *, void *), v
     }
 }
 
-static int again(ssize_t r, ssize_t want)
+/* A step's call: done (the whole of it), not yet (EAGAIN) or failed. */
+static int step_result(ssize_t r, ssize_t want)
 {
     if (r == want)
         return 1;
@@ -290,13 +291,13 @@ static int again(ssize_t r, ssize_t want)
 
 static int c2_send_q(struct conn2 *c, void *fd)
 {
-    return again(tern_send(c->p.st[0], *(int *)fd, "q", 1, 0), 1);
+    return step_result(tern_send(c->p.st[0], *(int *)fd, "q", 1, 0), 1);
 }
 
 static int c2_read_r(struct conn2 *c, void *fd)
 {
     char b;
-    return again(tern_recv(c->p.st[0], *(int *)fd, &b, 1, 0), 1);
+    return step_result(tern_recv(c->p.st[0], *(int *)fd, &b, 1, 0), 1);
 }
 
 static int c2_accept(struct conn2 *c, void *fd)
@@ -308,7 +309,7 @@ static int c2_accept(struct conn2 *c, void *fd)
 static int c2_read_q(struct conn2 *c, void *fd)
 {
     char b;
-    return again(tern_recv(c->p.st[1], *(int *)fd, &b, 1, 0), 1);
+    return step_result(tern_recv(c->p.st[1], *(int *)fd, &b, 1, 0), 1);
 }
 
 static int c2_read_end(struct conn2 *c, void *fd)
@@ -352,7 +353,8 @@ static void *conn2_client(void *arg)
             break;
     }
     c->t1 = bench_now_ns();
-    /* Let the last RST or FIN go out and be answered before stopping. */
+    /* The server stops too; what the last close sent is settled by the
+     * main thread once both are joined (pair_settle). */
     atomic_store(&c->stop, 1);
     qlink_kick(c->p.qlink, 1);
     return NULL;
