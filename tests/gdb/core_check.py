@@ -225,6 +225,9 @@ def check_output(label, out, crash_stack, panic_rows):
     for kind in ("socket", "request", "timewait"):
         if not re.search(r"^\s+0x[0-9a-f]+ %s " % kind, pcbs, re.M):
             fail("%s: no %s PCB in the tcp table:\n%s" % (label, kind, pcbs))
+    if not re.search(r"^\s+0x[0-9a-f]+ timewait .*connect_port", pcbs, re.M):
+        fail("%s: the TIME_WAIT record of a connect()ed socket lacks connect_port:\n%s"
+             % (label, pcbs))
     for index in ("bind", "listen"):
         if not re.search(r"\b%s\[\d+\]" % index, pcbs):
             fail("%s: no PCB found through the %s index:\n%s" % (label, index, pcbs))

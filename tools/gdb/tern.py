@@ -1291,7 +1291,7 @@ def cmd_pcbs(ctx, addr):
             pcb = at(p, "struct tern_inpcb")
             kind, owner = _pcb_owner(ctx, p)
             flags = [n for n in ("reuseaddr", "reuseport", "listening", "connected", "bound_addr",
-                                 "bound_port") if ctx.num(pcb, n)]
+                                 "bound_port", "connect_port") if ctx.num(pcb, n)]
             if ctx.num(pcb, "group"):
                 g = at(ctx.num(pcb, "group"), "struct tern_reuseport_group")
                 flags.append("group(%s members)" % _q(ctx.num(g, "n")))
