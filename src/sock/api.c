@@ -201,6 +201,16 @@ int tern_bind(struct tern_stack *s, int fd, const struct sockaddr *addr, socklen
         return tern_api_fail_why(&g, EADDRNOTAVAIL, "%u.%u.%u.%u is not an address of this stack",
                                  laddr >> 24, (laddr >> 16) & 255, (laddr >> 8) & 255,
                                  laddr & 255);
+    if (so->pcb.bound_addr)
+        return tern_api_fail_why(&g, EINVAL, "socket #%llu is bound already, to an address "
+                                 "(IP_BIND_ADDRESS_NO_PORT)", (unsigned long long)so->id);
+    if (lport == 0 && laddr != 0 && so->bind_no_port) {
+        /* The address now, the port when it connects (or listens, or
+         * sends), as Linux's IP_BIND_ADDRESS_NO_PORT. */
+        so->pcb.laddr = laddr;
+        so->pcb.bound_addr = true;
+        return tern_api_return(&g, 0);
+    }
     err = pcb_bind(s, so, laddr, lport, 0, 0, false);
     if (err)
         return tern_api_fail(&g, err);
@@ -383,7 +393,8 @@ int tern_listen(struct tern_stack *s, int fd, int backlog)
     if (pcb->connected)
         return tern_api_fail_why(&g, EINVAL, "socket #%llu has a peer", (unsigned long long)so->id);
     if (!pcb->table) {
-        int err = pcb_bind(s, so, 0, 0, 0, 0, false); /* Linux binds on listen */
+        /* Linux binds on listen (to the address bind() kept, if any). */
+        int err = pcb_bind(s, so, pcb->bound_addr ? pcb->laddr : 0, 0, 0, 0, false);
         if (err)
             return tern_api_fail(&g, err);
     }
@@ -547,7 +558,8 @@ static ssize_t sock_sendmsg(struct tern_api_guard *g, struct tern_socket *so,
     if (err)
         return tern_api_fail(g, err);
     if (!so->pcb.table) {
-        err = pcb_bind(s, so, 0, 0, 0, 0, true); /* autobind, as on Linux */
+        /* autobind, as on Linux (to the address bind() kept, if any) */
+        err = pcb_bind(s, so, so->pcb.bound_addr ? so->pcb.laddr : 0, 0, 0, 0, true);
         if (err)
             return tern_api_fail(g, err);
     }
@@ -913,6 +925,9 @@ int tern_setsockopt(struct tern_stack *s, int fd, int level, int name, const voi
         case IP_TOS:
             so->tos = (uint8_t)v;
             break;
+        case IP_BIND_ADDRESS_NO_PORT:
+            so->bind_no_port = v != 0;
+            break;
         default:
             return tern_api_fail_why(&g, ENOPROTOOPT, "level %d option %d is not supported for this socket", level, name);
         }
@@ -1008,6 +1023,7 @@ int tern_getsockopt(struct tern_stack *s, int fd, int level, int name, void *val
         switch (name) {
         case IP_TTL: v = so->ttl; break;
         case IP_TOS: v = so->tos; break;
+        case IP_BIND_ADDRESS_NO_PORT: v = so->bind_no_port; break;
         default:
             return tern_api_fail_why(&g, ENOPROTOOPT, "level %d option %d is not supported for this socket", level, name);
         }

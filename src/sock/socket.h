@@ -62,6 +62,9 @@ struct tern_socket {
     bool shut_rd : 1, shut_wr : 1;
     bool linger_on : 1;
     bool rcvbuf_set : 1, sndbuf_set : 1; /* by SO_RCVBUF/SO_SNDBUF: no autotuning */
+    /* IP_BIND_ADDRESS_NO_PORT: bind(addr, 0) keeps the address and leaves
+     * the port to connect(), which may share it among peers. */
+    bool bind_no_port : 1;
     int so_error;               /* pending asynchronous error */
     uint32_t rcvbuf, sndbuf;
     uint32_t linger_s;          /* SO_LINGER's time when on (threaded close waits) */

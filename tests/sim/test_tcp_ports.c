@@ -3,9 +3,11 @@
  * connect() gave it, each to another peer. A port someone bound, or a
  * four-tuple a connection or TIME_WAIT record holds, is never taken; a
  * datagram socket's automatic port is never shared. Running out says
- * what Linux says. */
+ * what Linux says. IP_BIND_ADDRESS_NO_PORT lets a client choose its
+ * source address and still leave the port to connect(). */
 #include "testing.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 
@@ -188,11 +190,108 @@ static void test_bound_ports_and_datagram_ports_are_not_shared(void **state)
     sim_finish(&sim);
 }
 
+/* A client with a second address, 192.0.2.50, binds to it before each
+ * connect. */
+static int bind_second_address(struct sim *sim, bool no_port)
+{
+    int fd = tern_socket(sim->st[0], AF_INET, SOCK_STREAM, 0);
+    int v = no_port;
+    assert_int_equal(tern_setsockopt(sim->st[0], fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &v,
+                                     sizeof(v)), 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "192.0.2.50", &a.sin_addr);
+    if (tern_bind(sim->st[0], fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        int err = errno;
+        tern_close(sim->st[0], fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+static void test_bind_address_no_port_leaves_the_port_to_connect(void **state)
+{
+    (void)state;
+    struct sim sim;
+    open_sim(&sim, 3, LO, LO + 1);
+    struct in_addr second;
+    inet_pton(AF_INET, "192.0.2.50", &second);
+    assert_int_equal(tern_if_addr_add(sim.st[0], sim.ifindex[0], second, 24), 0);
+    int l1 = listen_on(&sim, 1), l2 = listen_on(&sim, 2);
+
+    /* Without the option bind(addr, 0) takes a port of its own: two
+     * sockets use up the two ports. */
+    int plain[2];
+    for (int i = 0; i < 2; i++)
+        assert_true((plain[i] = bind_second_address(&sim, false)) >= 0);
+    assert_int_equal(bind_second_address(&sim, false), -1);
+    assert_int_equal(errno, EADDRINUSE);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(tern_close(sim.st[0], plain[i]), 0);
+
+    /* A listener bound that way gets its port at listen(). */
+    int lfd = bind_second_address(&sim, true);
+    struct sockaddr_in lme;
+    socklen_t lml = sizeof(lme);
+    assert_int_equal(tern_listen(sim.st[0], lfd, 4), 0);
+    assert_int_equal(tern_getsockname(sim.st[0], lfd, (struct sockaddr *)&lme, &lml), 0);
+    assert_int_equal(lme.sin_addr.s_addr, second.s_addr);
+    assert_in_range(ntohs(lme.sin_port), LO, LO + 1);
+    assert_int_equal(tern_close(sim.st[0], lfd), 0);
+
+    /* With it, the address is kept and the port waits: two connections to
+     * each of two peers from 192.0.2.50, on the same two ports. */
+    struct conn c[4];
+    for (int i = 0; i < 4; i++) {
+        int peer = 1 + i / 2;
+        int fd = bind_second_address(&sim, true);
+        assert_true(fd >= 0);
+        int v = -1;
+        socklen_t vl = sizeof(v);
+        assert_int_equal(tern_getsockopt(sim.st[0], fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &v,
+                                         &vl), 0);
+        assert_int_equal(v, 1);
+        struct sockaddr_in me;
+        socklen_t ml = sizeof(me);
+        assert_int_equal(tern_getsockname(sim.st[0], fd, (struct sockaddr *)&me, &ml), 0);
+        assert_int_equal(me.sin_addr.s_addr, second.s_addr);
+        assert_int_equal(me.sin_port, 0);
+        /* Bound already: a second bind is refused, as POSIX says. */
+        struct sockaddr_in again = me;
+        errno = 0;
+        assert_int_equal(tern_bind(sim.st[0], fd, (struct sockaddr *)&again, sizeof(again)), -1);
+        assert_int_equal(errno, EINVAL);
+        c[i] = (struct conn){.stack = peer, .listener = peer == 1 ? l1 : l2, .client = fd,
+                             .server = -1};
+        struct sockaddr_in to = sim_sin(peer, 80);
+        errno = 0;
+        assert_int_equal(tern_connect(sim.st[0], fd, (struct sockaddr *)&to, sizeof(to)), -1);
+        assert_int_equal(errno, EINPROGRESS);
+        assert_true(sim_run_until(&sim, accepted, &c[i], 5 * SEC));
+        ml = sizeof(me);
+        assert_int_equal(tern_getsockname(sim.st[0], fd, (struct sockaddr *)&me, &ml), 0);
+        assert_int_equal(me.sin_addr.s_addr, second.s_addr);
+        assert_in_range(ntohs(me.sin_port), LO, LO + 1);
+        /* The server sees the connection come from the chosen address. */
+        struct sockaddr_in peer_addr;
+        socklen_t pl = sizeof(peer_addr);
+        assert_int_equal(tern_getpeername(sim.st[peer], c[i].server,
+                                          (struct sockaddr *)&peer_addr, &pl), 0);
+        assert_int_equal(peer_addr.sin_addr.s_addr, second.s_addr);
+    }
+    for (int i = 0; i < 4; i++)
+        close_conn(&sim, &c[i]);
+    tern_close(sim.st[1], l1);
+    tern_close(sim.st[2], l2);
+    sim_finish(&sim);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_shares_a_port_among_peers),
         cmocka_unit_test(test_bound_ports_and_datagram_ports_are_not_shared),
+        cmocka_unit_test(test_bind_address_no_port_leaves_the_port_to_connect),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
