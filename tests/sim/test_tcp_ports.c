@@ -239,6 +239,23 @@ static void test_bind_address_no_port_leaves_the_port_to_connect(void **state)
     assert_in_range(ntohs(lme.sin_port), LO, LO + 1);
     assert_int_equal(tern_close(sim.st[0], lfd), 0);
 
+    /* So does a datagram socket at its first send. */
+    int u = tern_socket(sim.st[0], AF_INET, SOCK_DGRAM, 0);
+    int one = 1;
+    assert_int_equal(tern_setsockopt(sim.st[0], u, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+                                     sizeof(one)), 0);
+    struct sockaddr_in ua = {.sin_family = AF_INET, .sin_addr = second};
+    assert_int_equal(tern_bind(sim.st[0], u, (struct sockaddr *)&ua, sizeof(ua)), 0);
+    struct sockaddr_in dns = sim_sin(1, 53);
+    assert_int_equal(tern_sendto(sim.st[0], u, "x", 1, 0, (struct sockaddr *)&dns, sizeof(dns)),
+                     1);
+    lml = sizeof(lme);
+    assert_int_equal(tern_getsockname(sim.st[0], u, (struct sockaddr *)&lme, &lml), 0);
+    assert_int_equal(lme.sin_addr.s_addr, second.s_addr);
+    assert_in_range(ntohs(lme.sin_port), LO, LO + 1);
+    assert_int_equal(tern_close(sim.st[0], u), 0);
+    sim_run(&sim, 10 * TERN_NS_PER_MS);
+
     /* With it, the address is kept and the port waits: two connections to
      * each of two peers from 192.0.2.50, on the same two ports. */
     struct conn c[4];
