@@ -22,10 +22,16 @@ static struct tern_inpcb *pcb_of_bnode(const struct tern_list *n)
     return tern_container_of(n, struct tern_inpcb, bnode);
 }
 
-static uint16_t port_of_bnode(const struct tern_list *n) { return pcb_of_bnode(n)->lport; }
-static uint16_t port_of_hnode(const struct tern_list *n)
+static uint32_t port_of_bnode(void *ctx, struct tern_list *n)
 {
-    return pcb_of_hnode((struct tern_list *)n)->lport;
+    (void)ctx;
+    return pcb_of_bnode(n)->lport;
+}
+
+static uint32_t port_of_hnode(void *ctx, struct tern_list *n)
+{
+    (void)ctx;
+    return pcb_of_hnode(n)->lport;
 }
 
 /* n empty list heads, or NULL. */
@@ -36,6 +42,26 @@ static struct tern_list *heads_new(uint32_t n)
         for (uint32_t i = 0; i < n; i++)
             tern_list_init(&h[i]);
     return h;
+}
+
+/* Twice the buckets, each node moved in order to the bucket its key
+ * selects (so nodes of one key keep their order); unchanged, and still
+ * correct with longer chains, if memory is short. */
+static void heads_double(struct tern_list **heads, uint32_t *mask,
+                         uint32_t (*key_of)(void *ctx, struct tern_list *n), void *ctx)
+{
+    uint32_t n = (*mask + 1) * 2;
+    struct tern_list *nb = heads_new(n);
+    if (!nb)
+        return;
+    for (uint32_t i = 0; i <= *mask; i++) {
+        struct tern_list *it;
+        while ((it = tern_list_pop_front(&(*heads)[i])) != NULL)
+            tern_list_push_back(&nb[key_of(ctx, it) & (n - 1)], it);
+    }
+    free(*heads);
+    *heads = nb;
+    *mask = n - 1;
 }
 
 static int index_init(struct tern_port_index *ix)
@@ -52,25 +78,12 @@ static struct tern_list *index_head(const struct tern_port_index *ix, uint16_t p
 
 /* About to hold `count` PCBs: twice the buckets if that is more than four
  * a bucket (chains stay short; the buckets cost a connection 4 bytes, not
- * 8), each PCB moved in order (a port's PCBs keep theirs: UDP broadcast
- * delivers in that order). */
+ * 8). A port's PCBs keep their order: UDP broadcast delivers in it. */
 static void index_reserve(struct tern_port_index *ix, uint32_t count,
-                          uint16_t (*port_of)(const struct tern_list *))
+                          uint32_t (*port_of)(void *ctx, struct tern_list *n))
 {
-    if (count <= 4 * (ix->mask + 1) || ix->mask + 1 >= PORT_INDEX_MAX)
-        return;
-    uint32_t n = (ix->mask + 1) * 2;
-    struct tern_list *nb = heads_new(n);
-    if (!nb)
-        return; /* longer chains, still correct */
-    for (uint32_t i = 0; i <= ix->mask; i++) {
-        struct tern_list *it;
-        while ((it = tern_list_pop_front(&ix->heads[i])) != NULL)
-            tern_list_push_back(&nb[port_of(it) & (n - 1)], it);
-    }
-    free(ix->heads);
-    ix->heads = nb;
-    ix->mask = n - 1;
+    if (count > 4 * (ix->mask + 1) && ix->mask + 1 < PORT_INDEX_MAX)
+        heads_double(&ix->heads, &ix->mask, port_of, NULL);
 }
 
 int tern_pcb_table_init(struct tern_pcb_table *t, const char *name, bool tcp_rules)
@@ -120,23 +133,10 @@ static uint32_t conn_hash(struct tern_stack *s, uint32_t laddr, uint16_t lport, 
     return s->flow_last_hash;
 }
 
-static void conn_grow(struct tern_stack *s, struct tern_pcb_table *t)
+static uint32_t conn_hash_of_hnode(void *stack, struct tern_list *n)
 {
-    uint32_t n = (t->conn_mask + 1) * 2;
-    struct tern_list *nb = heads_new(n);
-    if (!nb)
-        return; /* longer chains, still correct */
-    for (uint32_t i = 0; i <= t->conn_mask; i++) {
-        struct tern_list *it;
-        while ((it = tern_list_pop_front(&t->conn[i])) != NULL) {
-            struct tern_inpcb *p = pcb_of_hnode(it);
-            uint32_t h = conn_hash(s, p->laddr, p->lport, p->faddr, p->fport);
-            tern_list_push_back(&nb[h & (n - 1)], it);
-        }
-    }
-    free(t->conn);
-    t->conn = nb;
-    t->conn_mask = n - 1;
+    const struct tern_inpcb *p = pcb_of_hnode(n);
+    return conn_hash(stack, p->laddr, p->lport, p->faddr, p->fport);
 }
 
 bool tern_pcb_conflicts(const struct tern_pcb_table *t, const struct tern_inpcb *self,
@@ -227,7 +227,7 @@ static int file_for_lookup(struct tern_stack *s, struct tern_pcb_table *t, struc
 {
     if (pcb->connected) {
         if (t->conn_count + 1 > 2 * (t->conn_mask + 1) && t->conn_mask + 1 < CONN_MAX)
-            conn_grow(s, t);
+            heads_double(&t->conn, &t->conn_mask, conn_hash_of_hnode, s);
         uint32_t h = conn_hash(s, pcb->laddr, pcb->lport, pcb->faddr, pcb->fport);
         tern_list_push_front(&t->conn[h & t->conn_mask], &pcb->hnode);
         t->conn_count++;
