@@ -206,7 +206,9 @@ int tern_bind(struct tern_stack *s, int fd, const struct sockaddr *addr, socklen
                                  "(IP_BIND_ADDRESS_NO_PORT)", (unsigned long long)so->id);
     if (lport == 0 && laddr != 0 && so->bind_no_port) {
         /* The address now, the port when it connects (or listens, or
-         * sends), as Linux's IP_BIND_ADDRESS_NO_PORT. */
+         * sends), as Linux's IP_BIND_ADDRESS_NO_PORT. bind(0.0.0.0, 0)
+         * still takes its port at once: there is no address to keep
+         * (Linux leaves even that socket unbound). */
         so->pcb.laddr = laddr;
         so->pcb.bound_addr = true;
         return tern_api_return(&g, 0);
