@@ -34,7 +34,7 @@ static struct reass_block *first_block(const struct tern_tcp_reass *q)
     return tern_list_empty(&q->blocks) ? NULL : BLOCK_OF(q->blocks.next);
 }
 
-static uint32_t clamp_limit(uint32_t limit)
+static uint32_t reass_clamp_limit(uint32_t limit)
 {
     return limit > TERN_TCP_REASS_LIMIT_MAX ? TERN_TCP_REASS_LIMIT_MAX : limit;
 }
@@ -42,7 +42,7 @@ static uint32_t clamp_limit(uint32_t limit)
 void tern_tcp_reass_init(struct tern_tcp_reass *q, uint32_t limit)
 {
     tern_list_init(&q->blocks);
-    q->limit = clamp_limit(limit);
+    q->limit = reass_clamp_limit(limit);
     q->charge = 0;
     q->held = 0;
     q->nblocks = 0;
@@ -51,7 +51,7 @@ void tern_tcp_reass_init(struct tern_tcp_reass *q, uint32_t limit)
 
 void tern_tcp_reass_set_limit(struct tern_tcp_reass *q, uint32_t limit)
 {
-    q->limit = clamp_limit(limit);
+    q->limit = reass_clamp_limit(limit);
 }
 
 static void chunk_free(struct tern_tcp_reass *q, struct reass_chunk *c)
