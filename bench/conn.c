@@ -40,19 +40,23 @@ static void tweak(struct tern_stack_config *cfg, void *arg)
     cfg->max_sockets = cc->conns + 1024;
 }
 
-/* Poll both stacks until `fn` is done (returns > 0) or fails (< 0). */
+/* Poll both stacks until `fn` is done (returns > 0) or fails (< 0).
+ * Every step waits for a frame still on the wire, so the stacks are
+ * polled before `fn` is tried: an event loop, too, calls recv or accept
+ * once it is told the socket is ready, not before (and the kernel's
+ * blocking calls never fail with EAGAIN either). */
 static int step(struct tern_pair *p, int (*fn)(struct tern_pair *, void *), void *arg,
                 uint64_t end)
 {
     for (;;) {
-        int r = fn(p, arg);
-        if (r != 0)
-            return r;
         uint64_t now = bench_now_ns();
         if (now >= end)
             return -1;
         tern_stack_poll(p->st[1], now);
         tern_stack_poll(p->st[0], now);
+        int r = fn(p, arg);
+        if (r != 0)
+            return r;
     }
 }
 
