@@ -153,8 +153,8 @@ int ex_link_opt(struct ex_link_opts *o, int argc, char **argv, int *i)
     return 1;
 }
 
-int ex_net_up_link(struct ex_net *n, struct tern_link *link, struct in_addr addr,
-                   unsigned prefixlen, uint64_t seed)
+static int net_up(struct ex_net *n, struct tern_link *link, struct in_addr addr,
+                  unsigned prefixlen, uint64_t seed, bool start)
 {
     struct tern_stack_config cfg;
     tern_stack_config_default(&cfg);
@@ -171,7 +171,7 @@ int ex_net_up_link(struct ex_net *n, struct tern_link *link, struct in_addr addr
         perror("interface");
         goto fail;
     }
-    if (tern_stack_start(n->s) < 0) {
+    if (start && tern_stack_start(n->s) < 0) {
         perror("tern_stack_start");
         goto fail;
     }
@@ -180,6 +180,12 @@ fail:
     tern_stack_free(n->s);
     n->s = NULL;
     return -1;
+}
+
+int ex_net_up_link(struct ex_net *n, struct tern_link *link, struct in_addr addr,
+                   unsigned prefixlen, uint64_t seed)
+{
+    return net_up(n, link, addr, prefixlen, seed, true);
 }
 
 int ex_net_up(struct ex_net *n, const struct ex_link_opts *o)
@@ -201,7 +207,7 @@ int ex_net_up(struct ex_net *n, const struct ex_link_opts *o)
             return -1;
         }
     }
-    if (ex_net_up_link(n, link, o->addr, o->prefixlen, o->seed) < 0) {
+    if (net_up(n, link, o->addr, o->prefixlen, o->seed, !o->owned) < 0) {
         tern_link_free(link);
         return -1;
     }

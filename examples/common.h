@@ -48,12 +48,16 @@ struct ex_link_opts {
     bool have_gw;
     uint64_t seed;
     bool no_offload;
+    /* Not a flag of every example: one that drives its stack itself
+     * (owned mode) sets it, and ex_net_up leaves the stack unstarted. */
+    bool owned;
 };
 
 #define EX_LINK_USAGE \
     "[--tap NAME --addr A/LEN [--gw G] [--pcap FILE] [--seed N] [--control PATH] [--no-offload]]"
 
-/* A stack on one link, started (threaded mode). */
+/* A stack on one link, started (threaded mode) unless the options ask
+ * for owned mode. */
 struct ex_net {
     struct tern_stack *s;
     struct tern_link *link;
@@ -73,8 +77,8 @@ struct ex_summary {
  * it is not one; -1 (message printed) if its value is wrong. */
 int ex_link_opt(struct ex_link_opts *o, int argc, char **argv, int *i);
 /* Open the TAP link of `o` (with its pcap tee), make a stack on it,
- * configure the address and route and start the stack. 0 or -1 (message
- * printed). */
+ * configure the address and route and start the stack (unless o->owned).
+ * 0 or -1 (message printed). */
 int ex_net_up(struct ex_net *n, const struct ex_link_opts *o);
 /* The same on a link the caller made (an end of a tern_pipe); the link
  * is the caller's. */

@@ -16,6 +16,8 @@
 #      a client that hangs up mid-answer (counted as aborted), a bounded
 #      wrk run with no socket error and no non-2xx answer, the socket
 #      table on SIGUSR1 and from ternstat on its control socket.
+#  2b. tern_http --owned (its one thread drives the stack): the 50 MB
+#      file again and a bounded wrk run, both clean.
 #   3. tern_echo server, recorded: Python TCP echo (three connections at
 #      once, every byte checked) and UDP echo (1 to 20000 bytes).
 #   4. tern_bulk: a Python client asks `stat`, `lots N` for several N
@@ -289,6 +291,33 @@ EOF
     else
         fail "the hang-up mid-answer was not counted as aborted ('$aborted')"
     fi
+fi
+
+# ---- 2b. HTTP in owned mode: the serving thread drives the stack ----
+if start http_owned "$EX/tern_http" "${LINK[@]}" --root "$WWW" --owned; then
+    URL=http://$TIP
+    if grep -q "(owned mode)" "$TMP/http_owned.log"; then
+        pass "tern_http --owned says it runs in owned mode"
+    else
+        fail "tern_http --owned: no '(owned mode)' in its serving line"
+    fi
+    got=$(nsx timeout 60 curl -sS -m 55 "$URL/big.bin" | sha256sum | cut -d' ' -f1)
+    if [ "$got" = "$want" ]; then
+        pass "owned mode: curl GET /big.bin: 50 MB, sha256 matches"
+    else
+        fail "owned mode: curl GET /big.bin: sha256 $got, want $want"
+    fi
+    nsx timeout 30 wrk -t 2 -c 16 -d 3s --timeout 5s "$URL/" >"$TMP/wrk-owned.out" 2>&1
+    wrk_rc=$?
+    sed 's/^/  wrk| /' "$TMP/wrk-owned.out"
+    reqs=$(awk '/requests in/ {print $1}' "$TMP/wrk-owned.out")
+    if [ "$wrk_rc" != 0 ] || grep -q 'Socket errors\|Non-2xx' "$TMP/wrk-owned.out" ||
+        [ -z "$reqs" ] || [ "$reqs" -le 0 ]; then
+        fail "owned mode: wrk (exit $wrk_rc, '$reqs' requests) had errors or made no request"
+    else
+        pass "owned mode: wrk 3 s, 16 connections: $reqs requests, no socket error, no non-2xx"
+    fi
+    stop http_owned
 fi
 rm -f "$WWW/big.bin"
 
