@@ -7,10 +7,12 @@
 # the end (192.0.2.0/24 on a TAP device, no route out; the twin binds the
 # namespace's own 127.0.0.1).
 #
-#   bench/http_bench.sh BENCH_BUILD [--quick] [--seconds S] [--reps N] [--no-offload]
+#   bench/http_bench.sh BENCH_BUILD [--quick] [--seconds S] [--reps N] [--no-offload] [--owned]
 #
 # The TAP device carries offloads (TSO, the kernel's coalesced frames:
 # tern_tap_open_flags) unless --no-offload asks for the plain device.
+# Tern's stack runs in threaded mode (a runtime thread beside the serving
+# thread) unless --owned runs it in owned mode (the serving thread alone).
 #
 # Each row is run REPS times (default 3) for S seconds (default 4), Tern
 # and kernel alternating; a cell is the median requests per second, with
@@ -23,13 +25,16 @@ SECS=4
 REPS=3
 OFFLOAD_ARG=()
 OFFLOADS="TSO and coalesced frames"
+MODE_ARG=()
+MODE="its stack's runtime thread plus one serving thread on a tern_epoll set"
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) SECS=2; REPS=1 ;;
     --seconds) SECS=$2; shift ;;
     --reps) REPS=$2; shift ;;
     --no-offload) OFFLOAD_ARG=(--no-offload); OFFLOADS="no offloads" ;;
-    *) echo "usage: $0 BENCH_BUILD [--quick] [--seconds S] [--reps N] [--no-offload]" >&2; exit 2 ;;
+    --owned) MODE_ARG=(--owned); MODE="owned mode: one thread polls the stack and serves from a tern_epoll set" ;;
+    *) echo "usage: $0 BENCH_BUILD [--quick] [--seconds S] [--reps N] [--no-offload] [--owned]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -71,7 +76,7 @@ head -c 65536 /dev/urandom >"$TMP/www/64k.bin"
 
 netns_make "$NS" "$DEV" 192.0.2.1/24 >&2 || { echo "bench-http: namespace setup failed" >&2; exit 1; }
 ip netns exec "$NS" "$TERN" --tap "$DEV" --addr 192.0.2.2/24 --root "$TMP/www" --port 80 \
-    "${OFFLOAD_ARG[@]}" >"$TMP/tern.log" 2>&1 &
+    "${OFFLOAD_ARG[@]}" "${MODE_ARG[@]}" >"$TMP/tern.log" 2>&1 &
 TPID=$!
 ip netns exec "$NS" "$KERN" --addr 127.0.0.1 --port 8080 --root "$TMP/www" >"$TMP/kern.log" 2>&1 &
 KPID=$!
@@ -102,9 +107,9 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print 0; else if (NR % 2)
 ROWS=("index.html 600 B|/|1" "index.html 600 B|/|16" "index.html 600 B|/|64" "64k.bin 64 KiB|/64k.bin|16")
 echo "## HTTP requests per second (wrk -t 2, -t 1 for one connection; ${SECS} s per run, median of ${REPS})"
 echo
-echo "$(uname -sr), $(nproc) CPUs; Tern: tern_http over TAP (MTU 1500, $OFFLOADS), its stack's runtime"
-echo "thread plus one serving thread on a tern_epoll set; kernel: tern_http_kernel (same"
-echo "loop and parser on kernel sockets, one thread on an epoll set) over loopback."
+echo "$(uname -sr), $(nproc) CPUs; Tern: tern_http over TAP (MTU 1500, $OFFLOADS), $MODE;"
+echo "kernel: tern_http_kernel (same loop and parser on kernel sockets, one thread on an"
+echo "epoll set) over loopback."
 echo
 echo "| file | connections | Tern over TAP, req/s (MB/s) | kernel over loopback, req/s (MB/s) | Tern / kernel |"
 echo "|---|---|---|---|---|"
