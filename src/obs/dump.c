@@ -70,6 +70,8 @@ static void tcp_details(const struct tern_stack *s, const struct tern_socket *so
             tp->snd_max - tp->snd_una, tp->retransmits, tp->total_retransmits,
             tern_ring_len(&tp->snd), so->sndbuf, tern_ring_len(&tp->rcv), so->rcvbuf,
             tern_tcp_ooo_held(tp), tp->snd_wnd);
+    if (tp->reordering != TERN_TCP_DUPTHRESH)
+        fprintf(f, " reordering:%u", tp->reordering); /* as ss, when not the default */
     if (tp->in_recovery)
         fprintf(f, " recovery:%s", tp->sack_recovery ? "sack" : "newreno");
     if (tern_tcp_sack_bytes(&tp->sackb))
@@ -302,8 +304,8 @@ static void json_tcp(const struct tern_stack *s, const struct tern_tcpcb *tp, FI
             tp->srtt / 1000, tp->rttvar / 1000, tp->rto / 1000);
     fprintf(f, "\"cwnd\":%u,\"ssthresh\":%u,\"snd_wnd\":%u,\"unacked\":%u,", tp->cwnd,
             tp->ssthresh == UINT32_MAX ? 0 : tp->ssthresh, tp->snd_wnd, tp->snd_max - tp->snd_una);
-    fprintf(f, "\"retransmits\":%u,\"total_retransmits\":%u,", tp->retransmits,
-            tp->total_retransmits);
+    fprintf(f, "\"retransmits\":%u,\"total_retransmits\":%u,\"reordering\":%u,",
+            tp->retransmits, tp->total_retransmits, tp->reordering);
     fprintf(f, "\"sndq\":%u,\"rcvq\":%u,\"ooo\":%u,\"sacked\":%u,\"recovery\":\"%s\",",
             tern_ring_len(&tp->snd), tern_ring_len(&tp->rcv), tern_tcp_ooo_held(tp),
             tern_tcp_sack_bytes(&tp->sackb),

@@ -1,7 +1,8 @@
 /* Loss recovery and congestion control: SACK recovery (RFC 6675) against
  * NewReno (RFC 6582) on the same chosen losses, early retransmit (RFC
- * 5827), lost retransmissions, limited transmit (RFC 3042), and the
- * shapes of the NewReno and CUBIC (RFC 9438) windows. */
+ * 5827), lost retransmissions, limited transmit (RFC 3042), DupThresh
+ * raised by reordering and reset by a timeout, and the shapes of the
+ * NewReno and CUBIC (RFC 9438) windows. */
 #include "testing.h"
 
 #include <errno.h>
@@ -130,6 +131,104 @@ static struct tern_link *wrap_dropper(struct tern_link *inner, int i, void *arg)
     return &d->link;
 }
 
+/* ---- A link that holds chosen data segments back behind later ones ---- */
+
+#define HELD_MAX 4
+struct reorderer {
+    struct tern_link link;
+    struct tern_link *inner;
+    uint32_t every;      /* hold back every this-many-th data segment ... */
+    uint32_t behind;     /* ... until this many more have gone */
+    uint32_t until;      /* only among the first this many (0: all) */
+    uint32_t drop;       /* then lose this data segment (1-based, 0: none) ... */
+    uint32_t drop_again; /* ... and this many of its retransmissions */
+    uint32_t data_frames, held_count, dropped;
+    bool drop_seq_known;
+    uint32_t drop_seq;
+    struct {
+        uint8_t buf[TERN_LINK_MAX_FRAME];
+        struct tern_frame f;
+        uint32_t release_at; /* data_frames count at which it goes */
+        bool used;
+    } held[HELD_MAX];
+};
+
+static size_t reorderer_send(struct tern_link *l, const struct tern_frame *frames, size_t n,
+                             tern_time_t now)
+{
+    struct reorderer *r = (struct reorderer *)l;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_tcp_data(&frames[i])) {
+            tern_link_send(r->inner, &frames[i], 1, now);
+            continue;
+        }
+        r->data_frames++;
+        uint32_t seq = tcp_seq_of(&frames[i]);
+        bool lose = false;
+        if (r->drop && r->data_frames == r->drop) {
+            r->drop_seq = seq;
+            r->drop_seq_known = lose = true;
+        } else if (r->drop_again > 0 && r->drop_seq_known && seq == r->drop_seq) {
+            r->drop_again--;
+            lose = true;
+        }
+        bool hold = !lose && r->every && r->data_frames % r->every == 0 &&
+                    (!r->until || r->data_frames <= r->until);
+        int slot = -1;
+        for (int k = 0; hold && k < HELD_MAX && slot < 0; k++)
+            if (!r->held[k].used)
+                slot = k;
+        if (lose) {
+            r->dropped++;
+        } else if (slot >= 0) {
+            memcpy(r->held[slot].buf, frames[i].data, frames[i].len);
+            r->held[slot].f = frames[i];
+            r->held[slot].f.data = r->held[slot].buf;
+            r->held[slot].release_at = r->data_frames + r->behind;
+            r->held[slot].used = true;
+            r->held_count++;
+        } else {
+            tern_link_send(r->inner, &frames[i], 1, now);
+        }
+        for (int k = 0; k < HELD_MAX; k++)
+            if (r->held[k].used && r->data_frames >= r->held[k].release_at) {
+                tern_link_send(r->inner, &r->held[k].f, 1, now);
+                r->held[k].used = false;
+            }
+    }
+    return n;
+}
+
+static size_t reorderer_recv(struct tern_link *l, struct tern_frame *frames, size_t n,
+                             tern_time_t now)
+{
+    return tern_link_recv(((struct reorderer *)l)->inner, frames, n, now);
+}
+
+static tern_time_t reorderer_deadline(struct tern_link *l, tern_time_t now)
+{
+    return tern_link_next_deadline(((struct reorderer *)l)->inner, now);
+}
+
+static void reorderer_destroy(struct tern_link *l)
+{
+    tern_link_free(((struct reorderer *)l)->inner);
+}
+
+/* Wraps stack 0's sends only. */
+static struct tern_link *wrap_reorderer(struct tern_link *inner, int i, void *arg)
+{
+    struct reorderer *r = arg;
+    if (i != 0)
+        return inner;
+    r->inner = inner;
+    r->link.ops = (struct tern_link_ops){.send = reorderer_send, .recv = reorderer_recv,
+                                         .next_deadline = reorderer_deadline,
+                                         .destroy = reorderer_destroy};
+    r->link.info = inner->info;
+    return &r->link;
+}
+
 /* ---- A one-way transfer with a position-dependent pattern ---- */
 
 static uint8_t pattern_byte(uint64_t pos) { return (uint8_t)((pos * 131u + (pos >> 11)) & 0xff); }
@@ -200,16 +299,20 @@ struct run {
     uint64_t retransmit, timeouts, fast, early, lost_rxt, sack_rec, newreno_rec, limited;
     uint64_t duration;
     uint64_t recovery; /* how long the first recovery lasted */
+    uint64_t reordering_seen, spurious, reordering_reset;
+    uint32_t reordering; /* the sender's DupThresh at the end (tcpi_reordering) */
 };
 
 /* Stack 0 sends `total` bytes to stack 1 over a link with `delay` each
  * way, both stacks configured as cfg; the dropper (if any) filters stack
  * 0's sends. */
-static struct run transfer_with(const struct tern_stack_config *cfg, uint64_t total,
-                                uint64_t delay, struct dropper *d)
+static struct run transfer_wrapped(const struct tern_stack_config *cfg, uint64_t total,
+                                   uint64_t delay,
+                                   struct tern_link *(*wrap)(struct tern_link *, int, void *),
+                                   void *wrap_arg)
 {
     struct tern_impair_config imp = {.delay_ns = delay};
-    struct sim_opts o = {.cfg = cfg, .tx = &imp, .wrap = d ? wrap_dropper : NULL, .wrap_arg = d,
+    struct sim_opts o = {.cfg = cfg, .tx = &imp, .wrap = wrap, .wrap_arg = wrap_arg,
                          .pcap = getenv("TCP_PCAP")};
     struct xfer *x = calloc(1, sizeof(*x));
     assert_non_null(x);
@@ -230,6 +333,9 @@ static struct run transfer_with(const struct tern_stack_config *cfg, uint64_t to
     assert_int_equal(x->received, total);
     uint64_t delivered = sim->now;
     assert_true(sim_run_until(sim, all_acked, x, 5 * SEC));
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+    assert_int_equal(tern_getsockopt(sim->st[0], x->client, IPPROTO_TCP, TCP_INFO, &ti, &tl), 0);
     struct run r = {
         .tlp_probe = sim_counter(sim, 0, "tcp.tlp_probe"),
         .tlp_recovered = sim_counter(sim, 0, "tcp.tlp_recovered"),
@@ -244,6 +350,10 @@ static struct run transfer_with(const struct tern_stack_config *cfg, uint64_t to
         .duration = delivered - start,
         .acked = sim->now - start,
         .recovery = x->recovery_end - x->recovery_start,
+        .reordering_seen = sim_counter(sim, 0, "tcp.reordering_seen"),
+        .spurious = sim_counter(sim, 0, "tcp.spurious_retransmit"),
+        .reordering_reset = sim_counter(sim, 0, "tcp.reordering_reset"),
+        .reordering = ti.tcpi_reordering,
     };
     if (getenv("TCP_VERBOSE"))
         fprintf(stderr,
@@ -260,6 +370,12 @@ static struct run transfer_with(const struct tern_stack_config *cfg, uint64_t to
     sim_finish(sim);
     free(x);
     return r;
+}
+
+static struct run transfer_with(const struct tern_stack_config *cfg, uint64_t total,
+                                uint64_t delay, struct dropper *d)
+{
+    return transfer_wrapped(cfg, total, delay, d ? wrap_dropper : NULL, d);
 }
 
 static struct run transfer(uint64_t total, bool sack, uint8_t cc, uint64_t delay,
@@ -460,6 +576,62 @@ static void test_limited_transmit_sends_on_the_first_dupacks(void **state)
         assert_int_equal(r.timeouts, 0);
         assert_int_equal(r.retransmit, 1);
     }
+}
+
+/* Every 40th segment of the first 1000 comes 8 segments late (a link that
+ * reorders, not one that loses). The first time, SACKs of 8 segments
+ * above it start a fast retransmit, which the timestamp the ACK echoes
+ * shows needless (RFC 3522): DupThresh grows to the distance seen, and
+ * the next late segments start none. Without SACK nothing can be told
+ * and DupThresh stays 3: every late segment costs a retransmission. */
+static void test_reordering_raises_dupthresh(void **state)
+{
+    (void)state;
+    struct tern_stack_config cfg;
+    tern_stack_config_default(&cfg);
+    struct reorderer *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    *r = (struct reorderer){.every = 40, .behind = 8, .until = 1000};
+    struct run sack = transfer_wrapped(&cfg, 2000000, 5 * MS, wrap_reorderer, r);
+    assert_int_equal(r->dropped, 0);
+    assert_true(r->held_count >= 20);
+    assert_true(sack.reordering >= 8);
+    assert_true(sack.reordering_seen >= 1);
+    assert_int_equal(sack.timeouts, 0);
+    assert_true(sack.fast <= 2);
+    assert_true(sack.retransmit <= 2);
+
+    cfg.tcp_sack = false;
+    *r = (struct reorderer){.every = 40, .behind = 8, .until = 1000};
+    struct run plain = transfer_wrapped(&cfg, 2000000, 5 * MS, wrap_reorderer, r);
+    assert_int_equal(plain.reordering, TERN_TCP_DUPTHRESH);
+    assert_true(plain.fast >= 10);
+    free(r);
+}
+
+/* DupThresh raised by reordering, then a real loss whose retransmission
+ * is lost too: the timer fires with more than three segments SACKed above
+ * the hole. The losses are real, and a raised DupThresh would only delay
+ * the next repairs: back to 3 (as Linux's tcp_enter_loss). */
+static void test_a_timeout_behind_a_raised_dupthresh_resets_it(void **state)
+{
+    (void)state;
+    struct tern_stack_config cfg;
+    tern_stack_config_default(&cfg);
+    cfg.tcp_tlp = false; /* leave the repair to recovery and the timer */
+    struct reorderer *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    /* The loss near the end (about 1382 data segments in all): no new
+     * data after the retransmission can show it lost, so the timer does. */
+    *r = (struct reorderer){.every = 40, .behind = 8, .until = 400, .drop = 1370,
+                            .drop_again = 1};
+    struct run run = transfer_wrapped(&cfg, 2000000, 5 * MS, wrap_reorderer, r);
+    assert_int_equal(r->dropped, 2);
+    assert_true(run.reordering_seen >= 1);
+    assert_true(run.timeouts >= 1);
+    assert_int_equal(run.reordering_reset, 1);
+    assert_int_equal(run.reordering, TERN_TCP_DUPTHRESH);
+    free(r);
 }
 
 /* RFC 8985 section 7: the last two segments of a four-segment answer are
@@ -698,6 +870,8 @@ int main(void)
         cmocka_unit_test(test_a_fin_refused_by_a_shut_window_still_gets_through),
         cmocka_unit_test(test_an_orphan_behind_a_shut_window_is_given_up),
         cmocka_unit_test(test_limited_transmit_sends_on_the_first_dupacks),
+        cmocka_unit_test(test_reordering_raises_dupthresh),
+        cmocka_unit_test(test_a_timeout_behind_a_raised_dupthresh_resets_it),
         cmocka_unit_test(test_a_lost_tail_costs_a_probe_timeout_not_an_rto),
         cmocka_unit_test(test_a_probe_answered_with_dsack_cuts_nothing),
         cmocka_unit_test(test_random_loss_with_and_without_sack),

@@ -954,7 +954,8 @@ def tcp_detail(ctx, tp, at_stack_now):
         v = ctx.num(tp, f)
         if v is not None:
             parts.append("%s=%s" % (f, _ms(v)))
-    for f in ("cwnd", "ssthresh", "mss", "retransmits", "total_retransmits", "dupacks"):
+    for f in ("cwnd", "ssthresh", "mss", "retransmits", "total_retransmits", "dupacks",
+              "reordering"):
         v = ctx.num(tp, f)
         if v is not None:
             parts.append("%s=%s" % (f, "inf" if f == "ssthresh" and v == 0xffffffff else v))

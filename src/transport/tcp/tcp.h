@@ -127,7 +127,10 @@ struct tern_tcpcb {
      * last idle (all sent data acked): Nagle holds the next short one
      * (Minshall's variant, conservatively: until idle). */
     bool short_sent : 1;
-    uint8_t cc : 4;    /* enum tern_tcp_cc: an index into the stack's tables */
+    /* A fast retransmit went out and no D-SACK has shown it needless yet
+     * (RFC 3708): the first that does proves reordering (tcp_input.c). */
+    bool rxt_unproven : 1;
+    uint8_t cc : 3;    /* enum tern_tcp_cc: an index into the stack's tables */
 
     uint8_t retransmits;   /* consecutive timeouts (at most TERN_TCP_MAX_RETRIES + 1) */
     uint8_t soft_error;    /* the last soft ICMP error, an errno (all are below 256):
@@ -164,7 +167,11 @@ struct tern_tcpcb {
      * duplicate ACKs, then RFC 6675 SACK recovery when the peer SACKs,
      * else RFC 6582 NewReno; limited transmit (RFC 3042) before it. */
     uint32_t cwnd, ssthresh;
-    uint32_t dupacks;
+    uint16_t dupacks;      /* saturates */
+    /* DupThresh in segments (RFC 6675 leaves it open to the literature):
+     * TERN_TCP_DUPTHRESH, raised to the reordering this connection has
+     * seen, as Linux's tp->reordering (tcp_input.c reordering_seen). */
+    uint8_t reordering;
     union {
         /* In recovery (in_recovery or rto_recovery): RecoveryPoint, SND.MAX
          * when it began. */

@@ -50,6 +50,7 @@ union tern_tcp_cc_state {
 
 /* One entry per enum tern_tcp_cc (include/tern/stack.h). */
 #define TERN_TCP_CC_COUNT 2
+_Static_assert(TERN_TCP_CC_COUNT <= 8, "tern_tcpcb.cc has 3 bits");
 void tern_tcp_cc_newreno_ops(struct tern_tcp_cc_ops *ops);
 void tern_tcp_cc_cubic_ops(struct tern_tcp_cc_ops *ops);
 /* Fill a stack's tables, indexed by enum tern_tcp_cc. */

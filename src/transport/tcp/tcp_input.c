@@ -71,7 +71,7 @@ void tern_tcp_prepare(struct tern_stack *s, struct tern_tcpcb *tp)
     tp->our_mss = tern_tcp_our_mss(s, pcb->faddr, tp->user_mss);
     tp->rcv_wscale = tern_tcp_wscale_for(tern_tcp_rcvbuf_ceiling(s, tp->so));
     tp->iss = tern_tcp_isn(s, pcb->laddr, pcb->lport, pcb->faddr, pcb->fport);
-    tp->snd_una = tp->snd_nxt = tp->snd_max = tp->iss;
+    tp->snd_una = tp->snd_nxt = tp->snd_max = tp->high_rxt = tp->iss;
     tp->snd_buf_seq = tp->iss + 1;
     tp->ts_offset = tern_tcp_ts_offset(s, pcb->laddr, pcb->faddr);
     /* RFC 6928: an initial window of 10 segments, set once MSS is known. */
@@ -422,6 +422,47 @@ static struct tern_tcp_sack_news sack_input(struct tern_stack *s, struct tern_tc
     return news;
 }
 
+/* Data at low_seq was acknowledged or SACKed after data up to fack had
+ * been SACKed, and it was never sent twice: it was not lost but
+ * overtaken, by (fack - low_seq) bytes. DupThresh grows to that many
+ * segments, so that as many SACKed segments above a hole no longer start
+ * a needless fast retransmit (Linux's tcp_check_sack_reordering; RFC 6675
+ * section 2 leaves DupThresh to such adaptation, as RFC 4653 does). It
+ * never shrinks but after a timeout the waiting caused (tcp_timer.c). */
+static void reordering_seen(struct tern_stack *s, struct tern_tcpcb *tp, uint32_t low_seq,
+                            uint32_t fack)
+{
+    if (!tern_seq_lt(low_seq, fack))
+        return;
+    tern_count(s, TERN_C_TCP_REORDERING_SEEN);
+    uint32_t seg = tern_tcp_seg_size(tp);
+    uint32_t degree = (fack - low_seq + seg - 1) / seg;
+    if (degree <= tp->reordering)
+        return;
+    tp->reordering = (uint8_t)(degree < TERN_TCP_REORDERING_MAX ? degree : TERN_TCP_REORDERING_MAX);
+}
+
+/* A D-SACK after a fast retransmit says the peer got some data twice: the
+ * retransmission was needless (RFC 3708 section 3), the original having
+ * come late. Only a recovery that resent one segment is judged (any
+ * further retransmission clears rxt_unproven: the D-SACK could be for
+ * that one, or for a copy whose ACK was lost), and a duplicate the
+ * network made can still pass for one, so a recovery so proven raises
+ * DupThresh by one segment; by how much the original was late the D-SACK
+ * does not say (the scoreboard that knew is gone by the time it comes). */
+static void dsack_input(struct tern_stack *s, struct tern_tcpcb *tp,
+                        const struct tern_tcp_sack_news *news)
+{
+    /* A D-SACK answering a loss probe says only that the probe was
+     * needless (RFC 8985 7.4), handled with the probe. */
+    if (news->dsack == 0 || !tp->rxt_unproven || tp->rto_recovery || tp->tlp_out)
+        return;
+    tp->rxt_unproven = false;
+    tern_count(s, TERN_C_TCP_SPURIOUS_RETRANSMIT);
+    if (tp->reordering < TERN_TCP_REORDERING_MAX)
+        tp->reordering++;
+}
+
 /* The tail loss probe arrived (its last byte is SACKed) while what was
  * sent before it is still missing: those segments left at least a probe
  * timeout (two round trips) before the probe and did not arrive, so they
@@ -471,6 +512,8 @@ static void enter_recovery(struct tern_stack *s, struct tern_tcpcb *tp)
 {
     tern_count(s, TERN_C_TCP_FAST_RETRANSMIT);
     TERN_TCP_CC(s, tp)->congestion(tp, s->now);
+    tp->rxt_unproven = tp->sack_ok;
+    bool probe_resent = tp->tlp_out && tp->tlp_retrans;
     tp->tlp_out = false; /* recovery answers for the tail now; recover replaces tlp_end_seq */
     tp->recover = tp->snd_max;
     tp->in_recovery = true;
@@ -492,6 +535,10 @@ static void enter_recovery(struct tern_stack *s, struct tern_tcpcb *tp)
          * whatever pipe says; then NextSeg fills cwnd. */
         tern_tcp_sack_rxt_forget(&tp->sackb);
         tern_tcp_sack_rxt_note(&tp->sackb, tp->snd_una, tp->snd_una + len, tp->snd_max);
+        /* Eifel's test needs this to be the segment's first resending:
+         * not if a loss probe or an earlier recovery resent it. */
+        if (tp->ts_ok && !probe_resent && tern_seq_le(tp->high_rxt, tp->snd_una))
+            tern_tcp_sack_rxt1_note(&tp->sackb, tp->snd_una, tern_tcp_ts_now(tp, s->now));
         tern_tcp_send_data(s, tp, tp->snd_una, len);
         tp->high_rxt = tp->snd_una + len;
         tern_tcp_output(s, tp);
@@ -509,10 +556,11 @@ static void enter_recovery(struct tern_stack *s, struct tern_tcpcb *tp)
 static void resend_lost_retransmission(struct tern_stack *s, struct tern_tcpcb *tp)
 {
     uint32_t seq, len;
-    if (!tp->sack_recovery ||
-        !tern_tcp_sack_rxt_lost(&tp->sackb, tp->snd_una, tern_tcp_seg_size(tp), &seq, &len))
+    if (!tp->sack_recovery || !tern_tcp_sack_rxt_lost(&tp->sackb, tp->snd_una, tern_tcp_seg_size(tp),
+                                                      tp->reordering, &seq, &len))
         return;
     tern_count(s, TERN_C_TCP_LOST_RETRANSMIT);
+    tp->rxt_unproven = false; /* a D-SACK could answer either copy now */
     tern_tcp_sack_rxt_note(&tp->sackb, seq, seq + len, tp->snd_max);
     tern_tcp_send_data(s, tp, seq, len);
 }
@@ -585,6 +633,16 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
                 tern_count(s, TERN_C_TCP_RTT_FROM_TS);
             }
         }
+        uint32_t old_una = tp->snd_una, old_high_rxt = tp->high_rxt, fack = 0;
+        bool had_sacks = tern_tcp_sack_fack(&tp->sackb, &fack);
+        /* RFC 3522 (Eifel detection): the ACK that fills the hole the
+         * recovery resent first echoes the TSval of the copy that filled
+         * it; one older than the retransmission's is the original's,
+         * which was late, not lost. The board still says by how much. */
+        uint32_t rxt1_seq, rxt1_tsval;
+        bool original_came = tern_tcp_sack_rxt1_take(&tp->sackb, &rxt1_seq, &rxt1_tsval) &&
+                             rxt1_seq == old_una && sg->opt.has_ts && sg->opt.ts_ecr &&
+                             tern_seq_lt(sg->opt.ts_ecr, rxt1_tsval);
         tp->snd_una = sg->ack;
         tp->unacked_since_ms = (uint32_t)(s->now / TERN_NS_PER_MS); /* progress: what is left is younger */
         if (tern_seq_lt(tp->snd_nxt, tp->snd_una))
@@ -593,6 +651,20 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
             tp->high_rxt = tp->snd_una;
         tern_tcp_sack_advance(&tp->sackb, tp->snd_una);
         struct tern_tcp_sack_news news = sack_input(s, tp, sg);
+        if (had_sacks && !tp->rto_recovery) {
+            /* The hole at the old SND.UNA is filled; it was never resent
+             * if it lies at or above HighRxt. So for what this ACK SACKs
+             * for the first time. */
+            if (tern_seq_ge(old_una, old_high_rxt) || original_came)
+                reordering_seen(s, tp, old_una, fack);
+            if (news.has_low_new && tern_seq_ge(news.low_new, old_high_rxt))
+                reordering_seen(s, tp, news.low_new, fack);
+        }
+        if (original_came && !tp->rto_recovery && tp->rxt_unproven) {
+            tern_count(s, TERN_C_TCP_SPURIOUS_RETRANSMIT);
+            tp->rxt_unproven = false; /* proven: its D-SACK will add nothing */
+        }
+        dsack_input(s, tp, &news);
         if (tp->tlp_out && tern_seq_ge(sg->ack, tp->tlp_end_seq)) {
             /* RFC 8985 7.4: the probe is answered. If it resent the last
              * segment and the peer does not say it got that twice
@@ -636,7 +708,13 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
             tern_tcp_rexmt_or_probe_arm(s, tp);
         }
     } else if (dup_candidate) {
+        uint32_t fack = 0;
+        bool had_sacks = tern_tcp_sack_fack(&tp->sackb, &fack);
         struct tern_tcp_sack_news news = sack_input(s, tp, sg);
+        if (had_sacks && !tp->rto_recovery && news.has_low_new &&
+            tern_seq_ge(news.low_new, tp->high_rxt))
+            reordering_seen(s, tp, news.low_new, fack);
+        dsack_input(s, tp, &news);
         /* A probe the peer got twice (the original was not lost): no
          * loss to answer for (RFC 8985 7.4). */
         if (tp->tlp_out && news.dsack)
@@ -646,11 +724,13 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
          * window moved. */
         bool dup = (tp->sack_ok && sg->opt.nsack) ? news.new_sacked : wnd == tp->snd_wnd;
         if (dup) {
-            tp->dupacks++;
+            if (tp->dupacks < UINT16_MAX)
+                tp->dupacks++;
             tern_count(s, TERN_C_TCP_RX_DUPACK);
             if (!tp->in_recovery && !tp->rto_recovery &&
-                (tp->dupacks >= TERN_TCP_DUPTHRESH ||
-                 (tp->sack_ok && tern_tcp_sack_is_lost(&tp->sackb, tp->snd_una, tern_tcp_seg_size(tp))) ||
+                (tp->dupacks >= tp->reordering ||
+                 (tp->sack_ok && tern_tcp_sack_is_lost(&tp->sackb, tp->snd_una, tern_tcp_seg_size(tp),
+                                                       tp->reordering)) ||
                  probe_sacked_above_a_hole(tp))) {
                 enter_recovery(s, tp);
             } else if (!tp->in_recovery && !tp->rto_recovery && early_retransmit_due(tp)) {

@@ -215,15 +215,16 @@ static void sack_output(struct tern_stack *s, struct tern_tcpcb *tp)
      * against a bug turning into a hang. */
     for (unsigned guard = 0; guard < 65536; guard++) {
         uint32_t pipe = tern_tcp_sack_pipe(&tp->sackb, tp->snd_una, tp->snd_max, tp->high_rxt,
-                                           smss);
+                                           smss, tp->reordering);
         if (pipe >= tp->cwnd || tp->cwnd - pipe < smss)
             return;
         uint32_t seq, len;
-        if (tern_tcp_sack_next_hole(&tp->sackb, tp->snd_una, tp->high_rxt, smss, true, &seq,
-                                    &len)) {
+        if (tern_tcp_sack_next_hole(&tp->sackb, tp->snd_una, tp->high_rxt, smss, tp->reordering,
+                                    true, &seq, &len)) {
             tern_tcp_sack_rxt_note(&tp->sackb, seq, seq + len, tp->snd_max);
             tern_tcp_send_data(s, tp, seq, len);
             tp->high_rxt = seq + len;
+            tp->rxt_unproven = false; /* more than one resent (tcp_input.c dsack_input) */
             continue;
         }
         uint32_t data_end = tern_tcp_fin_seq(tp);
@@ -239,11 +240,12 @@ static void sack_output(struct tern_stack *s, struct tern_tcpcb *tp)
             tp->snd_nxt += tern_tcp_send_data(s, tp, tp->snd_nxt, len);
             continue;
         }
-        if (tern_tcp_sack_next_hole(&tp->sackb, tp->snd_una, tp->high_rxt, smss, false, &seq,
-                                    &len)) {
+        if (tern_tcp_sack_next_hole(&tp->sackb, tp->snd_una, tp->high_rxt, smss, tp->reordering,
+                                    false, &seq, &len)) {
             tern_tcp_sack_rxt_note(&tp->sackb, seq, seq + len, tp->snd_max);
             tern_tcp_send_data(s, tp, seq, len);
             tp->high_rxt = seq + len;
+            tp->rxt_unproven = false; /* more than one resent (tcp_input.c dsack_input) */
             continue;
         }
         return;
@@ -292,10 +294,13 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
         sack_output(s, tp);
     } else {
         /* RFC 3042 limited transmit: each of the first two duplicate ACKs
-         * lets one new segment out beyond cwnd. */
+         * lets one new segment out beyond cwnd; with DupThresh raised by
+         * reordering, each duplicate ACK before it (RFC 4653's extended
+         * limited transmit, in its simple form: the ACK clock keeps
+         * going while the sender waits to tell loss from reordering). */
         uint32_t cwnd = tp->cwnd;
         int tso = -1; /* not asked yet */
-        if (!tp->in_recovery && tp->dupacks > 0 && tp->dupacks < TERN_TCP_DUPTHRESH)
+        if (!tp->in_recovery && tp->dupacks > 0 && tp->dupacks < tp->reordering)
             cwnd += tp->dupacks * tp->mss;
         for (;;) {
             uint32_t data_end = tern_tcp_fin_seq(tp);

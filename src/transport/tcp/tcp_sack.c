@@ -30,6 +30,14 @@ uint32_t tern_tcp_sack_bytes(const struct tern_tcp_sackboard *b)
     return b->rs ? b->rs->sacked_bytes : 0;
 }
 
+bool tern_tcp_sack_fack(const struct tern_tcp_sackboard *b, uint32_t *fack)
+{
+    if (count(b) == 0)
+        return false;
+    *fack = b->rs->r[b->rs->n - 1].end;
+    return true;
+}
+
 void tern_tcp_sack_advance(struct tern_tcp_sackboard *b, uint32_t una)
 {
     struct tern_tcp_sack_ranges *rs = b->rs;
@@ -54,8 +62,10 @@ void tern_tcp_sack_advance(struct tern_tcp_sackboard *b, uint32_t una)
 }
 
 /* Merge [start, end) into the sorted ranges. Returns the bytes newly
- * covered, or -1 if it needed a slot the full board does not have. */
-static long add_range(struct tern_tcp_sackboard *b, uint32_t start, uint32_t end)
+ * covered (the lowest of them in *low_new), or -1 if it needed a slot the
+ * full board does not have. */
+static long add_range(struct tern_tcp_sackboard *b, uint32_t start, uint32_t end,
+                      uint32_t *low_new)
 {
     if (!b->rs) {
         b->rs = calloc(1, sizeof(*b->rs));
@@ -70,12 +80,19 @@ static long add_range(struct tern_tcp_sackboard *b, uint32_t start, uint32_t end
     /* Ranges from i that the new one touches or overlaps. */
     unsigned j = i;
     uint32_t lo = start, hi = end, covered = 0;
+    uint32_t first_new = start; /* below it, [start, end) is all covered */
+    bool found_new = false;
     while (j < rs->n && tern_seq_le(rs->r[j].start, end)) {
+        if (!found_new && tern_seq_lt(first_new, rs->r[j].start))
+            found_new = true; /* a gap before this range */
+        else if (!found_new)
+            first_new = tern_seq_max(first_new, rs->r[j].end);
         lo = tern_seq_min(lo, rs->r[j].start);
         hi = tern_seq_max(hi, rs->r[j].end);
         covered += rs->r[j].end - rs->r[j].start;
         j++;
     }
+    *low_new = first_new;
     if (j == i) {
         if (rs->n == TERN_TCP_SACKBOARD_MAX)
             return -1;
@@ -112,11 +129,16 @@ struct tern_tcp_sack_news tern_tcp_sack_update(struct tern_tcp_sackboard *b, uin
             news.invalid++;
             continue;
         }
-        long added = add_range(b, start, end);
-        if (added < 0)
+        uint32_t low;
+        long added = add_range(b, start, end, &low);
+        if (added < 0) {
             news.dropped++;
-        else if (added > 0)
+        } else if (added > 0) {
             news.new_sacked = true;
+            if (!news.has_low_new || tern_seq_lt(low, news.low_new))
+                news.low_new = low;
+            news.has_low_new = true;
+        }
     }
     if (b->rs && b->rs->n == 0)
         tern_tcp_sack_clear(b);
@@ -140,7 +162,8 @@ static void above(const struct tern_tcp_sackboard *b, uint32_t seq, uint32_t *by
     }
 }
 
-bool tern_tcp_sack_is_lost(const struct tern_tcp_sackboard *b, uint32_t seq, uint32_t smss)
+bool tern_tcp_sack_is_lost(const struct tern_tcp_sackboard *b, uint32_t seq, uint32_t smss,
+                           unsigned dupthresh)
 {
     /* RFC 6675 section 4: lost when DupThresh discontiguous SACKed
      * sequences, or more than (DupThresh - 1) * SMSS SACKed bytes, lie
@@ -148,11 +171,11 @@ bool tern_tcp_sack_is_lost(const struct tern_tcp_sackboard *b, uint32_t seq, uin
     uint32_t bytes;
     unsigned nranges;
     above(b, seq, &bytes, &nranges);
-    return nranges >= TERN_TCP_DUPTHRESH || bytes > (TERN_TCP_DUPTHRESH - 1) * smss;
+    return nranges >= dupthresh || bytes > (dupthresh - 1) * smss;
 }
 
 uint32_t tern_tcp_sack_pipe(const struct tern_tcp_sackboard *b, uint32_t una, uint32_t max,
-                            uint32_t high_rxt, uint32_t smss)
+                            uint32_t high_rxt, uint32_t smss, unsigned dupthresh)
 {
     unsigned n = count(b);
     const struct tern_tcp_sack_block *r = ranges(b);
@@ -165,7 +188,7 @@ uint32_t tern_tcp_sack_pipe(const struct tern_tcp_sackboard *b, uint32_t una, ui
         uint32_t to = i < n ? r[i].start : max;
         if (tern_seq_lt(from, to)) {
             uint32_t len = to - from;
-            if (i == n || !tern_tcp_sack_is_lost(b, from, smss))
+            if (i == n || !tern_tcp_sack_is_lost(b, from, smss, dupthresh))
                 pipe += len;
             if (tern_seq_gt(high_rxt, from))
                 pipe += (tern_seq_lt(high_rxt, to) ? high_rxt : to) - from;
@@ -177,7 +200,8 @@ uint32_t tern_tcp_sack_pipe(const struct tern_tcp_sackboard *b, uint32_t una, ui
 }
 
 bool tern_tcp_sack_next_hole(const struct tern_tcp_sackboard *b, uint32_t una, uint32_t high_rxt,
-                             uint32_t smss, bool lost_only, uint32_t *seq, uint32_t *len)
+                             uint32_t smss, unsigned dupthresh, bool lost_only, uint32_t *seq,
+                             uint32_t *len)
 {
     unsigned n = count(b);
     const struct tern_tcp_sack_block *r = ranges(b);
@@ -185,7 +209,7 @@ bool tern_tcp_sack_next_hole(const struct tern_tcp_sackboard *b, uint32_t una, u
     for (unsigned i = 0; i < n; i++) {
         uint32_t to = r[i].start;
         uint32_t s = tern_seq_max(from, high_rxt);
-        if (tern_seq_lt(s, to) && (!lost_only || tern_tcp_sack_is_lost(b, s, smss))) {
+        if (tern_seq_lt(s, to) && (!lost_only || tern_tcp_sack_is_lost(b, s, smss, dupthresh))) {
             *seq = s;
             *len = to - s < smss ? to - s : smss;
             return true;
@@ -217,6 +241,25 @@ void tern_tcp_sack_rxt_note(struct tern_tcp_sackboard *b, uint32_t seq, uint32_t
     rs->rxt_max = max;
 }
 
+void tern_tcp_sack_rxt1_note(struct tern_tcp_sackboard *b, uint32_t seq, uint32_t tsval)
+{
+    if (!b->rs)
+        return;
+    b->rs->rxt1_on = true;
+    b->rs->rxt1_seq = seq;
+    b->rs->rxt1_tsval = tsval;
+}
+
+bool tern_tcp_sack_rxt1_take(struct tern_tcp_sackboard *b, uint32_t *seq, uint32_t *tsval)
+{
+    if (!b->rs || !b->rs->rxt1_on)
+        return false;
+    b->rs->rxt1_on = false;
+    *seq = b->rs->rxt1_seq;
+    *tsval = b->rs->rxt1_tsval;
+    return true;
+}
+
 void tern_tcp_sack_rxt_forget(struct tern_tcp_sackboard *b)
 {
     if (b->rs)
@@ -224,7 +267,7 @@ void tern_tcp_sack_rxt_forget(struct tern_tcp_sackboard *b)
 }
 
 bool tern_tcp_sack_rxt_lost(struct tern_tcp_sackboard *b, uint32_t una, uint32_t smss,
-                            uint32_t *seq, uint32_t *len)
+                            unsigned dupthresh, uint32_t *seq, uint32_t *len)
 {
     struct tern_tcp_sack_ranges *rs = b->rs;
     if (!rs || !rs->rxt_on)
@@ -237,7 +280,7 @@ bool tern_tcp_sack_rxt_lost(struct tern_tcp_sackboard *b, uint32_t una, uint32_t
     if (tern_seq_lt(rs->rxt_seq, una))
         rs->rxt_seq = una;
     /* What lies above rxt_max was first sent after the retransmission. */
-    if (!tern_tcp_sack_is_lost(b, rs->rxt_max, smss))
+    if (!tern_tcp_sack_is_lost(b, rs->rxt_max, smss, dupthresh))
         return false;
     *seq = rs->rxt_seq;
     uint32_t n = rs->rxt_end - rs->rxt_seq;

@@ -25,7 +25,11 @@
 #include "wire/tcp.h"
 
 #define TERN_TCP_SACKBOARD_MAX 32
-#define TERN_TCP_DUPTHRESH 3 /* RFC 5681, RFC 6675 */
+#define TERN_TCP_DUPTHRESH 3 /* RFC 5681, RFC 6675: where DupThresh starts */
+/* DupThresh grows with the reordering a connection sees (tcp_input.c), up
+ * to this many segments (Linux's tcp_max_reordering is 300; a byte
+ * counter this size already waits out 127 segments of SACKs). */
+#define TERN_TCP_REORDERING_MAX 127
 
 struct tern_tcp_sack_ranges {
     uint8_t n;
@@ -34,6 +38,12 @@ struct tern_tcp_sack_ranges {
     /* The oldest retransmission of this recovery not known to have
      * arrived: [rxt_seq, rxt_end), sent when SND.MAX was rxt_max. */
     uint32_t rxt_seq, rxt_end, rxt_max;
+    /* The recovery's first retransmission, at rxt1_seq with TSval
+     * rxt1_tsval (tcp_input.c tells by it whether the original came
+     * late: RFC 3522). Kept here, not in the connection block: the board
+     * exists from that retransmission until the hole it filled is. */
+    bool rxt1_on;
+    uint32_t rxt1_seq, rxt1_tsval;
     struct tern_tcp_sack_block r[TERN_TCP_SACKBOARD_MAX];
 };
 
@@ -47,6 +57,8 @@ struct tern_tcp_sack_news {
     uint8_t dsack;   /* D-SACK blocks (RFC 2883): reported, then ignored */
     uint8_t invalid; /* blocks outside (una, max]: ignored */
     uint8_t dropped; /* valid blocks the full board could not take */
+    bool has_low_new; /* low_new holds: */
+    uint32_t low_new; /* the lowest byte SACKed for the first time */
 };
 
 void tern_tcp_sack_init(struct tern_tcp_sackboard *b);
@@ -65,19 +77,30 @@ static inline bool tern_tcp_sack_empty(const struct tern_tcp_sackboard *b)
 }
 /* The bytes the board holds as SACKed. */
 uint32_t tern_tcp_sack_bytes(const struct tern_tcp_sackboard *b);
+/* The end of the highest SACKed range (Linux's "fack"): false if none. */
+bool tern_tcp_sack_fack(const struct tern_tcp_sackboard *b, uint32_t *fack);
+/* The functions below take DupThresh (`dupthresh`, in segments) from the
+ * connection: TERN_TCP_DUPTHRESH, or more once reordering was seen. */
 /* RFC 6675 IsLost(seq) for an unSACKed seq above una. */
-bool tern_tcp_sack_is_lost(const struct tern_tcp_sackboard *b, uint32_t seq, uint32_t smss);
+bool tern_tcp_sack_is_lost(const struct tern_tcp_sackboard *b, uint32_t seq, uint32_t smss,
+                           unsigned dupthresh);
 /* RFC 6675 SetPipe: unSACKed bytes in [una, max) not deemed lost, plus
  * those below high_rxt (sent again). */
 uint32_t tern_tcp_sack_pipe(const struct tern_tcp_sackboard *b, uint32_t una, uint32_t max,
-                            uint32_t high_rxt, uint32_t smss);
+                            uint32_t high_rxt, uint32_t smss, unsigned dupthresh);
 /* RFC 6675 NextSeg rules (1) and (3): the next hole bytes to retransmit,
  * at or above high_rxt: lost ones first (rule 1); with rule 3 allowed,
  * else any hole. False if none. *len is at most smss. */
 bool tern_tcp_sack_next_hole(const struct tern_tcp_sackboard *b, uint32_t una, uint32_t high_rxt,
-                             uint32_t smss, bool lost_only, uint32_t *seq, uint32_t *len);
+                             uint32_t smss, unsigned dupthresh, bool lost_only, uint32_t *seq,
+                             uint32_t *len);
 /* Is seq inside a SACKed range? */
 bool tern_tcp_sack_holds(const struct tern_tcp_sackboard *b, uint32_t seq);
+
+/* Remember the recovery's first retransmission (nothing without a
+ * board); read it back (false if none), forgetting it. */
+void tern_tcp_sack_rxt1_note(struct tern_tcp_sackboard *b, uint32_t seq, uint32_t tsval);
+bool tern_tcp_sack_rxt1_take(struct tern_tcp_sackboard *b, uint32_t *seq, uint32_t *tsval);
 
 /* Lost retransmissions. RFC 6675 retransmits each hole once; if that
  * copy is lost too, only the retransmission timer finds out. The board
@@ -100,6 +123,6 @@ void tern_tcp_sack_rxt_forget(struct tern_tcp_sackboard *b);
  * smss), when the watched retransmission is lost; it is forgotten, to be
  * noted again when resent. A watched one acked or SACKed is forgotten. */
 bool tern_tcp_sack_rxt_lost(struct tern_tcp_sackboard *b, uint32_t una, uint32_t smss,
-                            uint32_t *seq, uint32_t *len);
+                            unsigned dupthresh, uint32_t *seq, uint32_t *len);
 
 #endif

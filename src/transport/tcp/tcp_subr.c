@@ -69,6 +69,7 @@ int tern_tcp_attach(struct tern_stack *s, struct tern_socket *so)
     tp->keep_idle_s = 7200; /* Linux's tcp_keepalive_time, _intvl, _probes */
     tp->keep_intvl_s = 75;
     tp->keep_cnt = 9;
+    tp->reordering = TERN_TCP_DUPTHRESH;
     tern_ring_init(&tp->snd, so->sndbuf);
     tern_ring_init(&tp->rcv, so->rcvbuf);
     tern_tcp_sack_init(&tp->sackb);
@@ -245,7 +246,7 @@ void tern_tcp_establish_passive(struct tern_stack *s, struct tern_tcpcb *tp,
 {
     tp->iss = p->iss;
     tp->irs = p->irs;
-    tp->snd_una = tp->snd_nxt = tp->snd_max = p->iss + 1;
+    tp->snd_una = tp->snd_nxt = tp->snd_max = tp->high_rxt = p->iss + 1;
     tp->snd_buf_seq = p->iss + 1;
     tp->rcv_nxt = p->irs + 1;
     /* The SYN,ACK promised a window: never take it back (RFC 9293

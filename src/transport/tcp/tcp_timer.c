@@ -106,6 +106,17 @@ static void rexmt_fire(struct tern_stack *s, struct tern_tcpcb *tp)
          * for it must not start a fast retransmit of their own. */
         tp->rto_recovery = true;
         tp->recover = tp->snd_max; /* (tlp_out is off: the union's other half is free) */
+        /* A timeout with the standard DupThresh's worth SACKed above
+         * the hole: the losses are real, and a DupThresh raised by
+         * reordering would only delay the next repairs: back to the
+         * standard one (as Linux's tcp_enter_loss). */
+        if (tp->reordering > TERN_TCP_DUPTHRESH &&
+            tern_tcp_sack_is_lost(&tp->sackb, tp->snd_una, tern_tcp_seg_size(tp),
+                                  TERN_TCP_DUPTHRESH)) {
+            tern_count(s, TERN_C_TCP_REORDERING_RESET);
+            tp->reordering = TERN_TCP_DUPTHRESH;
+        }
+        tp->rxt_unproven = false; /* a D-SACK now may answer the timeout's resending */
         /* What was SACKed may be reneged (RFC 2018 section 8): start
          * over from SND.UNA with a clean scoreboard, as FreeBSD does. */
         tern_tcp_sack_clear(&tp->sackb);

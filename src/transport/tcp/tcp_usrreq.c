@@ -267,6 +267,7 @@ void tern_tcp_get_info(const struct tern_tcpcb *tp, struct tcp_info *ti)
     ti->tcpi_snd_cwnd = tp->cwnd / mss;
     ti->tcpi_total_retrans = (uint32_t)tp->total_retransmits;
     ti->tcpi_sacked = (tern_tcp_sack_bytes(&tp->sackb) + mss - 1) / mss;
+    ti->tcpi_reordering = tp->reordering;
     ti->tcpi_rcv_space = tern_tcp_rcv_window(tp);
 }
 
