@@ -74,7 +74,8 @@
     X(TCP_EARLY_RETRANSMIT, "tcp.early_retransmit", "of which early: under 4 segments out, less SACKed (RFC 5827)") \
     X(TCP_LOST_RETRANSMIT, "tcp.lost_retransmit", "retransmissions found lost by SACKs of later data, resent") \
     X(TCP_REORDERING_SEEN, "tcp.reordering_seen", "data ACKed or SACKed after later data, never resent: overtaken") \
-    X(TCP_SPURIOUS_RETRANSMIT, "tcp.spurious_retransmit", "fast retransmits a D-SACK showed needless (RFC 3708)") \
+    X(TCP_SPURIOUS_RETRANSMIT, "tcp.spurious_retransmit", "fast retransmits shown needless (RFC 3522, RFC 3708)") \
+    X(TCP_RECOVERY_UNDONE, "tcp.recovery_undone", "recoveries ended, window cut undone: the original came") \
     X(TCP_REORDERING_RESET, "tcp.reordering_reset", "timeouts a raised DupThresh let happen: DupThresh back to 3") \
     X(TCP_RCVBUF_GROWN, "tcp.rcvbuf_grown", "receive buffers grown by autotuning (tcp_rcvbuf_max)") \
     X(TCP_SNDBUF_GROWN, "tcp.sndbuf_grown", "send buffers grown by autotuning (tcp_sndbuf_max)") \

@@ -241,15 +241,18 @@ static void test_fack_first_new_byte_and_a_raised_dupthresh(void **state)
     assert_int_equal(tern_tcp_sack_pipe(&b, 0, 1000, 0, mss, 7), 100 + 300);
     assert_int_equal(tern_tcp_sack_pipe(&b, 0, 1000, 0, mss, 6), 300);
     /* The recovery's first retransmission: taken once. */
-    uint32_t tsval;
-    tern_tcp_sack_rxt1_note(&b, 0, 1234);
-    assert_true(tern_tcp_sack_rxt1_take(&b, &seq, &tsval));
-    assert_int_equal(seq, 0);
-    assert_int_equal(tsval, 1234);
-    assert_false(tern_tcp_sack_rxt1_take(&b, &seq, &tsval));
+    struct tern_tcp_sack_rxt1 in = {.seq = 0, .tsval = 1234, .cwnd = 10, .ssthresh = 20},
+                              out = {0};
+    tern_tcp_sack_rxt1_note(&b, &in);
+    assert_true(tern_tcp_sack_rxt1_take(&b, &out));
+    assert_int_equal(out.seq, 0);
+    assert_int_equal(out.tsval, 1234);
+    assert_int_equal(out.cwnd, 10);
+    assert_int_equal(out.ssthresh, 20);
+    assert_false(tern_tcp_sack_rxt1_take(&b, &out));
     tern_tcp_sack_clear(&b);
-    tern_tcp_sack_rxt1_note(&b, 0, 1); /* no board: nothing kept */
-    assert_false(tern_tcp_sack_rxt1_take(&b, &seq, &tsval));
+    tern_tcp_sack_rxt1_note(&b, &in); /* no board: nothing kept */
+    assert_false(tern_tcp_sack_rxt1_take(&b, &out));
 }
 
 int main(void)

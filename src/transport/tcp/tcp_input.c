@@ -442,6 +442,26 @@ static void reordering_seen(struct tern_stack *s, struct tern_tcpcb *tp, uint32_
     tp->reordering = (uint8_t)(degree < TERN_TCP_REORDERING_MAX ? degree : TERN_TCP_REORDERING_MAX);
 }
 
+/* The recovery resent one segment, and its original came after all:
+ * there was no loss, so the window cut is undone and the recovery ends
+ * (RFC 9438 section 4.9: the window, ssthresh and CUBIC's state as they
+ * were; RFC 4015's response, as Linux's tcp_undo_cwnd_reduction, takes
+ * the larger of the two windows). Holes still open are judged again by
+ * the SACKs to come, with the DupThresh just raised. */
+static void undo_recovery(struct tern_stack *s, struct tern_tcpcb *tp,
+                          const struct tern_tcp_sack_rxt1 *before)
+{
+    tern_count(s, TERN_C_TCP_RECOVERY_UNDONE);
+    tp->cc_state = before->cc;
+    if (tp->cwnd < before->cwnd)
+        tp->cwnd = before->cwnd;
+    if (tp->ssthresh < before->ssthresh)
+        tp->ssthresh = before->ssthresh;
+    tp->in_recovery = false;
+    tp->sack_recovery = false;
+    tern_tcp_sack_rxt_forget(&tp->sackb);
+}
+
 /* A D-SACK after a fast retransmit says the peer got some data twice: the
  * retransmission was needless (RFC 3708 section 3), the original having
  * come late. Only a recovery that resent one segment is judged (any
@@ -510,6 +530,8 @@ static bool early_retransmit_due(const struct tern_tcpcb *tp)
  * RFC 6675 section 5 step (4) with SACK, RFC 6582 section 3.2 without. */
 static void enter_recovery(struct tern_stack *s, struct tern_tcpcb *tp)
 {
+    struct tern_tcp_sack_rxt1 first = {.seq = tp->snd_una, .cwnd = tp->cwnd,
+                                       .ssthresh = tp->ssthresh, .cc = tp->cc_state};
     tern_count(s, TERN_C_TCP_FAST_RETRANSMIT);
     TERN_TCP_CC(s, tp)->congestion(tp, s->now);
     tp->rxt_unproven = tp->sack_ok;
@@ -537,8 +559,10 @@ static void enter_recovery(struct tern_stack *s, struct tern_tcpcb *tp)
         tern_tcp_sack_rxt_note(&tp->sackb, tp->snd_una, tp->snd_una + len, tp->snd_max);
         /* Eifel's test needs this to be the segment's first resending:
          * not if a loss probe or an earlier recovery resent it. */
-        if (tp->ts_ok && !probe_resent && tern_seq_le(tp->high_rxt, tp->snd_una))
-            tern_tcp_sack_rxt1_note(&tp->sackb, tp->snd_una, tern_tcp_ts_now(tp, s->now));
+        if (tp->ts_ok && !probe_resent && tern_seq_le(tp->high_rxt, tp->snd_una)) {
+            first.tsval = tern_tcp_ts_now(tp, s->now);
+            tern_tcp_sack_rxt1_note(&tp->sackb, &first);
+        }
         tern_tcp_send_data(s, tp, tp->snd_una, len);
         tp->high_rxt = tp->snd_una + len;
         tern_tcp_output(s, tp);
@@ -639,10 +663,10 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
          * recovery resent first echoes the TSval of the copy that filled
          * it; one older than the retransmission's is the original's,
          * which was late, not lost. The board still says by how much. */
-        uint32_t rxt1_seq, rxt1_tsval;
-        bool original_came = tern_tcp_sack_rxt1_take(&tp->sackb, &rxt1_seq, &rxt1_tsval) &&
-                             rxt1_seq == old_una && sg->opt.has_ts && sg->opt.ts_ecr &&
-                             tern_seq_lt(sg->opt.ts_ecr, rxt1_tsval);
+        struct tern_tcp_sack_rxt1 first = {0};
+        bool original_came = tern_tcp_sack_rxt1_take(&tp->sackb, &first) &&
+                             first.seq == old_una && sg->opt.has_ts && sg->opt.ts_ecr &&
+                             tern_seq_lt(sg->opt.ts_ecr, first.tsval);
         tp->snd_una = sg->ack;
         tp->unacked_since_ms = (uint32_t)(s->now / TERN_NS_PER_MS); /* progress: what is left is younger */
         if (tern_seq_lt(tp->snd_nxt, tp->snd_una))
@@ -663,6 +687,8 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         if (original_came && !tp->rto_recovery && tp->rxt_unproven) {
             tern_count(s, TERN_C_TCP_SPURIOUS_RETRANSMIT);
             tp->rxt_unproven = false; /* proven: its D-SACK will add nothing */
+            if (tp->sack_recovery)
+                undo_recovery(s, tp, &first);
         }
         dsack_input(s, tp, &news);
         if (tp->tlp_out && tern_seq_ge(sg->ack, tp->tlp_end_seq)) {

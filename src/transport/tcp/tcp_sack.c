@@ -241,22 +241,20 @@ void tern_tcp_sack_rxt_note(struct tern_tcp_sackboard *b, uint32_t seq, uint32_t
     rs->rxt_max = max;
 }
 
-void tern_tcp_sack_rxt1_note(struct tern_tcp_sackboard *b, uint32_t seq, uint32_t tsval)
+void tern_tcp_sack_rxt1_note(struct tern_tcp_sackboard *b, const struct tern_tcp_sack_rxt1 *r)
 {
     if (!b->rs)
         return;
     b->rs->rxt1_on = true;
-    b->rs->rxt1_seq = seq;
-    b->rs->rxt1_tsval = tsval;
+    b->rs->rxt1 = *r;
 }
 
-bool tern_tcp_sack_rxt1_take(struct tern_tcp_sackboard *b, uint32_t *seq, uint32_t *tsval)
+bool tern_tcp_sack_rxt1_take(struct tern_tcp_sackboard *b, struct tern_tcp_sack_rxt1 *r)
 {
     if (!b->rs || !b->rs->rxt1_on)
         return false;
     b->rs->rxt1_on = false;
-    *seq = b->rs->rxt1_seq;
-    *tsval = b->rs->rxt1_tsval;
+    *r = b->rs->rxt1;
     return true;
 }
 

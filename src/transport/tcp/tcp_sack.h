@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "transport/tcp/tcp_cc.h"
 #include "wire/tcp.h"
 
 #define TERN_TCP_SACKBOARD_MAX 32
@@ -31,6 +32,15 @@
  * counter this size already waits out 127 segments of SACKs). */
 #define TERN_TCP_REORDERING_MAX 127
 
+/* The recovery's first retransmission, at seq with TSval tsval: by it
+ * tcp_input.c tells whether the original came late after all (RFC 3522),
+ * and then undoes the window cut to what it was before (RFC 9438 4.9). */
+struct tern_tcp_sack_rxt1 {
+    uint32_t seq, tsval;
+    uint32_t cwnd, ssthresh;       /* before the recovery's cut */
+    union tern_tcp_cc_state cc;    /* the algorithm's state before it */
+};
+
 struct tern_tcp_sack_ranges {
     uint8_t n;
     bool rxt_on;           /* a retransmission is being watched */
@@ -38,12 +48,11 @@ struct tern_tcp_sack_ranges {
     /* The oldest retransmission of this recovery not known to have
      * arrived: [rxt_seq, rxt_end), sent when SND.MAX was rxt_max. */
     uint32_t rxt_seq, rxt_end, rxt_max;
-    /* The recovery's first retransmission, at rxt1_seq with TSval
-     * rxt1_tsval (tcp_input.c tells by it whether the original came
-     * late: RFC 3522). Kept here, not in the connection block: the board
-     * exists from that retransmission until the hole it filled is. */
+    /* The recovery's first retransmission (see below). Kept here, not
+     * in the connection block: the board exists from that
+     * retransmission until the hole it filled is. */
     bool rxt1_on;
-    uint32_t rxt1_seq, rxt1_tsval;
+    struct tern_tcp_sack_rxt1 rxt1;
     struct tern_tcp_sack_block r[TERN_TCP_SACKBOARD_MAX];
 };
 
@@ -99,8 +108,8 @@ bool tern_tcp_sack_holds(const struct tern_tcp_sackboard *b, uint32_t seq);
 
 /* Remember the recovery's first retransmission (nothing without a
  * board); read it back (false if none), forgetting it. */
-void tern_tcp_sack_rxt1_note(struct tern_tcp_sackboard *b, uint32_t seq, uint32_t tsval);
-bool tern_tcp_sack_rxt1_take(struct tern_tcp_sackboard *b, uint32_t *seq, uint32_t *tsval);
+void tern_tcp_sack_rxt1_note(struct tern_tcp_sackboard *b, const struct tern_tcp_sack_rxt1 *r);
+bool tern_tcp_sack_rxt1_take(struct tern_tcp_sackboard *b, struct tern_tcp_sack_rxt1 *r);
 
 /* Lost retransmissions. RFC 6675 retransmits each hole once; if that
  * copy is lost too, only the retransmission timer finds out. The board
