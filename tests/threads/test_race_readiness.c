@@ -383,7 +383,7 @@ static void test_a_closed_sockets_pollfd_leaves_kernel_epoll_sets(void **state)
 struct observer {
     struct tern_stack *s;
     _Atomic int *stop;
-    long looks;
+    _Atomic long looks;
     bool went_back;
 };
 
@@ -425,7 +425,12 @@ static void test_observing_a_running_stack(void **state)
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&t[i], NULL, observer_main, &o[i]), 0);
-    /* Traffic meanwhile: connections come and go, data flows. */
+    /* Both observers look before the traffic starts (on a loaded machine
+     * a new thread may not run before the traffic is over, and then it
+     * would have observed nothing), and go on looking during it. */
+    for (int i = 0; i < 2; i++)
+        while (atomic_load(&o[i].looks) == 0)
+            usleep(100); /* bounded by the watchdog */
     int l = race_listener(net.st[1], 1, 8500, false, 16);
     race_timeo(net.st[1], l, SO_RCVTIMEO, 5000);
     static uint8_t buf[20000];
