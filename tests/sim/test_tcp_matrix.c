@@ -94,6 +94,11 @@ static const struct row ROWS[] = {
     {"reorder", "delay 2 ms, 5% of frames held back 3 ms more", 22, 0,
      {.delay_ns = 2 * MS, .reorder_ppm = 50000, .reorder_ns = 3 * MS}, CUBIC, 0, 4 * MiB, 0,
      false},
+    /* The TAP test's impairment (tap.tcp_impaired): frames held back
+     * far longer than a round trip, beside real losses. */
+    {"reorder-far", "delay 0.2 ms, loss 1%, 1% of frames held back 2 ms more", 27, 0,
+     {.delay_ns = MS / 5, .loss_ppm = 10000, .reorder_ppm = 10000, .reorder_ns = 2 * MS},
+     CUBIC, 0, 4 * MiB, 0, false},
     {"duplicate", "delay 2 ms, 5% of frames delivered twice", 23, 0,
      {.delay_ns = 2 * MS, .duplicate_ppm = 50000}, CUBIC, 0, 4 * MiB, 0, false},
     {"corrupt", "delay 2 ms, 2% of frames with one bit flipped, both ways at once", 24, 0,

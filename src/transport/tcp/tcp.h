@@ -278,6 +278,22 @@ static inline uint32_t tern_tcp_seg_size(const struct tern_tcpcb *tp)
 {
     return tp->mss - (tp->ts_ok ? 12u : 0u);
 }
+/* DupThresh in force: the reordering seen, but not more than half the
+ * segments in flight (nor less than the standard 3). A hole behind fewer
+ * segments than DupThresh can never collect enough SACKs to be judged
+ * lost and would wait for the retransmission timer; on a path whose
+ * reordering spans more than the window (a 2 ms delay at a 0.3 ms round
+ * trip: tap.tcp_impaired) every loss after a timeout became another
+ * timeout (Linux's old tcp_time_to_recover capped it by the flight
+ * likewise). Falling back to 3 instead of the cap was tried: on the
+ * matrix's jitter and reorder rows the small windows of slow start then
+ * kept DupThresh at 3, and their gains were gone. */
+static inline unsigned tern_tcp_dupthresh(const struct tern_tcpcb *tp)
+{
+    uint32_t half = (tp->snd_max - tp->snd_una) / tern_tcp_seg_size(tp) / 2;
+    uint32_t cap = half > TERN_TCP_DUPTHRESH ? half : TERN_TCP_DUPTHRESH;
+    return tp->reordering < cap ? tp->reordering : cap;
+}
 /* The sequence number of our FIN (valid once fin_queued). */
 static inline uint32_t tern_tcp_fin_seq(const struct tern_tcpcb *tp)
 {

@@ -581,7 +581,7 @@ static void resend_lost_retransmission(struct tern_stack *s, struct tern_tcpcb *
 {
     uint32_t seq, len;
     if (!tp->sack_recovery || !tern_tcp_sack_rxt_lost(&tp->sackb, tp->snd_una, tern_tcp_seg_size(tp),
-                                                      tp->reordering, &seq, &len))
+                                                      tern_tcp_dupthresh(tp), &seq, &len))
         return;
     tern_count(s, TERN_C_TCP_LOST_RETRANSMIT);
     tp->rxt_unproven = false; /* a D-SACK could answer either copy now */
@@ -754,9 +754,9 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
                 tp->dupacks++;
             tern_count(s, TERN_C_TCP_RX_DUPACK);
             if (!tp->in_recovery && !tp->rto_recovery &&
-                (tp->dupacks >= tp->reordering ||
+                (tp->dupacks >= tern_tcp_dupthresh(tp) ||
                  (tp->sack_ok && tern_tcp_sack_is_lost(&tp->sackb, tp->snd_una, tern_tcp_seg_size(tp),
-                                                       tp->reordering)) ||
+                                                       tern_tcp_dupthresh(tp))) ||
                  probe_sacked_above_a_hole(tp))) {
                 enter_recovery(s, tp);
             } else if (!tp->in_recovery && !tp->rto_recovery && early_retransmit_due(tp)) {

@@ -215,12 +215,12 @@ static void sack_output(struct tern_stack *s, struct tern_tcpcb *tp)
      * against a bug turning into a hang. */
     for (unsigned guard = 0; guard < 65536; guard++) {
         uint32_t pipe = tern_tcp_sack_pipe(&tp->sackb, tp->snd_una, tp->snd_max, tp->high_rxt,
-                                           smss, tp->reordering);
+                                           smss, tern_tcp_dupthresh(tp));
         if (pipe >= tp->cwnd || tp->cwnd - pipe < smss)
             return;
         uint32_t seq, len;
-        if (tern_tcp_sack_next_hole(&tp->sackb, tp->snd_una, tp->high_rxt, smss, tp->reordering,
-                                    true, &seq, &len)) {
+        if (tern_tcp_sack_next_hole(&tp->sackb, tp->snd_una, tp->high_rxt, smss,
+                                    tern_tcp_dupthresh(tp), true, &seq, &len)) {
             tern_tcp_sack_rxt_note(&tp->sackb, seq, seq + len, tp->snd_max);
             tern_tcp_send_data(s, tp, seq, len);
             tp->high_rxt = seq + len;
@@ -240,8 +240,8 @@ static void sack_output(struct tern_stack *s, struct tern_tcpcb *tp)
             tp->snd_nxt += tern_tcp_send_data(s, tp, tp->snd_nxt, len);
             continue;
         }
-        if (tern_tcp_sack_next_hole(&tp->sackb, tp->snd_una, tp->high_rxt, smss, tp->reordering,
-                                    false, &seq, &len)) {
+        if (tern_tcp_sack_next_hole(&tp->sackb, tp->snd_una, tp->high_rxt, smss,
+                                    tern_tcp_dupthresh(tp), false, &seq, &len)) {
             tern_tcp_sack_rxt_note(&tp->sackb, seq, seq + len, tp->snd_max);
             tern_tcp_send_data(s, tp, seq, len);
             tp->high_rxt = seq + len;
@@ -300,7 +300,7 @@ void tern_tcp_output(struct tern_stack *s, struct tern_tcpcb *tp)
          * going while the sender waits to tell loss from reordering). */
         uint32_t cwnd = tp->cwnd;
         int tso = -1; /* not asked yet */
-        if (!tp->in_recovery && tp->dupacks > 0 && tp->dupacks < tp->reordering)
+        if (!tp->in_recovery && tp->dupacks > 0 && tp->dupacks < tern_tcp_dupthresh(tp))
             cwnd += tp->dupacks * tp->mss;
         for (;;) {
             uint32_t data_end = tern_tcp_fin_seq(tp);
