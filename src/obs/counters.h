@@ -76,7 +76,7 @@
     X(TCP_REORDERING_SEEN, "tcp.reordering_seen", "data ACKed or SACKed after later data, never resent: overtaken") \
     X(TCP_SPURIOUS_RETRANSMIT, "tcp.spurious_retransmit", "fast retransmits shown needless (RFC 3522, RFC 3708)") \
     X(TCP_RECOVERY_UNDONE, "tcp.recovery_undone", "recoveries ended, window cut undone: the original came") \
-    X(TCP_REORDERING_RESET, "tcp.reordering_reset", "timeouts a raised DupThresh let happen: DupThresh back to 3") \
+    X(TCP_REORDERING_RESET, "tcp.reordering_reset", "timeouts with 3 segments SACKed above the hole: DupThresh back to 3") \
     X(TCP_RCVBUF_GROWN, "tcp.rcvbuf_grown", "receive buffers grown by autotuning (tcp_rcvbuf_max)") \
     X(TCP_SNDBUF_GROWN, "tcp.sndbuf_grown", "send buffers grown by autotuning (tcp_sndbuf_max)") \
     X(TCP_KEEPALIVE_PROBE, "tcp.keepalive_probe", "keepalive probes sent") \
