@@ -18,12 +18,49 @@
 #define MS TERN_NS_PER_MS
 #define SEC TERN_NS_PER_SEC
 
+/* ---- Links that filter one stack's sends ---- */
+
+/* The first member of each filter: the link the stack sees, over the
+ * simulator's port (inner), which receives as it is. */
+struct filter {
+    struct tern_link link;
+    struct tern_link *inner;
+};
+
+static size_t filter_recv(struct tern_link *l, struct tern_frame *frames, size_t n,
+                          tern_time_t now)
+{
+    return tern_link_recv(((struct filter *)l)->inner, frames, n, now);
+}
+
+static tern_time_t filter_deadline(struct tern_link *l, tern_time_t now)
+{
+    return tern_link_next_deadline(((struct filter *)l)->inner, now);
+}
+
+static void filter_destroy(struct tern_link *l)
+{
+    tern_link_free(((struct filter *)l)->inner);
+    /* The struct is the test's; only the inner port is freed here. */
+}
+
+static struct tern_link *filter_wrap(struct filter *f, struct tern_link *inner,
+                                     size_t (*send)(struct tern_link *, const struct tern_frame *,
+                                                    size_t, tern_time_t))
+{
+    f->inner = inner;
+    f->link.ops = (struct tern_link_ops){.send = send, .recv = filter_recv,
+                                         .next_deadline = filter_deadline,
+                                         .destroy = filter_destroy};
+    f->link.info = inner->info;
+    return &f->link;
+}
+
 /* ---- A link that loses chosen data segments, once each ---- */
 
 #define DROP_MAX 8
 struct dropper {
-    struct tern_link link;
-    struct tern_link *inner;
+    struct filter f;
     int stack;             /* whose sends it filters */
     bool acks;             /* count (and drop) pure ACKs instead of data segments */
     uint32_t data_frames;  /* TCP segments with payload (or pure ACKs) seen so far */
@@ -96,47 +133,22 @@ static size_t dropper_send(struct tern_link *l, const struct tern_frame *frames,
         if (drop)
             d->dropped++;
         else
-            tern_link_send(d->inner, &frames[i], 1, now);
+            tern_link_send(d->f.inner, &frames[i], 1, now);
     }
     return n;
-}
-
-static size_t dropper_recv(struct tern_link *l, struct tern_frame *frames, size_t n,
-                           tern_time_t now)
-{
-    return tern_link_recv(((struct dropper *)l)->inner, frames, n, now);
-}
-
-static tern_time_t dropper_deadline(struct tern_link *l, tern_time_t now)
-{
-    return tern_link_next_deadline(((struct dropper *)l)->inner, now);
-}
-
-static void dropper_destroy(struct tern_link *l)
-{
-    tern_link_free(((struct dropper *)l)->inner);
-    /* The struct is the test's; only the inner port is freed here. */
 }
 
 static struct tern_link *wrap_dropper(struct tern_link *inner, int i, void *arg)
 {
     struct dropper *d = arg;
-    if (i != d->stack)
-        return inner;
-    d->inner = inner;
-    d->link.ops = (struct tern_link_ops){.send = dropper_send, .recv = dropper_recv,
-                                         .next_deadline = dropper_deadline,
-                                         .destroy = dropper_destroy};
-    d->link.info = inner->info;
-    return &d->link;
+    return i == d->stack ? filter_wrap(&d->f, inner, dropper_send) : inner;
 }
 
 /* ---- A link that holds chosen data segments back behind later ones ---- */
 
 #define HELD_MAX 4
 struct reorderer {
-    struct tern_link link;
-    struct tern_link *inner;
+    struct filter f;
     uint32_t every;      /* hold back every this-many-th data segment ... */
     uint32_t behind;     /* ... until this many more have gone */
     uint32_t until;      /* only among the first this many (0: all) */
@@ -159,7 +171,7 @@ static size_t reorderer_send(struct tern_link *l, const struct tern_frame *frame
     struct reorderer *r = (struct reorderer *)l;
     for (size_t i = 0; i < n; i++) {
         if (!is_tcp_data(&frames[i])) {
-            tern_link_send(r->inner, &frames[i], 1, now);
+            tern_link_send(r->f.inner, &frames[i], 1, now);
             continue;
         }
         r->data_frames++;
@@ -188,45 +200,21 @@ static size_t reorderer_send(struct tern_link *l, const struct tern_frame *frame
             r->held[slot].used = true;
             r->held_count++;
         } else {
-            tern_link_send(r->inner, &frames[i], 1, now);
+            tern_link_send(r->f.inner, &frames[i], 1, now);
         }
         for (int k = 0; k < HELD_MAX; k++)
             if (r->held[k].used && r->data_frames >= r->held[k].release_at) {
-                tern_link_send(r->inner, &r->held[k].f, 1, now);
+                tern_link_send(r->f.inner, &r->held[k].f, 1, now);
                 r->held[k].used = false;
             }
     }
     return n;
 }
 
-static size_t reorderer_recv(struct tern_link *l, struct tern_frame *frames, size_t n,
-                             tern_time_t now)
-{
-    return tern_link_recv(((struct reorderer *)l)->inner, frames, n, now);
-}
-
-static tern_time_t reorderer_deadline(struct tern_link *l, tern_time_t now)
-{
-    return tern_link_next_deadline(((struct reorderer *)l)->inner, now);
-}
-
-static void reorderer_destroy(struct tern_link *l)
-{
-    tern_link_free(((struct reorderer *)l)->inner);
-}
-
 /* Wraps stack 0's sends only. */
 static struct tern_link *wrap_reorderer(struct tern_link *inner, int i, void *arg)
 {
-    struct reorderer *r = arg;
-    if (i != 0)
-        return inner;
-    r->inner = inner;
-    r->link.ops = (struct tern_link_ops){.send = reorderer_send, .recv = reorderer_recv,
-                                         .next_deadline = reorderer_deadline,
-                                         .destroy = reorderer_destroy};
-    r->link.info = inner->info;
-    return &r->link;
+    return i == 0 ? filter_wrap(&((struct reorderer *)arg)->f, inner, reorderer_send) : inner;
 }
 
 /* ---- A one-way transfer with a position-dependent pattern ---- */
