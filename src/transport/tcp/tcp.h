@@ -127,8 +127,10 @@ struct tern_tcpcb {
      * last idle (all sent data acked): Nagle holds the next short one
      * (Minshall's variant, conservatively: until idle). */
     bool short_sent : 1;
-    /* A fast retransmit went out and no D-SACK has shown it needless yet
-     * (RFC 3708): the first that does proves reordering (tcp_input.c). */
+    /* A fast retransmit went out, nothing else has been resent since and
+     * nothing has shown it needless yet: the first sign that does (an
+     * echoed timestamp, RFC 3522; a D-SACK, RFC 3708) proves reordering
+     * (tcp_input.c). */
     bool rxt_unproven : 1;
     uint8_t cc : 3;    /* enum tern_tcp_cc: an index into the stack's tables */
 
@@ -170,7 +172,8 @@ struct tern_tcpcb {
     uint16_t dupacks;      /* saturates */
     /* DupThresh in segments (RFC 6675 leaves it open to the literature):
      * TERN_TCP_DUPTHRESH, raised to the reordering this connection has
-     * seen, as Linux's tp->reordering (tcp_input.c reordering_seen). */
+     * seen, as Linux's tp->reordering (tcp_input.c reordering_seen); in
+     * force as tern_tcp_dupthresh says. */
     uint8_t reordering;
     union {
         /* In recovery (in_recovery or rto_recovery): RecoveryPoint, SND.MAX

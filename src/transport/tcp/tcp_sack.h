@@ -28,8 +28,8 @@
 #define TERN_TCP_SACKBOARD_MAX 32
 #define TERN_TCP_DUPTHRESH 3 /* RFC 5681, RFC 6675: where DupThresh starts */
 /* DupThresh grows with the reordering a connection sees (tcp_input.c), up
- * to this many segments (Linux's tcp_max_reordering is 300; a byte
- * counter this size already waits out 127 segments of SACKs). */
+ * to this many segments (Linux's tcp_max_reordering is 300; in force it
+ * is capped by the flight anyway: tern_tcp_dupthresh). */
 #define TERN_TCP_REORDERING_MAX 127
 
 /* The recovery's first retransmission, at seq with TSval tsval: by it
