@@ -78,7 +78,7 @@ uint64_t tern_rt_deadline_ms(int timeout_ms);
 /* A socket timeout (SO_RCVTIMEO/SO_SNDTIMEO, 0 = none) as a deadline. */
 uint64_t tern_rt_deadline_ns(uint64_t timeout_ns);
 
-void tern_rt_enter(struct tern_stack *s);
+__attribute__((noinline)) void tern_rt_enter(struct tern_stack *s);
 void tern_rt_leave(struct tern_stack *s);
 /* An observer's read of a stack: under its lock if it is started. */
 void tern_rt_observe_begin(const struct tern_stack *s);

@@ -51,7 +51,7 @@ static void kick(struct tern_stack *s)
     }
 }
 
-void tern_rt_enter(struct tern_stack *s)
+__attribute__((noinline)) void tern_rt_enter(struct tern_stack *s)
 {
     struct tern_runtime *rt = s->rt;
     pthread_mutex_lock(&rt->lock);

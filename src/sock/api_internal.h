@@ -21,14 +21,16 @@ struct tern_api_guard {
     const char *fn; /* the public call, for probes and error details */
 };
 
-void tern_rt_enter(struct tern_stack *s);
+/* Out of line: kept out of every call's inlined entry in owned mode. */
+__attribute__((noinline)) void tern_rt_enter(struct tern_stack *s);
 /* Deliver readiness, reap, unlock. */
 void tern_api_leave(struct tern_stack *s);
 /* Record why the call fails, leave, set errno; returns -1. */
 __attribute__((format(printf, 3, 4)))
 int tern_api_fail_why(struct tern_api_guard *g, int err, const char *fmt, ...);
 
-static inline struct tern_api_guard tern_api_enter_fn(struct tern_stack *s, const char *fn)
+__attribute__((always_inline)) static inline struct tern_api_guard
+tern_api_enter_fn(struct tern_stack *s, const char *fn)
 {
     TERN_ASSERT(s, s != NULL && s->magic == TERN_STACK_MAGIC,
                 "%s on a NULL, freed or corrupt stack %p", fn, (void *)s);
