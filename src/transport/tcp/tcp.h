@@ -209,6 +209,28 @@ struct tern_tcpcb {
     struct tern_tcp_event events[]; /* events_cap of them */
 };
 
+/* Record an event in the connection's ring (tcp_trace.h), at the
+ * stack's clock: tern_tcp_trace(s, tp, ev, ...). Inline, as it runs for
+ * every segment in and out. */
+static inline void tern_tcp_trace_at(uint64_t now, struct tern_tcpcb *tp, enum tern_tcp_ev ev,
+                                     uint32_t seq, uint32_t ack, uint16_t wnd, uint16_t len,
+                                     uint8_t flags, uint16_t extra)
+{
+    uint32_t cap = tp->events_cap;
+    if (!cap)
+        return;
+    /* A division per segment shows in a bulk profile: the default ring
+     * (8) and any power of two take a mask instead. */
+    uint32_t slot = (cap & (cap - 1)) == 0 ? tp->events_next & (cap - 1) : tp->events_next % cap;
+    tp->events_next++;
+    bool segment = ev == TERN_TCPE_RX || ev == TERN_TCPE_TX;
+    tp->events[slot] = (struct tern_tcp_event){
+        .t_us = (uint32_t)(now / 1000), .seq = seq, .ack = ack, .len = len,
+        .aux = segment ? wnd : extra, .flags = flags, .ev = (uint8_t)ev & 0xf,
+        .state = (uint8_t)tp->state & 0xf};
+}
+#define tern_tcp_trace(s, tp, ...) tern_tcp_trace_at((s)->now, (tp), __VA_ARGS__)
+
 /* ---- Called by the socket layer (src/sock/api.c). ---- */
 /* Bytes a TCP socket's block needs behind it: the connection block and
  * its event ring. */

@@ -18,23 +18,6 @@ const char *tern_tcp_ev_name(unsigned ev)
     return "?";
 }
 
-void tern_tcp_trace(struct tern_stack *s, struct tern_tcpcb *tp, enum tern_tcp_ev ev, uint32_t seq,
-                    uint32_t ack, uint16_t wnd, uint16_t len, uint8_t flags, uint16_t extra)
-{
-    if (!tp->events_cap)
-        return;
-    /* A division per segment shows in a bulk profile: the default ring
-     * (8) and any power of two take a mask instead. */
-    uint32_t cap = tp->events_cap;
-    uint32_t slot = (cap & (cap - 1)) == 0 ? tp->events_next & (cap - 1) : tp->events_next % cap;
-    struct tern_tcp_event *e = &tp->events[slot];
-    tp->events_next++;
-    bool segment = ev == TERN_TCPE_RX || ev == TERN_TCPE_TX;
-    *e = (struct tern_tcp_event){.t_us = (uint32_t)(s->now / 1000), .seq = seq, .ack = ack,
-                                 .len = len, .aux = segment ? wnd : extra, .flags = flags,
-                                 .ev = (uint8_t)ev & 0xf, .state = (uint8_t)tp->state & 0xf};
-}
-
 static void flags_str(uint8_t f, char *out)
 {
     static const char names[] = "FSRPAUEC";

@@ -44,8 +44,8 @@ struct tern_tcp_event {
     uint8_t state : 4; /* the state after the event */
 } __attribute__((packed, aligned(2)));
 
-void tern_tcp_trace(struct tern_stack *s, struct tern_tcpcb *tp, enum tern_tcp_ev ev, uint32_t seq,
-                    uint32_t ack, uint16_t wnd, uint16_t len, uint8_t flags, uint16_t extra);
+/* Recording is tern_tcp_trace(s, tp, ev, seq, ack, wnd, len, flags,
+ * extra), inline in tcp.h. */
 const char *tern_tcp_ev_name(unsigned ev);
 /* The ring, oldest first, one line per event. */
 void tern_tcp_events_print(const struct tern_stack *s, const struct tern_tcpcb *tp, FILE *f,
