@@ -93,7 +93,7 @@ struct tern_stack *tern_stack_new(const struct tern_stack_config *cfg)
     derive_key(s, &s->key_port);
     derive_key(s, &s->key_ipid);
     derive_key(s, &s->key_flow);
-    derive_key(s, &s->key_isn);
+    derive_key(s, &s->key_tsoff);
     tern_rng_fill(&s->rng, s->ipid_table, sizeof(s->ipid_table));
     tern_rng_fill(&s->rng, s->port_table, sizeof(s->port_table));
     derive_key(s, &s->key_cookie); /* last: the others stay as they were */

@@ -52,8 +52,8 @@ struct tern_stack {
     struct tern_rng rng;
     struct tern_siphash_key key_port;  /* RFC 6056 */
     struct tern_siphash_key key_ipid;  /* RFC 6864/7739: per-destination IP IDs */
-    struct tern_siphash_key key_flow;  /* reuseport selection */
-    struct tern_siphash_key key_isn;   /* RFC 6528 (TCP) */
+    struct tern_siphash_key key_flow;  /* tuple hash (table, ISN), reuseport */
+    struct tern_siphash_key key_tsoff; /* TCP timestamp offsets */
     struct tern_siphash_key key_cookie; /* RFC 4987 SYN cookies */
 
     uint64_t counters[TERN_COUNTER__COUNT];
@@ -86,12 +86,17 @@ struct tern_stack {
     bool ipid_last_valid;
     uint8_t ipid_last_slot;
     uint32_t ipid_last_dst;
-    /* The last connection 4-tuple hashed and its hash: consecutive
-     * segments mostly belong to one connection. A value, not a pointer:
-     * nothing here can outlive what it describes. */
-    uint32_t flow_last_key[3];
-    uint32_t flow_last_hash;
-    bool flow_last_valid;
+    /* The last two connection 4-tuples hashed and their hashes
+     * (tern_tuple_hash), the latest first: consecutive segments mostly
+     * belong to one connection, a new connection's ISN and table slot
+     * hash the same tuple, and a connection's last ACK often comes in
+     * after the next one's SYN. Values, not pointers: nothing here can
+     * outlive what it describes. */
+    struct tern_tuple_memo {
+        uint32_t key[3];
+        bool valid;
+        uint64_t hash;
+    } tuple_memo[2];
     /* Likewise the endpoints' timestamp offset and ephemeral port offset
      * (RFC 6056 algorithm 4's first hash), for connections to one peer
      * one after another. */

@@ -120,17 +120,32 @@ void tern_pcb_init(struct tern_inpcb *pcb)
     tern_list_init(&pcb->hnode);
 }
 
+uint64_t tern_tuple_hash(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
+                         uint16_t fport)
+{
+    /* Keyed: a peer can aim its connections neither at one bucket nor
+     * at a guessed ISN. */
+    uint32_t ports = ((uint32_t)lport << 16) | fport;
+    struct tern_tuple_memo *m = s->tuple_memo;
+    if (m[0].valid && m[0].key[0] == laddr && m[0].key[1] == faddr && m[0].key[2] == ports)
+        return m[0].hash;
+    struct tern_tuple_memo e;
+    if (m[1].valid && m[1].key[0] == laddr && m[1].key[1] == faddr && m[1].key[2] == ports) {
+        e = m[1];
+    } else {
+        e = (struct tern_tuple_memo){.key = {laddr, faddr, ports}, .valid = true};
+        e.hash = tern_siphash(&s->key_flow, e.key, sizeof(e.key));
+    }
+    m[1] = m[0];
+    m[0] = e;
+    return e.hash;
+}
+
+/* The table slot takes the tuple hash's low half; the ISN its high half. */
 static uint32_t conn_hash(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
                           uint16_t fport)
 {
-    /* Keyed: a peer cannot aim its connections at one bucket. */
-    uint32_t key[3] = {laddr, faddr, ((uint32_t)lport << 16) | fport};
-    if (s->flow_last_valid && memcmp(key, s->flow_last_key, sizeof(key)) == 0)
-        return s->flow_last_hash;
-    memcpy(s->flow_last_key, key, sizeof(key));
-    s->flow_last_hash = (uint32_t)tern_siphash(&s->key_flow, key, sizeof(key));
-    s->flow_last_valid = true;
-    return s->flow_last_hash;
+    return (uint32_t)tern_tuple_hash(s, laddr, lport, faddr, fport);
 }
 
 static uint32_t conn_hash_of_hnode(void *stack, struct tern_list *n)

@@ -194,9 +194,12 @@ void tern_tcp_unqueue_child(struct tern_stack *s, struct tern_tcpcb *tp)
 uint32_t tern_tcp_isn(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
                       uint16_t fport)
 {
-    /* RFC 6528: a 4 us clock plus a keyed hash of the connection. */
-    uint32_t key[3] = {laddr, faddr, ((uint32_t)lport << 16) | fport};
-    return (uint32_t)(s->now / 4000) + (uint32_t)tern_siphash(&s->key_isn, key, sizeof(key));
+    /* RFC 6528: a 4 us clock plus a keyed hash of the connection, the
+     * half of the tuple hash its table slot does not use: the lookup
+     * that found no connection for a SYN, or the insertion of a new
+     * one, hashed the same tuple, so this costs no second SipHash. */
+    return (uint32_t)(s->now / 4000) +
+           (uint32_t)(tern_tuple_hash(s, laddr, lport, faddr, fport) >> 32);
 }
 
 uint16_t tern_tcp_send_mss(struct tern_stack *s, const struct tern_tcpcb *tp, uint16_t peer_mss)
@@ -238,7 +241,7 @@ uint32_t tern_tcp_ts_offset(struct tern_stack *s, uint32_t laddr, uint32_t faddr
      * keeps in TIME_WAIT must carry newer timestamps, or the peer's PAWS
      * refuses its SYN (RFC 6191). */
     uint32_t key[2] = {laddr, faddr};
-    return (uint32_t)tern_siphash_memo(&s->ts_off_memo, &s->key_isn, key, 2);
+    return (uint32_t)tern_siphash_memo(&s->ts_off_memo, &s->key_tsoff, key, 2);
 }
 
 void tern_tcp_establish_passive(struct tern_stack *s, struct tern_tcpcb *tp,
