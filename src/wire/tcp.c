@@ -97,6 +97,14 @@ enum tern_tcp_parse_err tern_tcp_parse(const uint8_t *buf, size_t len, uint32_t 
     h->wnd = tern_get16(buf + 14);
     h->urp = tern_get16(buf + 18);
     memset(&h->opt, 0, sizeof(h->opt));
+    /* RFC 7323 appendix A's layout, NOP NOP TS, is what nearly every
+     * segment after the handshake carries: taken without the walk. */
+    if (h->hlen == TERN_TCP_HLEN + 12 && tern_get32(buf + TERN_TCP_HLEN) == 0x0101080au) {
+        h->opt.has_ts = true;
+        h->opt.ts_val = tern_get32(buf + TERN_TCP_HLEN + 4);
+        h->opt.ts_ecr = tern_get32(buf + TERN_TCP_HLEN + 8);
+        return TERN_TCP_OK;
+    }
     if (!parse_options(buf + TERN_TCP_HLEN, h->hlen - TERN_TCP_HLEN, &h->opt))
         return TERN_TCP_BAD_OPTION;
     return TERN_TCP_OK;

@@ -91,6 +91,40 @@ static size_t with_options(uint8_t *buf, const uint8_t *opts, size_t olen)
     return len;
 }
 
+/* Timestamps alone, in RFC 7323 appendix A's layout (NOP NOP TS, read
+ * without walking the options) or in any other order and padding, parse
+ * alike; the layout's first word alone with a longer header is walked. */
+static void test_timestamp_layouts_parse_alike(void **state)
+{
+    (void)state;
+    uint8_t buf[60];
+    struct tern_tcp_hdr p;
+    static const uint8_t layouts[][12] = {
+        {1, 1, 8, 10, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88},
+        {8, 10, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 1, 1},
+        {1, 8, 10, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0},
+    };
+    for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++) {
+        size_t len = with_options(buf, layouts[i], sizeof(layouts[i]));
+        assert_int_equal(tern_tcp_parse(buf, len, 0xc0000201, 0xc0000202, true, &p), TERN_TCP_OK);
+        assert_true(p.opt.has_ts);
+        assert_int_equal(p.opt.ts_val, 0x11223344);
+        assert_int_equal(p.opt.ts_ecr, 0x55667788);
+        assert_false(p.opt.has_mss || p.opt.has_wscale || p.opt.sack_permitted || p.opt.nsack);
+    }
+    /* NOP NOP TS followed by an MSS option: 16 bytes, both found. */
+    static const uint8_t more[16] = {1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 2, 4, 5, 0xb4};
+    size_t len = with_options(buf, more, sizeof(more));
+    assert_int_equal(tern_tcp_parse(buf, len, 0xc0000201, 0xc0000202, true, &p), TERN_TCP_OK);
+    assert_true(p.opt.has_ts && p.opt.ts_val == 7 && p.opt.ts_ecr == 9);
+    assert_true(p.opt.has_mss && p.opt.mss == 1460);
+    /* The layout's bytes but a timestamp of the wrong length: refused. */
+    static const uint8_t bad[12] = {1, 1, 8, 9, 0, 0, 0, 7, 0, 0, 0, 9};
+    len = with_options(buf, bad, sizeof(bad));
+    assert_int_equal(tern_tcp_parse(buf, len, 0xc0000201, 0xc0000202, true, &p),
+                     TERN_TCP_BAD_OPTION);
+}
+
 static void test_malformed_options_are_refused(void **state)
 {
     (void)state;
@@ -140,6 +174,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_syn_options_match_linux_layout),
         cmocka_unit_test(test_data_segment_with_sack_blocks),
+        cmocka_unit_test(test_timestamp_layouts_parse_alike),
         cmocka_unit_test(test_malformed_options_are_refused),
         cmocka_unit_test(test_sequence_arithmetic_wraps),
     };
