@@ -150,7 +150,8 @@ static bool port_enqueue(struct wire_port *p, const struct tern_frame *f)
     if (!copy)
         return false;
     memcpy(copy, f->data, f->len);
-    struct wire_frame *slot = &p->ring[(p->head + p->count) % limit];
+    uint32_t at = p->head + p->count; /* both < limit: no division needed */
+    struct wire_frame *slot = &p->ring[at >= limit ? at - limit : at];
     slot->data = copy;
     slot->len = (uint32_t)f->len;
     slot->flags = f->flags;
@@ -190,7 +191,8 @@ static size_t port_send(struct tern_link *l, const struct tern_frame *frames, si
 static struct wire_frame port_dequeue(struct wire_port *p)
 {
     struct wire_frame f = p->ring[p->head];
-    p->head = (p->head + 1) % p->wire->cfg.queue_limit;
+    if (++p->head == p->wire->cfg.queue_limit)
+        p->head = 0;
     p->count--;
     return f;
 }
