@@ -157,7 +157,9 @@ void bench_conn_tern(const struct bench_opts *o, enum conn_close how, struct ben
         }
         tern_close(p.st[1], c.server);
         done++;
-        if (bench_now_ns() >= end)
+        /* The steps watch the clock too; this is for a run that never
+         * waits (a clock read per connection shows in the figure). */
+        if ((done & 63) == 0 && bench_now_ns() >= end)
             break;
     }
     uint64_t ns = bench_now_ns() - t0;
