@@ -25,7 +25,7 @@ struct seg {
     uint32_t wnd;        /* unscaled */
     const uint8_t *data;
     uint32_t len;        /* payload bytes */
-    struct tern_tcp_opts opt;
+    const struct tern_tcp_opts *opt; /* in the parsed header */
     uint32_t segs;       /* segments it stands for (more when a link coalesced them) */
     bool reopens;        /* it ended a TIME_WAIT whose SND.NXT was old_snd_nxt */
     uint32_t old_snd_nxt;
@@ -49,15 +49,15 @@ static void drop_seg(struct tern_stack *s, struct tern_tcpcb *tp, const struct s
 /* Options of a SYN (RFC 9293 3.7.1 MSS, RFC 7323 2.2 window scale). */
 static void take_syn_options(struct tern_stack *s, struct tern_tcpcb *tp, const struct seg *sg)
 {
-    tp->mss = tern_tcp_send_mss(s, tp, sg->opt.has_mss ? sg->opt.mss : 0);
-    tp->sack_ok = sg->opt.sack_permitted && s->cfg.tcp_sack;
-    tp->ts_ok = sg->opt.has_ts && s->cfg.tcp_timestamps;
+    tp->mss = tern_tcp_send_mss(s, tp, sg->opt->has_mss ? sg->opt->mss : 0);
+    tp->sack_ok = sg->opt->sack_permitted && s->cfg.tcp_sack;
+    tp->ts_ok = sg->opt->has_ts && s->cfg.tcp_timestamps;
     if (tp->ts_ok) {
-        tp->ts_recent = sg->opt.ts_val;
+        tp->ts_recent = sg->opt->ts_val;
     }
-    if (sg->opt.has_wscale) {
+    if (sg->opt->has_wscale) {
         tp->wscale_ok = true;
-        tp->snd_wscale = sg->opt.wscale > 14 ? 14 : sg->opt.wscale; /* RFC 7323 2.3 */
+        tp->snd_wscale = sg->opt->wscale > 14 ? 14 : sg->opt->wscale; /* RFC 7323 2.3 */
     } else {
         tp->wscale_ok = false;
         tp->snd_wscale = 0;
@@ -108,7 +108,7 @@ static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, struct se
         struct tern_tcp_synparams p;
         if (!(sg->flags & TERN_TCP_SYN) && s->cfg.tcp_syncookies &&
             tern_tcp_cookie_check(s, ltp, &p, sg->laddr, sg->lport, sg->faddr, sg->fport,
-                                  sg->seq, sg->ack, &sg->opt)) {
+                                  sg->seq, sg->ack, sg->opt)) {
             struct tern_tcpcb *tp = tern_tcp_child_new(s, ltp, &p);
             if (tp) {
                 tern_count(s, TERN_C_TCP_SYNCOOKIE_OK);
@@ -130,7 +130,7 @@ static void listen_input(struct tern_stack *s, struct tern_tcpcb *ltp, struct se
     }
     struct tern_tcp_synparams p;
     tern_tcp_syn_params(s, ltp, &p, sg->laddr, sg->lport, sg->faddr, sg->fport, sg->seq, sg->wnd,
-                        &sg->opt);
+                        sg->opt);
     if (sg->reopens) {
         /* RFC 1122 4.2.2.13 (1): the new incarnation starts above every
          * sequence number the old one used, whatever the ISN clock says
@@ -221,8 +221,8 @@ static void request_input(struct tern_stack *s, struct tern_tcp_req *req, struct
         return;
     }
     struct tern_tcp_synparams p = req->p;
-    if (p.ts_ok && sg->opt.has_ts)
-        p.ts_recent = sg->opt.ts_val;
+    if (p.ts_ok && sg->opt->has_ts)
+        p.ts_recent = sg->opt->ts_val;
     /* RFC 6298 (Karn): the handshake times the path unless the SYN,ACK
      * was sent again. */
     p.rtt_ns = req->retries == 0 ? s->now - req->sent_at : 0;
@@ -363,9 +363,9 @@ static void dupack_for_unacceptable(struct tern_stack *s, struct tern_tcpcb *tp,
 static bool paws_rejects(const struct tern_stack *s, const struct tern_tcpcb *tp,
                          const struct seg *sg)
 {
-    if (!tp->ts_ok || !sg->opt.has_ts || (sg->flags & TERN_TCP_RST))
+    if (!tp->ts_ok || !sg->opt->has_ts || (sg->flags & TERN_TCP_RST))
         return false;
-    int32_t behind = (int32_t)(tp->ts_recent - sg->opt.ts_val);
+    int32_t behind = (int32_t)(tp->ts_recent - sg->opt->ts_val);
     if (behind <= 1)
         return false;
     if ((uint32_t)(s->now / TERN_NS_PER_SEC) - tp->ts_recent_at_s >= 24u * 86400)
@@ -411,11 +411,11 @@ static struct tern_tcp_sack_news sack_input(struct tern_stack *s, struct tern_tc
                                             const struct seg *sg)
 {
     struct tern_tcp_sack_news news = {0};
-    if (!tp->sack_ok || sg->opt.nsack == 0)
+    if (!tp->sack_ok || sg->opt->nsack == 0)
         return news;
     tern_count(s, TERN_C_TCP_RX_SACK);
-    news = tern_tcp_sack_update(&tp->sackb, tp->snd_una, tp->snd_max, sg->opt.sack,
-                                sg->opt.nsack);
+    news = tern_tcp_sack_update(&tp->sackb, tp->snd_una, tp->snd_max, sg->opt->sack,
+                                sg->opt->nsack);
     tern_count_n(s, TERN_C_TCP_RX_DSACK, news.dsack);
     tern_count_n(s, TERN_C_DROP_TCP_SACK_INVALID, news.invalid);
     tern_count_n(s, TERN_C_DROP_TCP_SACK_BOARD_FULL, news.dropped);
@@ -636,7 +636,7 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
             tp->rtt_timing = false;
             tern_tcp_rtt_sample(s, tp, tern_tcp_rtt_since(s, tp));
         } else if (!tp->rtt_timing && (tp->retransmits || tp->rto_recovery || tp->in_recovery) &&
-                   tp->ts_ok && sg->opt.has_ts && sg->opt.ts_ecr) {
+                   tp->ts_ok && sg->opt->has_ts && sg->opt->ts_ecr) {
             /* Karn's rule leaves nothing timed while what this ACK covers
              * may have gone twice, and after a timeout the doubled RTO
              * would stay until new data is timed and acked. The echoed
@@ -651,7 +651,7 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
              * of today's doubled one, expired, so its round trip is
              * shorter than that: anything longer is not ours to take.
              * Ticks are 1 ms: 0 counts as 1, as Linux. */
-            uint32_t ms = tern_tcp_ts_now(tp, s->now) - sg->opt.ts_ecr;
+            uint32_t ms = tern_tcp_ts_now(tp, s->now) - sg->opt->ts_ecr;
             if ((uint64_t)ms * TERN_NS_PER_MS < tp->rto / 2) {
                 tern_tcp_rtt_sample(s, tp, (uint64_t)(ms ? ms : 1) * TERN_NS_PER_MS);
                 tern_count(s, TERN_C_TCP_RTT_FROM_TS);
@@ -665,8 +665,8 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
          * which was late, not lost. The board still says by how much. */
         struct tern_tcp_sack_rxt1 first = {0};
         bool original_came = tern_tcp_sack_rxt1_take(&tp->sackb, &first) &&
-                             first.seq == old_una && sg->opt.has_ts && sg->opt.ts_ecr &&
-                             tern_seq_lt(sg->opt.ts_ecr, first.tsval);
+                             first.seq == old_una && sg->opt->has_ts && sg->opt->ts_ecr &&
+                             tern_seq_lt(sg->opt->ts_ecr, first.tsval);
         tp->snd_una = sg->ack;
         tp->unacked_since_ms = (uint32_t)(s->now / TERN_NS_PER_MS); /* progress: what is left is younger */
         if (tern_seq_lt(tp->snd_nxt, tp->snd_una))
@@ -748,7 +748,7 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         /* A duplicate ACK (RFC 5681 section 2); with SACK, one that
          * reports new SACKed data (RFC 6675 section 2) even if the
          * window moved. */
-        bool dup = (tp->sack_ok && sg->opt.nsack) ? news.new_sacked : wnd == tp->snd_wnd;
+        bool dup = (tp->sack_ok && sg->opt->nsack) ? news.new_sacked : wnd == tp->snd_wnd;
         if (dup) {
             if (tp->dupacks < UINT16_MAX)
                 tp->dupacks++;
@@ -896,9 +896,9 @@ static void synced_input(struct tern_stack *s, struct tern_tcpcb *tp, struct seg
     }
     /* RFC 7323 4.3: take the peer's TSval from a segment covering the
      * left edge of the window. */
-    if (tp->ts_ok && sg->opt.has_ts && tern_seq_le(sg->seq, tp->rcv_nxt) &&
+    if (tp->ts_ok && sg->opt->has_ts && tern_seq_le(sg->seq, tp->rcv_nxt) &&
         tern_seq_le(tp->rcv_nxt, sg->seq + seg_len(sg))) {
-        tp->ts_recent = sg->opt.ts_val;
+        tp->ts_recent = sg->opt->ts_val;
         tp->ts_recent_at_s = (uint32_t)(s->now / TERN_NS_PER_SEC);
     }
     if (tp->state == TCPS_SYN_RECEIVED && (sg->flags & TERN_TCP_SYN) &&
@@ -1047,7 +1047,7 @@ static bool timewait_input(struct tern_stack *s, struct tern_tcp_tw *tw, struct 
         tern_count(s, TERN_C_DROP_TCP_TIME_WAIT_RST);
         return false;
     }
-    bool has_ts = tw->ts_ok && sg->opt.has_ts;
+    bool has_ts = tw->ts_ok && sg->opt->has_ts;
     if ((sg->flags & TERN_TCP_SYN) && !(sg->flags & TERN_TCP_ACK)) {
         /* A new connection may reuse the 4-tuple if it cannot be taken
          * for the old one: its sequence number is past the old sequence
@@ -1056,7 +1056,7 @@ static bool timewait_input(struct tern_stack *s, struct tern_tcp_tw *tw, struct 
          * listener will take it, or a blind SYN could end the wait (the
          * RFC 1337 hazard; Linux answers it from TIME_WAIT too). */
         if ((tern_seq_gt(sg->seq, tw->rcv_nxt) ||
-             (has_ts && (int32_t)(sg->opt.ts_val - tw->ts_recent) > 0)) &&
+             (has_ts && (int32_t)(sg->opt->ts_val - tw->ts_recent) > 0)) &&
             listener_for(s, sg->laddr, sg->lport)) {
             tern_count(s, TERN_C_TCP_TIME_WAIT_REUSED);
             sg->reopens = true;
@@ -1065,7 +1065,7 @@ static bool timewait_input(struct tern_stack *s, struct tern_tcp_tw *tw, struct 
             return true;
         }
     }
-    if (has_ts && (int32_t)(tw->ts_recent - sg->opt.ts_val) > 1) {
+    if (has_ts && (int32_t)(tw->ts_recent - sg->opt->ts_val) > 1) {
         /* RFC 7323 5.3, PAWS: an old duplicate; say where we are. */
         tern_count(s, TERN_C_DROP_TCP_PAWS);
         tern_tcp_tw_send_ack(s, tw);
@@ -1106,7 +1106,7 @@ static bool timewait_input(struct tern_stack *s, struct tern_tcp_tw *tw, struct 
         return false;
     }
     if (has_ts)
-        tw->ts_recent = sg->opt.ts_val;
+        tw->ts_recent = sg->opt->ts_val;
     /* Seventh: text after the peer's FIN is ignored. Eighth: a FIN
      * (in window, so not the one we had): acknowledge, restart 2MSL. */
     if (sg->flags & TERN_TCP_FIN) {
@@ -1143,7 +1143,7 @@ void tern_tcp_input_take(struct tern_stack *s, struct tern_pkt *p)
     }
     struct seg sg = {.laddr = dst, .faddr = src, .lport = h.dport, .fport = h.sport,
                      .seq = h.seq, .ack = h.ack, .flags = h.flags, .wnd = h.wnd,
-                     .data = tern_pkt_data(p) + h.hlen, .len = p->len - h.hlen, .opt = h.opt,
+                     .data = tern_pkt_data(p) + h.hlen, .len = p->len - h.hlen, .opt = &h.opt,
                      .segs = 1};
     if (p->gso_size && sg.len > p->gso_size) {
         /* Coalesced by the link (GRO) or sent to ourselves as one: counted
