@@ -34,18 +34,24 @@ enum tern_ipv4_parse_err tern_ipv4_parse(const uint8_t *buf, size_t len, struct 
 
 void tern_ipv4_emit(uint8_t *buf, const struct tern_ipv4_hdr *h)
 {
+    uint16_t ff = (uint16_t)((h->df ? 0x4000 : 0) | (h->mf ? 0x2000 : 0) |
+                             ((h->frag_off / 8) & 0x1fff));
+    /* The checksum is summed from the fields, as 16-bit words in host
+     * order (RFC 1071), not read back from the bytes just stored: a
+     * load spanning several smaller stores waits for them to retire. */
+    uint32_t sum = (0x45u << 8 | h->tos) + h->total_len + h->id + ff +
+                   ((uint32_t)h->ttl << 8 | h->proto) + (h->src >> 16) + (h->src & 0xffff) +
+                   (h->dst >> 16) + (h->dst & 0xffff);
     buf[0] = 0x45;
     buf[1] = h->tos;
     tern_put16(buf + 2, h->total_len);
     tern_put16(buf + 4, h->id);
-    tern_put16(buf + 6, (uint16_t)((h->df ? 0x4000 : 0) | (h->mf ? 0x2000 : 0) |
-                                   ((h->frag_off / 8) & 0x1fff)));
+    tern_put16(buf + 6, ff);
     buf[8] = h->ttl;
     buf[9] = h->proto;
-    tern_put16(buf + 10, 0);
+    tern_put16(buf + 10, tern_csum_fold(sum));
     tern_put32(buf + 12, h->src);
     tern_put32(buf + 16, h->dst);
-    tern_put16(buf + 10, tern_csum_hdr20(buf));
 }
 
 bool tern_ipv4_l4_csum_at(const uint8_t *buf, size_t len, size_t *hlen_out, size_t *field)
