@@ -150,8 +150,8 @@ static uint32_t conn_hash(struct tern_stack *s, uint32_t laddr, uint16_t lport, 
 
 static uint32_t conn_hash_of_hnode(void *stack, struct tern_list *n)
 {
-    const struct tern_inpcb *p = pcb_of_hnode(n);
-    return conn_hash(stack, p->laddr, p->lport, p->faddr, p->fport);
+    (void)stack;
+    return pcb_of_hnode(n)->conn_hash;
 }
 
 bool tern_pcb_conflicts(const struct tern_pcb_table *t, const struct tern_inpcb *self,
@@ -244,6 +244,7 @@ static int file_for_lookup(struct tern_stack *s, struct tern_pcb_table *t, struc
         if (t->conn_count + 1 > 2 * (t->conn_mask + 1) && t->conn_mask + 1 < CONN_MAX)
             heads_double(&t->conn, &t->conn_mask, conn_hash_of_hnode, s);
         uint32_t h = conn_hash(s, pcb->laddr, pcb->lport, pcb->faddr, pcb->fport);
+        pcb->conn_hash = h;
         tern_list_push_front(&t->conn[h & t->conn_mask], &pcb->hnode);
         t->conn_count++;
         pcb->in_conn_hash = true;
@@ -280,7 +281,7 @@ int tern_pcb_insert(struct tern_stack *s, struct tern_pcb_table *t, struct tern_
         return -1;
     }
     pcb->table = t;
-    pcb->bind_seq = ++t->bind_seq;
+    pcb->bind_seq = (uint32_t)++t->bind_seq;
     index_reserve(&t->bind, t->count + 1, port_of_bnode);
     tern_list_push_front(index_head(&t->bind, pcb->lport), &pcb->bnode);
     t->count++;
@@ -404,7 +405,7 @@ struct tern_inpcb *tern_pcb_lookup(struct tern_stack *s, const struct tern_pcb_t
             continue; /* TCP bound, not listening: no segment is for it (Linux) */
         int score = o->laddr != 0 ? 1 : 0;
         /* Equal scores: the later bind wins, as on Linux. */
-        if (score > best_score || (score == best_score && o->bind_seq > best->bind_seq)) {
+        if (score > best_score || (score == best_score && (int32_t)(o->bind_seq - best->bind_seq) > 0)) {
             best = o;
             best_score = score;
         }

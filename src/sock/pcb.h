@@ -67,7 +67,9 @@ struct tern_inpcb {
     /* TCP: lport was chosen by connect() for this peer, so other such
      * connections to other peers may share it (see tern_pcb_ephemeral). */
     bool connect_port : 1;
-    uint64_t bind_seq;            /* later binds win ties, as on Linux */
+    uint32_t bind_seq;            /* later binds win ties, as on Linux (modulo 2^32) */
+    uint32_t conn_hash;           /* in the connection hash: its tuple hash's low half,
+                                   * kept so that growing the table hashes nothing */
     struct tern_reuseport_group *group;
 };
 

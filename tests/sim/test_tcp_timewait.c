@@ -291,6 +291,40 @@ static void test_the_number_of_records_is_bounded(void **state)
     sim_finish(&sim);
 }
 
+/* The connection table grows (doubling its buckets past two records a
+ * bucket, from 256) without hashing anything again: every record is
+ * still found by its own four-tuple afterwards. */
+static void test_records_stay_found_as_the_table_grows(void **state)
+{
+    (void)state;
+    struct sim sim;
+    sim_init(&sim, 2, NULL);
+    struct pair c;
+    listen_on(&sim, &c);
+    enum { N = 1200 }; /* two doublings: at 513 and 1025 connections */
+    static uint16_t ports[N];
+    struct tern_stack *s = sim.st[0];
+    uint32_t buckets_before = s->tcp_pcbs.conn_mask + 1;
+    for (int i = 0; i < N; i++) {
+        connect_pair(&sim, &c, 0, false);
+        struct sockaddr_in a;
+        socklen_t al = sizeof(a);
+        assert_int_equal(tern_getsockname(s, c.client, (struct sockaddr *)&a, &al), 0);
+        ports[i] = ntohs(a.sin_port);
+        close_client_first(&sim, &c);
+    }
+    assert_int_equal(s->tcp_timewait_count, N);
+    assert_int_equal(s->tcp_pcbs.conn_mask + 1, 4 * buckets_before);
+    uint32_t la = ntohl(sim_addr(0).s_addr), fa = ntohl(sim_addr(1).s_addr);
+    for (int i = 0; i < N; i++) {
+        struct tern_inpcb *pcb = tern_pcb_lookup_conn(s, &s->tcp_pcbs, la, ports[i], fa, 4242);
+        assert_non_null(pcb);
+        assert_int_equal(pcb->kind, TERN_PCB_TIMEWAIT);
+    }
+    tern_close(sim.st[1], c.listener);
+    sim_finish(&sim);
+}
+
 /* A stack freed with records alive frees them (no leak, no timer). */
 static void test_stack_teardown_frees_records(void **state)
 {
@@ -317,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_a_new_syn_ends_the_wait_only_for_a_listener),
         cmocka_unit_test(test_bind_meets_the_record),
         cmocka_unit_test(test_the_number_of_records_is_bounded),
+        cmocka_unit_test(test_records_stay_found_as_the_table_grows),
         cmocka_unit_test(test_stack_teardown_frees_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
