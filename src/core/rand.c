@@ -121,13 +121,3 @@ uint64_t tern_siphash(const struct tern_siphash_key *key, const void *data, size
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
-uint64_t tern_siphash_memo(struct tern_siphash_memo *m, const struct tern_siphash_key *key,
-                           const uint32_t *in, uint32_t words)
-{
-    if (m->words == words && memcmp(m->in, in, words * sizeof(*in)) == 0)
-        return m->out;
-    memcpy(m->in, in, words * sizeof(*in));
-    m->words = words;
-    m->out = tern_siphash(key, in, words * sizeof(*in));
-    return m->out;
-}

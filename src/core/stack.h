@@ -86,17 +86,10 @@ struct tern_stack {
     bool ipid_last_valid;
     uint8_t ipid_last_slot;
     uint32_t ipid_last_dst;
-    /* The last two connection 4-tuples hashed and their hashes
-     * (tern_tuple_hash), the latest first: consecutive segments mostly
-     * belong to one connection, a new connection's ISN and table slot
-     * hash the same tuple, and a connection's last ACK often comes in
-     * after the next one's SYN. Values, not pointers: nothing here can
-     * outlive what it describes. */
-    struct tern_tuple_memo {
-        uint32_t key[3];
-        bool valid;
-        uint64_t hash;
-    } tuple_memo[2];
+    /* The connection 4-tuples hashed last (tern_tuple_hash): consecutive
+     * segments mostly belong to one connection, and a new connection's
+     * ISN and table slot hash the same tuple. */
+    struct tern_siphash_memo tuple_memo;
     /* Likewise the endpoints' timestamp offset and ephemeral port offset
      * (RFC 6056 algorithm 4's first hash), for connections to one peer
      * one after another. */

@@ -125,20 +125,8 @@ uint64_t tern_tuple_hash(struct tern_stack *s, uint32_t laddr, uint16_t lport, u
 {
     /* Keyed: a peer can aim its connections neither at one bucket nor
      * at a guessed ISN. */
-    uint32_t ports = ((uint32_t)lport << 16) | fport;
-    struct tern_tuple_memo *m = s->tuple_memo;
-    if (m[0].valid && m[0].key[0] == laddr && m[0].key[1] == faddr && m[0].key[2] == ports)
-        return m[0].hash;
-    struct tern_tuple_memo e;
-    if (m[1].valid && m[1].key[0] == laddr && m[1].key[1] == faddr && m[1].key[2] == ports) {
-        e = m[1];
-    } else {
-        e = (struct tern_tuple_memo){.key = {laddr, faddr, ports}, .valid = true};
-        e.hash = tern_siphash(&s->key_flow, e.key, sizeof(e.key));
-    }
-    m[1] = m[0];
-    m[0] = e;
-    return e.hash;
+    uint32_t key[3] = {laddr, faddr, ((uint32_t)lport << 16) | fport};
+    return tern_siphash_memo(&s->tuple_memo, &s->key_flow, key, 3);
 }
 
 /* The table slot takes the tuple hash's low half; the ISN its high half. */

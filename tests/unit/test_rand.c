@@ -72,10 +72,13 @@ static void test_siphash_memo_answers_as_siphash_for_any_sequence(void **state)
     (void)state;
     struct tern_siphash_key k = {0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull};
     struct tern_siphash_memo m = {0};
-    /* Repeats, changes in any word, and a shorter key with the same
+    /* Repeats, changes in any word, two inputs in alternation (the
+     * memo's two entries trading places), a cycle of three (each answer
+     * evicting the next one asked), and a shorter key with the same
      * leading words: every answer is the plain hash's. */
     const uint32_t inputs[][3] = {{1, 2, 3}, {1, 2, 3}, {1, 2, 4}, {1, 2, 4}, {9, 2, 4},
-                                  {1, 2, 3}, {0, 0, 0}, {0, 0, 0}};
+                                  {1, 2, 3}, {9, 2, 4}, {1, 2, 3}, {9, 2, 4}, {0, 0, 0},
+                                  {1, 2, 3}, {9, 2, 4}, {0, 0, 0}, {1, 2, 3}, {0, 0, 0}};
     for (unsigned words = 1; words <= 3; words++)
         for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
             unsigned w = (i % 2) ? words : 4 - words;
