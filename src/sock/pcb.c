@@ -393,7 +393,8 @@ struct tern_inpcb *tern_pcb_lookup(struct tern_stack *s, const struct tern_pcb_t
             continue; /* TCP bound, not listening: no segment is for it (Linux) */
         int score = o->laddr != 0 ? 1 : 0;
         /* Equal scores: the later bind wins, as on Linux. */
-        if (score > best_score || (score == best_score && (int32_t)(o->bind_seq - best->bind_seq) > 0)) {
+        if (score > best_score ||
+            (score == best_score && (int32_t)(o->bind_seq - best->bind_seq) > 0)) {
             best = o;
             best_score = score;
         }

@@ -94,13 +94,6 @@ struct tern_pcb_table {
 };
 
 /* A keyed hash (SipHash-2-4) of a connection's 4-tuple, memoised for
- * the tuple last asked: its low 32 bits place the connection in its
- * table, its high 32 bits are TCP's ISN function (RFC 6528). One 64-bit
- * output of a pseudo-random function, so what a peer learns from one
- * half (an ISN) tells it nothing about the other. */
-uint64_t tern_tuple_hash(struct tern_stack *s, uint32_t laddr, uint16_t lport, uint32_t faddr,
-                         uint16_t fport);
-/* A keyed hash (SipHash-2-4) of a connection's 4-tuple, memoised for
  * the last two tuples asked: its low 32 bits place the connection in its
  * table, its high 32 bits are TCP's ISN function (RFC 6528). One 64-bit
  * output of a pseudo-random function, so what a peer learns from one
