@@ -154,6 +154,7 @@ struct reorderer {
     uint32_t until;      /* only among the first this many (0: all) */
     uint32_t drop;       /* then lose this data segment (1-based, 0: none) ... */
     uint32_t drop_again; /* ... and this many of its retransmissions */
+    uint32_t dup;        /* and send this data segment twice (1-based, 0: none) */
     uint32_t data_frames, held_count, dropped;
     bool drop_seq_known;
     uint32_t drop_seq;
@@ -201,6 +202,8 @@ static size_t reorderer_send(struct tern_link *l, const struct tern_frame *frame
             r->held_count++;
         } else {
             tern_link_send(r->f.inner, &frames[i], 1, now);
+            if (r->dup && r->data_frames == r->dup)
+                tern_link_send(r->f.inner, &frames[i], 1, now); /* the network's copy */
         }
         for (int k = 0; k < HELD_MAX; k++)
             if (r->held[k].used && r->data_frames >= r->held[k].release_at) {
@@ -288,6 +291,7 @@ struct run {
     uint64_t duration;
     uint64_t recovery; /* how long the first recovery lasted */
     uint64_t reordering_seen, spurious, reordering_reset, undone;
+    uint64_t dsack_sent; /* by the receiver */
     uint32_t reordering; /* the sender's DupThresh at the end (tcpi_reordering) */
 };
 
@@ -342,6 +346,7 @@ static struct run transfer_wrapped(const struct tern_stack_config *cfg, uint64_t
         .spurious = sim_counter(sim, 0, "tcp.spurious_retransmit"),
         .reordering_reset = sim_counter(sim, 0, "tcp.reordering_reset"),
         .undone = sim_counter(sim, 0, "tcp.recovery_undone"),
+        .dsack_sent = sim_counter(sim, 1, "tcp.tx_dsack"),
         .reordering = ti.tcpi_reordering,
     };
     if (getenv("TCP_VERBOSE"))
@@ -602,6 +607,116 @@ static void test_reordering_raises_dupthresh(void **state)
     assert_int_equal(plain.reordering, TERN_TCP_DUPTHRESH);
     assert_int_equal(plain.undone, 0);
     assert_true(plain.fast >= 10);
+    free(r);
+}
+
+/* A real loss, repaired by one fast retransmission; hundreds of segments
+ * after the recovery the network sends one segment twice, and the
+ * receiver D-SACKs the copy. That D-SACK is of data sent after the
+ * recovery began: it says nothing of the retransmission, which stays
+ * needed, and DupThresh stays where it was (RFC 3708 counts only a
+ * D-SACK of what was retransmitted). */
+static void test_a_network_duplicate_is_not_taken_for_a_needless_retransmission(void **state)
+{
+    (void)state;
+    struct tern_stack_config cfg;
+    tern_stack_config_default(&cfg);
+    struct reorderer *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    *r = (struct reorderer){.drop = 50, .dup = 800};
+    struct run run = transfer_wrapped(&cfg, 2000000, 5 * MS, wrap_reorderer, r);
+    assert_int_equal(r->dropped, 1);
+    assert_int_equal(run.fast, 1);
+    assert_int_equal(run.retransmit, 1);
+    assert_true(run.dsack_sent >= 1); /* the copy was seen and reported */
+    assert_int_equal(run.spurious, 0);
+    assert_int_equal(run.undone, 0);
+    assert_int_equal(run.reordering, TERN_TCP_DUPTHRESH);
+    free(r);
+}
+
+/* Small writes with TCP_NODELAY make small segments, and the fast
+ * retransmission sends a full one: the first original (A) and part of
+ * the next (B) in one. A comes late, B is lost. The first ACK to move
+ * SND.UNA answers A's late original and echoes A's older timestamp,
+ * but it does not cover the retransmission, which is what repairs B:
+ * the recovery was needed and Eifel must not undo it. */
+struct small_writes {
+    struct xfer x;
+    int writes;
+};
+
+static bool small_writes_pump(struct sim *sim, void *arg)
+{
+    struct small_writes *w = arg;
+    struct xfer *x = &w->x;
+    uint8_t buf[16384];
+    for (; w->writes < 5; w->writes++) { /* five 1000-byte segments */
+        for (size_t i = 0; i < 1000; i++)
+            buf[i] = pattern_byte(x->sent + i);
+        assert_int_equal(tern_send(sim->st[0], x->client, buf, 1000, 0), 1000);
+        x->sent += 1000;
+    }
+    while (x->sent < x->total) { /* then more, for NextSeg's new data */
+        size_t n = x->total - x->sent < sizeof(buf) ? (size_t)(x->total - x->sent) : sizeof(buf);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = pattern_byte(x->sent + i);
+        ssize_t m = tern_send(sim->st[0], x->client, buf, n, 0);
+        if (m <= 0)
+            break;
+        x->sent += (uint64_t)m;
+    }
+    for (;;) {
+        ssize_t n = tern_recv(sim->st[1], x->server, buf, sizeof(buf), 0);
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] != pattern_byte(x->received + (uint64_t)i))
+                fail_msg("byte %llu wrong", (unsigned long long)(x->received + (uint64_t)i));
+        x->received += (uint64_t)n;
+    }
+    return x->received == x->total;
+}
+
+static void test_no_undo_when_the_retransmission_covered_a_lost_segment_too(void **state)
+{
+    (void)state;
+    struct tern_stack_config cfg;
+    tern_stack_config_default(&cfg);
+    struct reorderer *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    /* Data segment 1 (A) held behind four more; segment 2 (B) lost. */
+    *r = (struct reorderer){.every = 1, .until = 1, .behind = 4, .drop = 2};
+    struct tern_impair_config imp = {.delay_ns = 5 * MS};
+    struct sim_opts o = {.cfg = &cfg, .tx = &imp, .wrap = wrap_reorderer, .wrap_arg = r};
+    struct small_writes *w = calloc(1, sizeof(*w));
+    assert_non_null(w);
+    struct xfer *x = &w->x;
+    sim_init(&x->sim, 2, &o);
+    struct sim *sim = &x->sim;
+    x->total = 25000;
+    x->listener = tern_socket(sim->st[1], AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = sim_sin(1, 80);
+    assert_int_equal(tern_bind(sim->st[1], x->listener, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(tern_listen(sim->st[1], x->listener, 4), 0);
+    x->client = tern_socket(sim->st[0], AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    assert_int_equal(tern_setsockopt(sim->st[0], x->client, IPPROTO_TCP, TCP_NODELAY, &one,
+                                     sizeof(one)),
+                     0);
+    assert_int_equal(tern_connect(sim->st[0], x->client, (struct sockaddr *)&a, sizeof(a)), -1);
+    assert_true(sim_run_until(sim, accepted, x, 5 * SEC));
+    assert_true(sim_run_until(sim, small_writes_pump, w, 30 * SEC));
+    assert_int_equal(r->dropped, 1);
+    assert_int_equal(r->held_count, 1);
+    assert_int_equal(sim_counter(sim, 0, "tcp.fast_retransmit"), 1);
+    assert_int_equal(sim_counter(sim, 0, "tcp.recovery_undone"), 0);
+    assert_int_equal(sim_counter(sim, 0, "tcp.retransmit_timeout"), 0);
+    tern_close(sim->st[0], x->client);
+    tern_close(sim->st[1], x->server);
+    tern_close(sim->st[1], x->listener);
+    sim_finish(sim);
+    free(w);
     free(r);
 }
 
@@ -868,6 +983,8 @@ int main(void)
         cmocka_unit_test(test_limited_transmit_sends_on_the_first_dupacks),
         cmocka_unit_test(test_reordering_raises_dupthresh),
         cmocka_unit_test(test_a_timeout_behind_a_raised_dupthresh_resets_it),
+        cmocka_unit_test(test_a_network_duplicate_is_not_taken_for_a_needless_retransmission),
+        cmocka_unit_test(test_no_undo_when_the_retransmission_covered_a_lost_segment_too),
         cmocka_unit_test(test_a_lost_tail_costs_a_probe_timeout_not_an_rto),
         cmocka_unit_test(test_a_probe_answered_with_dsack_cuts_nothing),
         cmocka_unit_test(test_random_loss_with_and_without_sack),

@@ -445,9 +445,11 @@ static void reordering_seen(struct tern_stack *s, struct tern_tcpcb *tp, uint32_
 /* The recovery resent one segment, and its original came after all:
  * there was no loss, so the window cut is undone and the recovery ends
  * (RFC 9438 section 4.9: the window, ssthresh and CUBIC's state as they
- * were; RFC 4015's response, as Linux's tcp_undo_cwnd_reduction, takes
- * the larger of the two windows). Holes still open are judged again by
- * the SACKs to come, with the DupThresh just raised. */
+ * were, each the larger of now and then, as Linux's
+ * tcp_undo_cwnd_reduction does; RFC 4015's response to a spurious
+ * timeout would regrow the window from the flight instead, which avoids
+ * the burst a restored window may release at once). Holes still open are
+ * judged again by the SACKs to come, with the DupThresh just raised. */
 static void undo_recovery(struct tern_stack *s, struct tern_tcpcb *tp,
                           const struct tern_tcp_sack_rxt1 *before)
 {
@@ -466,8 +468,10 @@ static void undo_recovery(struct tern_stack *s, struct tern_tcpcb *tp,
  * retransmission was needless (RFC 3708 section 3), the original having
  * come late. Only a recovery that resent one segment is judged (any
  * further retransmission clears rxt_unproven: the D-SACK could be for
- * that one, or for a copy whose ACK was lost), and a duplicate the
- * network made can still pass for one, so a recovery so proven raises
+ * that one, or for a copy whose ACK was lost; so does a loss probe),
+ * and only a D-SACK of data sent before the recovery began, below
+ * RecoveryPoint, as the retransmission was. A duplicate the network made
+ * of such data can still pass for one, so a recovery so proven raises
  * DupThresh by one segment; by how much the original was late the D-SACK
  * does not say (the scoreboard that knew is gone by the time it comes). */
 static void dsack_input(struct tern_stack *s, struct tern_tcpcb *tp,
@@ -477,6 +481,8 @@ static void dsack_input(struct tern_stack *s, struct tern_tcpcb *tp,
      * needless (RFC 8985 7.4), handled with the probe. */
     if (news->dsack == 0 || !tp->rxt_unproven || tp->rto_recovery || tp->tlp_out)
         return;
+    if (tern_seq_gt(news->dsack_end, tp->recover))
+        return; /* a copy of later data: the network's, not ours */
     tp->rxt_unproven = false;
     tern_count(s, TERN_C_TCP_SPURIOUS_RETRANSMIT);
     if (tp->reordering < TERN_TCP_REORDERING_MAX)
@@ -561,6 +567,7 @@ static void enter_recovery(struct tern_stack *s, struct tern_tcpcb *tp)
          * not if a loss probe or an earlier recovery resent it. */
         if (tp->ts_ok && !probe_resent && tern_seq_le(tp->high_rxt, tp->snd_una)) {
             first.tsval = tern_tcp_ts_now(tp, s->now);
+            first.end = tp->snd_una + len;
             tern_tcp_sack_rxt1_note(&tp->sackb, &first);
         }
         tern_tcp_send_data(s, tp, tp->snd_una, len);
@@ -662,10 +669,16 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         /* RFC 3522 (Eifel detection): the ACK that fills the hole the
          * recovery resent first echoes the TSval of the copy that filled
          * it; one older than the retransmission's is the original's,
-         * which was late, not lost. The board still says by how much. */
+         * which was late, not lost. The board still says by how much.
+         * The ACK must cover all that was resent: the originals may have
+         * been smaller segments, and an ACK for the first of them alone
+         * says nothing of the others, which the retransmission may be
+         * what repaired (Linux undoes only with nothing retransmitted
+         * still out). */
         struct tern_tcp_sack_rxt1 first = {0};
         bool original_came = tern_tcp_sack_rxt1_take(&tp->sackb, &first) &&
-                             first.seq == old_una && sg->opt->has_ts && sg->opt->ts_ecr &&
+                             first.seq == old_una && tern_seq_ge(sg->ack, first.end) &&
+                             sg->opt->has_ts && sg->opt->ts_ecr &&
                              tern_seq_lt(sg->opt->ts_ecr, first.tsval);
         tp->snd_una = sg->ack;
         tp->unacked_since_ms = (uint32_t)(s->now / TERN_NS_PER_MS); /* progress: what is left is younger */

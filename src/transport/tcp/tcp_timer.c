@@ -57,7 +57,8 @@ static void probe_fire(struct tern_stack *s, struct tern_tcpcb *tp)
         tp->tlp_retrans = true;
         tern_tcp_send_data(s, tp, start, top - start);
     }
-    tp->tlp_end_seq = tp->snd_max;
+    tp->tlp_end_seq = tp->snd_max; /* in place of RecoveryPoint: */
+    tp->rxt_unproven = false;      /* a later D-SACK may answer the probe */
     tern_tcp_rexmt_arm(s, tp);
 }
 
