@@ -610,40 +610,48 @@ static void test_reordering_raises_dupthresh(void **state)
     free(r);
 }
 
-/* A real loss, repaired by one fast retransmission; hundreds of segments
- * after the recovery the network sends one segment twice, and the
- * receiver D-SACKs the copy. That D-SACK is of data sent after the
- * recovery began: it says nothing of the retransmission, which stays
- * needed, and DupThresh stays where it was (RFC 3708 counts only a
- * D-SACK of what was retransmitted). */
+/* A real loss (data segment 50), repaired by one fast retransmission;
+ * then the network sends one later segment twice, and the receiver
+ * D-SACKs the copy. The copy is of data sent after the recovery began
+ * (segment 150, above RecoveryPoint; or 800, a whole window past it): it
+ * says nothing of the retransmission, which stays needed, and DupThresh
+ * stays where it was (RFC 3708 counts only a D-SACK of what was resent).
+ * A copy of data sent before the recovery began can still pass for one
+ * (tcp-plan.md). */
 static void test_a_network_duplicate_is_not_taken_for_a_needless_retransmission(void **state)
 {
     (void)state;
-    struct tern_stack_config cfg;
-    tern_stack_config_default(&cfg);
-    struct reorderer *r = calloc(1, sizeof(*r));
-    assert_non_null(r);
-    *r = (struct reorderer){.drop = 50, .dup = 800};
-    struct run run = transfer_wrapped(&cfg, 2000000, 5 * MS, wrap_reorderer, r);
-    assert_int_equal(r->dropped, 1);
-    assert_int_equal(run.fast, 1);
-    assert_int_equal(run.retransmit, 1);
-    assert_true(run.dsack_sent >= 1); /* the copy was seen and reported */
-    assert_int_equal(run.spurious, 0);
-    assert_int_equal(run.undone, 0);
-    assert_int_equal(run.reordering, TERN_TCP_DUPTHRESH);
-    free(r);
+    static const uint32_t copies[] = {150, 800};
+    for (size_t k = 0; k < sizeof(copies) / sizeof(copies[0]); k++) {
+        struct tern_stack_config cfg;
+        tern_stack_config_default(&cfg);
+        struct reorderer *r = calloc(1, sizeof(*r));
+        assert_non_null(r);
+        *r = (struct reorderer){.drop = 50, .dup = copies[k]};
+        struct run run = transfer_wrapped(&cfg, 2000000, 5 * MS, wrap_reorderer, r);
+        assert_int_equal(r->dropped, 1);
+        assert_int_equal(run.fast, 1);
+        assert_int_equal(run.retransmit, 1);
+        assert_true(run.dsack_sent >= 1); /* the copy was seen and reported */
+        assert_int_equal(run.spurious, 0);
+        assert_int_equal(run.undone, 0);
+        assert_int_equal(run.reordering, TERN_TCP_DUPTHRESH);
+        free(r);
+    }
 }
 
 /* Small writes with TCP_NODELAY make small segments, and the fast
- * retransmission sends a full one: the first original (A) and part of
- * the next (B) in one. A comes late, B is lost. The first ACK to move
- * SND.UNA answers A's late original and echoes A's older timestamp,
+ * retransmission sends a full one: the first original (A) and some or
+ * all of the next (B) in one. A comes late, B is lost. The first ACK to
+ * move SND.UNA answers A's late original and echoes A's older timestamp,
  * but it does not cover the retransmission, which is what repairs B:
- * the recovery was needed and Eifel must not undo it. */
+ * the recovery was needed. Eifel must not undo it, and the D-SACK of A's
+ * part of the retransmission, when that arrives, proves nothing either:
+ * no spurious retransmission counted, DupThresh unmoved. */
 struct small_writes {
     struct xfer x;
     int writes;
+    size_t size;
 };
 
 static bool small_writes_pump(struct sim *sim, void *arg)
@@ -651,11 +659,11 @@ static bool small_writes_pump(struct sim *sim, void *arg)
     struct small_writes *w = arg;
     struct xfer *x = &w->x;
     uint8_t buf[16384];
-    for (; w->writes < 5; w->writes++) { /* five 1000-byte segments */
-        for (size_t i = 0; i < 1000; i++)
+    for (; w->writes < 5; w->writes++) { /* five small segments */
+        for (size_t i = 0; i < w->size; i++)
             buf[i] = pattern_byte(x->sent + i);
-        assert_int_equal(tern_send(sim->st[0], x->client, buf, 1000, 0), 1000);
-        x->sent += 1000;
+        assert_int_equal(tern_send(sim->st[0], x->client, buf, w->size, 0), (ssize_t)w->size);
+        x->sent += w->size;
     }
     while (x->sent < x->total) { /* then more, for NextSeg's new data */
         size_t n = x->total - x->sent < sizeof(buf) ? (size_t)(x->total - x->sent) : sizeof(buf);
@@ -678,9 +686,8 @@ static bool small_writes_pump(struct sim *sim, void *arg)
     return x->received == x->total;
 }
 
-static void test_no_undo_when_the_retransmission_covered_a_lost_segment_too(void **state)
+static void no_undo_with_writes_of(size_t size)
 {
-    (void)state;
     struct tern_stack_config cfg;
     tern_stack_config_default(&cfg);
     struct reorderer *r = calloc(1, sizeof(*r));
@@ -691,6 +698,7 @@ static void test_no_undo_when_the_retransmission_covered_a_lost_segment_too(void
     struct sim_opts o = {.cfg = &cfg, .tx = &imp, .wrap = wrap_reorderer, .wrap_arg = r};
     struct small_writes *w = calloc(1, sizeof(*w));
     assert_non_null(w);
+    w->size = size;
     struct xfer *x = &w->x;
     sim_init(&x->sim, 2, &o);
     struct sim *sim = &x->sim;
@@ -707,17 +715,30 @@ static void test_no_undo_when_the_retransmission_covered_a_lost_segment_too(void
     assert_int_equal(tern_connect(sim->st[0], x->client, (struct sockaddr *)&a, sizeof(a)), -1);
     assert_true(sim_run_until(sim, accepted, x, 5 * SEC));
     assert_true(sim_run_until(sim, small_writes_pump, w, 30 * SEC));
+    assert_true(sim_run_until(sim, all_acked, x, 5 * SEC));
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+    assert_int_equal(tern_getsockopt(sim->st[0], x->client, IPPROTO_TCP, TCP_INFO, &ti, &tl), 0);
     assert_int_equal(r->dropped, 1);
     assert_int_equal(r->held_count, 1);
     assert_int_equal(sim_counter(sim, 0, "tcp.fast_retransmit"), 1);
     assert_int_equal(sim_counter(sim, 0, "tcp.recovery_undone"), 0);
+    assert_int_equal(sim_counter(sim, 0, "tcp.spurious_retransmit"), 0);
     assert_int_equal(sim_counter(sim, 0, "tcp.retransmit_timeout"), 0);
+    assert_int_equal(ti.tcpi_reordering, TERN_TCP_DUPTHRESH);
     tern_close(sim->st[0], x->client);
     tern_close(sim->st[1], x->server);
     tern_close(sim->st[1], x->listener);
     sim_finish(sim);
     free(w);
     free(r);
+}
+
+static void test_no_undo_when_the_retransmission_covered_a_lost_segment_too(void **state)
+{
+    (void)state;
+    no_undo_with_writes_of(1000); /* the retransmission holds A and part of B */
+    no_undo_with_writes_of(700);  /* ... A and all of B: B's gap is filled by it alone */
 }
 
 /* DupThresh raised by reordering, then a real loss whose retransmission

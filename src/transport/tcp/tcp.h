@@ -130,7 +130,9 @@ struct tern_tcpcb {
     /* A fast retransmit went out, nothing else has been resent since and
      * nothing has shown it needless yet: the first sign that does (an
      * echoed timestamp, RFC 3522; a D-SACK, RFC 3708) proves reordering
-     * (tcp_input.c). */
+     * (tcp_input.c). Cleared, the question closed, by any other
+     * retransmission, a loss probe, an ACK ending inside what was
+     * resent, or SND.UNA a window past RecoveryPoint. */
     bool rxt_unproven : 1;
     uint8_t cc : 3;    /* enum tern_tcp_cc: an index into the stack's tables */
 
@@ -176,12 +178,12 @@ struct tern_tcpcb {
      * force as tern_tcp_dupthresh says. */
     uint8_t reordering;
     union {
-        /* In recovery (in_recovery or rto_recovery): RecoveryPoint, SND.MAX
-         * when it began. */
+        /* In recovery (in_recovery or rto_recovery), and after it while
+         * rxt_unproven: RecoveryPoint, SND.MAX when it began. */
         uint32_t recover;
         /* Out of recovery, while tlp_out: SND.MAX after the loss probe
-         * (RFC 8985's TLP.end_seq). Recovery ends any probe, so the two
-         * are never wanted at once. */
+         * (RFC 8985's TLP.end_seq). Recovery ends any probe and a probe
+         * clears rxt_unproven, so the two are never wanted at once. */
         uint32_t tlp_end_seq;
     };
     uint32_t high_rxt;     /* RFC 6675 HighRxt, in SACK recovery */

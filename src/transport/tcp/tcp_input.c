@@ -444,11 +444,11 @@ static void reordering_seen(struct tern_stack *s, struct tern_tcpcb *tp, uint32_
 
 /* The recovery resent one segment, and its original came after all:
  * there was no loss, so the window cut is undone and the recovery ends
- * (RFC 9438 section 4.9: the window, ssthresh and CUBIC's state as they
- * were, each the larger of now and then, as Linux's
+ * (RFC 9438 section 4.9: CUBIC's state as it was, and the window and
+ * ssthresh each the larger of now and then, as Linux's
  * tcp_undo_cwnd_reduction does; RFC 4015's response to a spurious
  * timeout would regrow the window from the flight instead, which avoids
- * the burst a restored window may release at once). Holes still open are
+ * the burst a restored window may release at once, unpaced here). Holes still open are
  * judged again by the SACKs to come, with the DupThresh just raised. */
 static void undo_recovery(struct tern_stack *s, struct tern_tcpcb *tp,
                           const struct tern_tcp_sack_rxt1 *before)
@@ -565,11 +565,11 @@ static void enter_recovery(struct tern_stack *s, struct tern_tcpcb *tp)
         tern_tcp_sack_rxt_note(&tp->sackb, tp->snd_una, tp->snd_una + len, tp->snd_max);
         /* Eifel's test needs this to be the segment's first resending:
          * not if a loss probe or an earlier recovery resent it. */
-        if (tp->ts_ok && !probe_resent && tern_seq_le(tp->high_rxt, tp->snd_una)) {
+        first.end = tp->snd_una + len;
+        first.eifel = tp->ts_ok && !probe_resent && tern_seq_le(tp->high_rxt, tp->snd_una);
+        if (first.eifel)
             first.tsval = tern_tcp_ts_now(tp, s->now);
-            first.end = tp->snd_una + len;
-            tern_tcp_sack_rxt1_note(&tp->sackb, &first);
-        }
+        tern_tcp_sack_rxt1_note(&tp->sackb, &first);
         tern_tcp_send_data(s, tp, tp->snd_una, len);
         tp->high_rxt = tp->snd_una + len;
         tern_tcp_output(s, tp);
@@ -676,16 +676,31 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
          * what repaired (Linux undoes only with nothing retransmitted
          * still out). */
         struct tern_tcp_sack_rxt1 first = {0};
-        bool original_came = tern_tcp_sack_rxt1_take(&tp->sackb, &first) &&
-                             first.seq == old_una && tern_seq_ge(sg->ack, first.end) &&
-                             sg->opt->has_ts && sg->opt->ts_ecr &&
-                             tern_seq_lt(sg->opt->ts_ecr, first.tsval);
+        bool first_answered = tern_tcp_sack_rxt1_take(&tp->sackb, &first) &&
+                              first.seq == old_una;
+        bool original_came = first_answered && first.eifel &&
+                             tern_seq_ge(sg->ack, first.end) && sg->opt->has_ts &&
+                             sg->opt->ts_ecr && tern_seq_lt(sg->opt->ts_ecr, first.tsval);
+        /* An ACK that ends inside what was resent answers an original
+         * that held only its first part; the rest was still missing, and
+         * a D-SACK to come could report only the part that came twice:
+         * whether the retransmission was needed can no longer be told. */
+        if (first_answered && tern_seq_lt(sg->ack, first.end))
+            tp->rxt_unproven = false;
         tp->snd_una = sg->ack;
         tp->unacked_since_ms = (uint32_t)(s->now / TERN_NS_PER_MS); /* progress: what is left is younger */
         if (tern_seq_lt(tp->snd_nxt, tp->snd_una))
             tp->snd_nxt = tp->snd_una;
         if (tern_seq_lt(tp->high_rxt, tp->snd_una))
             tp->high_rxt = tp->snd_una;
+        /* The copy a needless retransmission made reaches the peer before
+         * what was sent after it, so its D-SACK comes with an ACK that
+         * RecoveryPoint, plus what reordering let overtake it, bounds.
+         * Past a whole window beyond, none is coming (and later, sequence
+         * comparisons with RecoveryPoint would wrap). */
+        if (tp->rxt_unproven && !tp->in_recovery &&
+            tern_seq_gt(tp->snd_una, tp->recover + tp->snd_wnd))
+            tp->rxt_unproven = false;
         tern_tcp_sack_advance(&tp->sackb, tp->snd_una);
         struct tern_tcp_sack_news news = sack_input(s, tp, sg);
         if (had_sacks && !tp->rto_recovery) {

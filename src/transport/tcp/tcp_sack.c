@@ -123,7 +123,6 @@ struct tern_tcp_sack_news tern_tcp_sack_update(struct tern_tcp_sackboard *b, uin
                        (n > 1 && tern_seq_ge(start, blocks[1].start) &&
                         tern_seq_le(end, blocks[1].end)))) {
             news.dsack++;
-            news.dsack_start = start;
             news.dsack_end = end;
             continue;
         }

@@ -32,12 +32,13 @@
  * is capped by the flight anyway: tern_tcp_dupthresh). */
 #define TERN_TCP_REORDERING_MAX 127
 
-/* The recovery's first retransmission, [seq, end) with TSval tsval: by
- * it tcp_input.c tells whether the original came late after all (RFC
- * 3522), and then undoes the window cut to what it was before (RFC 9438
- * 4.9). */
+/* The recovery's first retransmission, [seq, end), with TSval tsval if
+ * eifel: by it tcp_input.c tells whether the original came late after
+ * all (RFC 3522), and then undoes the window cut to what it was before
+ * (RFC 9438 4.9). */
 struct tern_tcp_sack_rxt1 {
     uint32_t seq, end, tsval;
+    bool eifel;                    /* tsval holds: its first resending, with timestamps */
     uint32_t cwnd, ssthresh;       /* before the recovery's cut */
     union tern_tcp_cc_state cc;    /* the algorithm's state before it */
 };
@@ -65,7 +66,7 @@ struct tern_tcp_sackboard {
 struct tern_tcp_sack_news {
     bool new_sacked; /* some byte was SACKed for the first time */
     uint8_t dsack;   /* D-SACK blocks (RFC 2883): reported, then ignored */
-    uint32_t dsack_start, dsack_end; /* the D-SACK block, if dsack */
+    uint32_t dsack_end; /* where the D-SACK block ends, if dsack */
     uint8_t invalid; /* blocks outside (una, max]: ignored */
     uint8_t dropped; /* valid blocks the full board could not take */
     bool has_low_new; /* low_new holds: */
