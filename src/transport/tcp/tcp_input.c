@@ -448,8 +448,9 @@ static void reordering_seen(struct tern_stack *s, struct tern_tcpcb *tp, uint32_
  * ssthresh each the larger of now and then, as Linux's
  * tcp_undo_cwnd_reduction does; RFC 4015's response to a spurious
  * timeout would regrow the window from the flight instead, which avoids
- * the burst a restored window may release at once, unpaced here). Holes still open are
- * judged again by the SACKs to come, with the DupThresh just raised. */
+ * the burst a restored window may release at once, unpaced here). Holes
+ * still open are judged again by the SACKs to come, with the DupThresh
+ * just raised. */
 static void undo_recovery(struct tern_stack *s, struct tern_tcpcb *tp,
                           const struct tern_tcp_sack_rxt1 *before)
 {
@@ -694,9 +695,9 @@ static bool ack_input(struct tern_stack *s, struct tern_tcpcb *tp, const struct 
         if (tern_seq_lt(tp->high_rxt, tp->snd_una))
             tp->high_rxt = tp->snd_una;
         /* The copy a needless retransmission made reaches the peer before
-         * what was sent after it, so its D-SACK comes with an ACK that
-         * RecoveryPoint, plus what reordering let overtake it, bounds.
-         * Past a whole window beyond, none is coming (and later, sequence
+         * what was sent after it, so its D-SACK comes with an ACK no
+         * further than RecoveryPoint plus what reordering let overtake
+         * it. A whole window beyond, none is coming (and later, sequence
          * comparisons with RecoveryPoint would wrap). */
         if (tp->rxt_unproven && !tp->in_recovery &&
             tern_seq_gt(tp->snd_una, tp->recover + tp->snd_wnd))
