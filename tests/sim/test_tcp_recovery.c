@@ -658,32 +658,14 @@ static bool small_writes_pump(struct sim *sim, void *arg)
 {
     struct small_writes *w = arg;
     struct xfer *x = &w->x;
-    uint8_t buf[16384];
-    for (; w->writes < 5; w->writes++) { /* five small segments */
+    uint8_t buf[1000];
+    for (; w->writes < 5; w->writes++) { /* five small segments, then pump's */
         for (size_t i = 0; i < w->size; i++)
             buf[i] = pattern_byte(x->sent + i);
         assert_int_equal(tern_send(sim->st[0], x->client, buf, w->size, 0), (ssize_t)w->size);
         x->sent += w->size;
     }
-    while (x->sent < x->total) { /* then more, for NextSeg's new data */
-        size_t n = x->total - x->sent < sizeof(buf) ? (size_t)(x->total - x->sent) : sizeof(buf);
-        for (size_t i = 0; i < n; i++)
-            buf[i] = pattern_byte(x->sent + i);
-        ssize_t m = tern_send(sim->st[0], x->client, buf, n, 0);
-        if (m <= 0)
-            break;
-        x->sent += (uint64_t)m;
-    }
-    for (;;) {
-        ssize_t n = tern_recv(sim->st[1], x->server, buf, sizeof(buf), 0);
-        if (n <= 0)
-            break;
-        for (ssize_t i = 0; i < n; i++)
-            if (buf[i] != pattern_byte(x->received + (uint64_t)i))
-                fail_msg("byte %llu wrong", (unsigned long long)(x->received + (uint64_t)i));
-        x->received += (uint64_t)n;
-    }
-    return x->received == x->total;
+    return pump(sim, x);
 }
 
 static void no_undo_with_writes_of(size_t size)
