@@ -640,6 +640,31 @@ static void test_a_network_duplicate_is_not_taken_for_a_needless_retransmission(
     }
 }
 
+/* A four-segment answer: the third is lost, the fourth held past the
+ * probe timeout. The loss probe resends the fourth, its SACK shows the
+ * hole, and recovery resends the third. The fourth's original then
+ * arrives and is D-SACKed: that copy answers the probe, not the
+ * recovery, whose retransmission was needed. */
+static void test_a_dsack_of_the_probe_does_not_prove_the_recovery_needless(void **state)
+{
+    (void)state;
+    struct tern_stack_config cfg;
+    tern_stack_config_default(&cfg);
+    struct reorderer *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    /* The 4th data frame waits for a 5th: the probe. */
+    *r = (struct reorderer){.drop = 3, .every = 4, .until = 4, .behind = 1};
+    struct run run = transfer_wrapped(&cfg, 4 * 1448, 5 * MS, wrap_reorderer, r);
+    assert_int_equal(r->dropped, 1);
+    assert_int_equal(r->held_count, 1);
+    assert_true(run.tlp_probe >= 1);
+    assert_true(run.dsack_sent >= 1);
+    assert_int_equal(run.spurious, 0);
+    assert_int_equal(run.undone, 0);
+    assert_int_equal(run.reordering, TERN_TCP_DUPTHRESH);
+    free(r);
+}
+
 /* Small writes with TCP_NODELAY make small segments, and the fast
  * retransmission sends a full one: the first original (A) and some or
  * all of the next (B) in one. A comes late, B is lost. The first ACK to
@@ -987,6 +1012,7 @@ int main(void)
         cmocka_unit_test(test_reordering_raises_dupthresh),
         cmocka_unit_test(test_a_timeout_behind_a_raised_dupthresh_resets_it),
         cmocka_unit_test(test_a_network_duplicate_is_not_taken_for_a_needless_retransmission),
+        cmocka_unit_test(test_a_dsack_of_the_probe_does_not_prove_the_recovery_needless),
         cmocka_unit_test(test_no_undo_when_the_retransmission_covered_a_lost_segment_too),
         cmocka_unit_test(test_a_lost_tail_costs_a_probe_timeout_not_an_rto),
         cmocka_unit_test(test_a_probe_answered_with_dsack_cuts_nothing),

@@ -127,12 +127,13 @@ struct tern_tcpcb {
      * last idle (all sent data acked): Nagle holds the next short one
      * (Minshall's variant, conservatively: until idle). */
     bool short_sent : 1;
-    /* A fast retransmit went out, nothing else has been resent since and
-     * nothing has shown it needless yet: the first sign that does (an
-     * echoed timestamp, RFC 3522; a D-SACK, RFC 3708) proves reordering
-     * (tcp_input.c). Cleared, the question closed, by any other
-     * retransmission, a loss probe, an ACK ending inside what was
-     * resent, or SND.UNA a window past RecoveryPoint. */
+    /* A fast retransmit went out (not after a loss probe that resent the
+     * tail), nothing else has been resent since and nothing has shown it
+     * needless yet: the first sign that does (an echoed timestamp, RFC
+     * 3522; a D-SACK, RFC 3708) proves reordering (tcp_input.c).
+     * Cleared, the question closed, by any other retransmission, a loss
+     * probe, an ACK ending inside what was resent, or SND.UNA a window
+     * past RecoveryPoint. */
     bool rxt_unproven : 1;
     uint8_t cc : 3;    /* enum tern_tcp_cc: an index into the stack's tables */
 

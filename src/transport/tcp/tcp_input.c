@@ -541,8 +541,10 @@ static void enter_recovery(struct tern_stack *s, struct tern_tcpcb *tp)
                                        .ssthresh = tp->ssthresh, .cc = tp->cc_state};
     tern_count(s, TERN_C_TCP_FAST_RETRANSMIT);
     TERN_TCP_CC(s, tp)->congestion(tp, s->now);
-    tp->rxt_unproven = tp->sack_ok;
     bool probe_resent = tp->tlp_out && tp->tlp_retrans;
+    /* After a probe that resent the tail, a D-SACK may answer the probe
+     * (whose wait this recovery ends): it could prove nothing here. */
+    tp->rxt_unproven = tp->sack_ok && !probe_resent;
     tp->tlp_out = false; /* recovery answers for the tail now; recover replaces tlp_end_seq */
     tp->recover = tp->snd_max;
     tp->in_recovery = true;
